@@ -29,6 +29,21 @@ def handle_errors(fn):
     return wrapper
 
 
+def workspace_option(fn):
+    """``-w/--workspace DIR``: the workspace root (default: the current directory)."""
+    return click.option(
+        "-w", "--workspace", "workspace", default=".", show_default=True,
+        type=click.Path(file_okay=False), help="Workspace root (holds lagosync.yaml, plans/, orgs.yaml).",
+    )(fn)
+
+
+def env_option(fn):
+    """``-e/--env NAME``: the environment from lagosync.yaml (default: the workspace default, `local`)."""
+    return click.option(
+        "-e", "--env", "env", default=None, help="Environment name from lagosync.yaml (default: local)."
+    )(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lagosync")
 def main() -> None:
