@@ -1,0 +1,115 @@
+"""``connect(workspace, env_name)``: a ``LagoClient`` for one environment of a workspace.
+
+- ``local`` (``Environment.emulator`` True): the embedded emulator, in process, stored in
+  ``<workspace root>/.lagosync/local.db``; no network, no key to set.
+- any other environment: ``api_url`` from lagosync.yaml and the API key from the environment
+  variable named by ``api_key_env`` (the key itself is never written in a file, nor printed).
+
+Client tuning comes from the environment entry when it carries ``concurrency``, ``rate_limit`` or
+``timeout``, and can be overridden per run with ``LAGOSYNC_CONCURRENCY``, ``LAGOSYNC_RATE_LIMIT``
+(requests/s, ``0`` = off) and ``LAGOSYNC_TIMEOUT`` (seconds). Lago Cloud hosts (``*.getlago.com``)
+get a 50 requests/s limit by default, Lago Cloud's limit for management endpoints (notes §1.6).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import UserError
+from .core import LagoClient
+
+LOCAL_BASE_URL = "http://lago.local"
+LOCAL_API_KEY = "lago-local-key"
+CLOUD_RATE_LIMIT = 50.0  # notes §1.6: Lago Cloud, all endpoints but events/usage, per organization
+
+
+def resolve_environment(workspace: Any, env_name: str | None):
+    settings = workspace.settings
+    name = env_name or getattr(settings, "default_environment", None) or "local"
+    envs = settings.environments or {}
+    if name not in envs:
+        known = ", ".join(sorted(envs)) or "none"
+        raise UserError(
+            f"unknown environment '{name}' (defined in lagosync.yaml: {known}); "
+            f"add it under environments: or pick one with -e"
+        )
+    return envs[name]
+
+
+def _number(name: str, raw: Any, kind: type, source: str):
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise UserError(f"{source}: {name} must be a number, got {raw!r}") from None
+    if value < 0 or (kind is int and value < 1):
+        raise UserError(f"{source}: {name} must be positive, got {raw!r}")
+    return value
+
+
+def client_settings(env: Any, base_url: str | None) -> dict[str, Any]:
+    """``concurrency``, ``rate_limit``, ``timeout`` for ``env`` (entry, then env-var overrides)."""
+    out: dict[str, Any] = {}
+    host = urlsplit(base_url or "").hostname or ""
+    if host == "getlago.com" or host.endswith(".getlago.com"):
+        out["rate_limit"] = CLOUD_RATE_LIMIT
+    where = f"environment '{env.name}' in lagosync.yaml"
+    for attr, kind in (("concurrency", int), ("rate_limit", float), ("timeout", float)):
+        raw = getattr(env, attr, None)
+        if raw is not None:
+            out[attr] = _number(attr, raw, kind, where)
+    for attr, var, kind in (
+        ("concurrency", "LAGOSYNC_CONCURRENCY", int),
+        ("rate_limit", "LAGOSYNC_RATE_LIMIT", float),
+        ("timeout", "LAGOSYNC_TIMEOUT", float),
+    ):
+        raw = os.environ.get(var, "").strip()
+        if raw:
+            out[attr] = _number(var, raw, kind, f"environment variable {var}")
+    if out.get("rate_limit") == 0:
+        out["rate_limit"] = None
+    if out.get("timeout") == 0:
+        raise UserError("the client timeout must be more than 0 seconds")
+    return out
+
+
+def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> LagoClient:
+    """A ``LagoClient`` for ``env_name`` (default: the workspace's default environment).
+
+    ``overrides`` are passed to ``LagoClient`` (e.g. ``max_retries=1`` for ``doctor``).
+    """
+    env = resolve_environment(workspace, env_name)
+    name = env.name
+    if getattr(env, "emulator", False):
+        from ..emulator import Emulator, EmulatorTransport
+
+        folder = Path(workspace.root) / ".lagosync"
+        folder.mkdir(parents=True, exist_ok=True)
+        key = LOCAL_API_KEY
+        if env.api_key_env and os.environ.get(env.api_key_env, "").strip():
+            key = os.environ[env.api_key_env].strip()
+        emulator = Emulator(db_path=str(folder / "local.db"), api_key=key)
+        kwargs = {**client_settings(env, None), **overrides}
+        kwargs.setdefault("transport", EmulatorTransport(emulator))
+        return LagoClient(LOCAL_BASE_URL, key, environment=name, api_key_env=env.api_key_env, **kwargs)
+
+    if not env.api_url:
+        raise UserError(
+            f"environment '{name}' has no api_url in lagosync.yaml "
+            f"(for example https://api.getlago.com, or your self-hosted Lago URL)"
+        )
+    if not env.api_key_env:
+        raise UserError(
+            f"environment '{name}' has no api_key_env in lagosync.yaml: name the environment "
+            f"variable that holds its Lago API key (for example LAGO_{name.upper()}_API_KEY)"
+        )
+    key = os.environ.get(env.api_key_env, "").strip()
+    if not key:
+        raise UserError(
+            f"environment '{name}' needs a Lago API key: set the environment variable "
+            f"{env.api_key_env} (named by api_key_env in lagosync.yaml)"
+        )
+    kwargs = {**client_settings(env, env.api_url), **overrides}
+    return LagoClient(env.api_url, key, environment=name, api_key_env=env.api_key_env, **kwargs)

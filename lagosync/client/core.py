@@ -1,0 +1,717 @@
+"""``LagoClient``: async httpx client for Lago's REST API (``/api/v1``).
+
+What it does for every call (issue 3):
+- base URL normalisation, Bearer auth, ``User-Agent: lagosync/<version>``, JSON envelopes (notes §1.2);
+- bounded concurrency (an ``asyncio.Semaphore``) and an optional client-side rate limit (notes §1.6);
+- retries with exponential backoff and jitter on 429 (``Retry-After`` / ``X-RateLimit-Reset``),
+  502/503/504, connection errors and timeouts;
+- writes that create something are never blindly re-sent: Lago has no idempotency keys (notes §1.6),
+  so after an *ambiguous* failure (the request may have reached Lago: connection dropped after
+  sending, read timeout, 502/503/504) the client first looks the object up by its natural key and
+  returns it if the create had landed; a ``value_already_exist`` 422 on such a retry is success too.
+
+The API key is kept in a ``_Secret`` whose repr is ``'***'``; it is only revealed into the
+``Authorization`` header and never into a message, log line or repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json as jsonlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+
+from .. import __version__
+from ..errors import UserError
+from .errors import (
+    LagoApiError,
+    LagoConnectionError,
+    LagoNotFound,
+    LagoServerError,
+    LagoValidationError,
+    error_from_response,
+)
+
+log = logging.getLogger("lagosync.client")
+
+PER_PAGE = 100  # notes §1.4: Lago's default page size, no server cap
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+AMBIGUOUS_STATUSES = frozenset({502, 503, 504})  # a proxy may have forwarded the request
+MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 300.0
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+# Transport errors raised before any byte of the request left: always safe to retry.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Configuration problems: retrying cannot help.
+_FATAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError, httpx.InvalidURL)
+
+
+class _Secret:
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+def normalize_base_url(url: str) -> str:
+    """``https://host``, ``https://host/``, ``https://host/api/v1[/]`` -> ``https://host/api/v1``."""
+    raw = (url or "").strip()
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UserError(
+            f"invalid Lago API URL {raw!r}: use http(s)://host, for example https://api.getlago.com"
+        )
+    path = parts.path.rstrip("/")
+    if not path.endswith("/api/v1"):
+        path = path + "/api/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _check_key(api_key: str, environment: str, api_key_env: str | None) -> str:
+    key = (api_key or "").strip()
+    source = f" (from ${api_key_env})" if api_key_env else ""
+    if not key:
+        raise UserError(f"the API key for environment '{environment}'{source} is empty")
+    if any(not (32 < ord(ch) < 127) for ch in key):
+        raise UserError(
+            f"the API key for environment '{environment}'{source} contains spaces or non-printable "
+            f"characters; copy it again from Lago (Developers > API keys)"
+        )
+    return key
+
+
+def seg(value: str) -> str:
+    """One URL path segment: codes may contain any character (notes §1.3, routes ``code: /.*/``)."""
+    return quote(str(value), safe="")
+
+
+class _RateLimiter:
+    """Spacing limiter (a token bucket of capacity 1): at most ``rate`` request starts per second."""
+
+    def __init__(self, rate: float, sleep, clock):
+        self.interval = 1.0 / rate
+        self._sleep = sleep
+        self._clock = clock
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            start = max(self._next, now)
+            self._next = start + self.interval
+            wait = start - now
+        if wait > 0:
+            await self._sleep(wait)
+
+
+Recover = Callable[[], Awaitable[Any]]
+
+
+class LagoClient:
+    """Async Lago API client. Use as ``async with LagoClient(...) as client:``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        environment: str = "?",
+        api_key_env: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        concurrency: int = 8,
+        rate_limit: float | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if concurrency < 1:
+            raise UserError(f"client concurrency must be at least 1, got {concurrency}")
+        if rate_limit is not None and rate_limit <= 0:
+            raise UserError(f"client rate limit must be a positive number of requests/s, got {rate_limit}")
+        self.base_url = normalize_base_url(base_url)
+        parts = urlsplit(self.base_url)
+        self.origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        self.environment = environment
+        self.api_key_env = api_key_env
+        self._key = _Secret(_check_key(api_key, environment, api_key_env))
+        self.concurrency = concurrency
+        self.rate_limit = rate_limit
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._transport = transport
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._limiter = _RateLimiter(rate_limit, sleep, clock) if rate_limit else None
+        self._http: httpx.AsyncClient | None = None
+        self.request_count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"LagoClient(base_url={self.base_url!r}, environment={self.environment!r}, "
+            f"api_key_env={self.api_key_env!r}, api_key='***')"
+        )
+
+    # ----------------------------------------------------------------- lifecycle
+    async def __aenter__(self) -> LagoClient:
+        self._open()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    def _open(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=self.timeout,
+                headers={
+                    "Authorization": f"Bearer {self._key.reveal()}",
+                    "User-Agent": f"lagosync/{__version__}",
+                    "Accept": "application/json",
+                },
+                limits=httpx.Limits(max_connections=max(self.concurrency, 1)),
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # ------------------------------------------------------------------ transport
+    def _url(self, path: str) -> str:
+        if path.startswith("http://") or path.startswith("https://"):
+            return path
+        return self.base_url + "/" + path.lstrip("/")
+
+    async def _send(self, method: str, url: str, params, json) -> httpx.Response:
+        http = self._open()
+        async with self._semaphore:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            self.request_count += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            started = time.perf_counter()
+            try:
+                content = None if json is None else jsonlib.dumps(json).encode()
+                headers = {"Content-Type": "application/json"} if content is not None else None
+                response = await http.request(method, url, params=params, content=content, headers=headers)
+                # read the body while holding the slot so concurrency stays bounded
+                await response.aread()
+            finally:
+                self.in_flight -= 1
+            if log.isEnabledFor(logging.DEBUG):
+                sent = dict(response.request.headers)
+                sent["authorization"] = "Bearer ***"
+                log.debug(
+                    "%s %s -> %s in %.0f ms headers=%s",
+                    method, response.request.url, response.status_code,
+                    (time.perf_counter() - started) * 1000, sent,
+                )
+            return response
+
+    def _backoff_delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter: base * 2**attempt, scaled by a factor in [0.5, 1)."""
+        delay = min(MAX_BACKOFF, self.backoff * (2**attempt))
+        return delay * (0.5 + self._rng.random() / 2)
+
+    @staticmethod
+    def _retry_after(response: httpx.Response) -> float | None:
+        """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``X-RateLimit-Reset``
+        (seconds until the window resets on Lago Cloud, notes §1.6; an epoch value is accepted)."""
+        value = response.headers.get("retry-after")
+        if value:
+            try:
+                return min(MAX_RETRY_AFTER, max(0.0, float(value)))
+            except ValueError:
+                try:
+                    when = email.utils.parsedate_to_datetime(value)
+                    return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
+                except (TypeError, ValueError, IndexError):
+                    pass
+        value = response.headers.get("x-ratelimit-reset")
+        if value:
+            try:
+                seconds = float(value)
+            except ValueError:
+                return None
+            if seconds > 1_000_000_000:  # an epoch timestamp rather than a delta
+                seconds -= time.time()
+            return min(MAX_RETRY_AFTER, max(0.0, seconds))
+        return None
+
+    def _error(self, response: httpx.Response, method: str, path: str, json, attempts: int) -> LagoApiError:
+        return error_from_response(
+            response.status_code, response.text, method=method, path=self._display(path),
+            request_json=json, environment=self.environment, api_key_env=self.api_key_env,
+            attempts=attempts,
+        )
+
+    def _display(self, path: str) -> str:
+        if path.startswith(self.base_url):
+            path = path[len(self.base_url):]
+        elif path.startswith(self.origin):
+            path = path[len(self.origin):]
+        return "/" + path.lstrip("/")
+
+    def _connection_error(self, exc: Exception, method: str, path: str, attempts: int,
+                          ambiguous: bool) -> LagoConnectionError:
+        what = type(exc).__name__
+        after = f" after {attempts} attempts" if attempts > 1 else ""
+        if ambiguous:
+            text = (
+                f"lost the connection to Lago ({what}) after sending {method} {self._display(path)}{after}: "
+                f"the request may or may not have been applied; run the command again (it checks first)"
+            )
+        else:
+            text = (
+                f"cannot reach Lago at {self.base_url} for environment '{self.environment}' ({what}) "
+                f"on {method} {self._display(path)}{after}: check the URL and the network"
+            )
+        return LagoConnectionError(text, method=method, path=self._display(path))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        recover: Recover | None = None,
+    ) -> dict | None:
+        """Send one API call with retries; return the decoded JSON body (None if empty).
+
+        ``idempotent`` defaults to True for GET/PUT/DELETE and False for POST. A non-idempotent
+        request is re-sent after an ambiguous failure only when ``recover`` is given: it is called
+        first and, if it returns something other than None (the write had landed), that is the
+        result. ``recover`` is also called when a re-sent request fails with a 422
+        ``value_already_exist`` (notes §1.5/§1.6). A DELETE answered 404 after an ambiguous
+        failure counts as done (returns None).
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        url = self._url(path)
+        attempt = 0
+        ambiguous = False
+        while True:
+            attempts = attempt + 1
+            try:
+                response = await self._send(method, url, params, json)
+            except _FATAL as exc:
+                raise LagoConnectionError(
+                    f"cannot send {method} {self._display(path)} to Lago at {self.base_url} "
+                    f"({type(exc).__name__}): check the URL of environment '{self.environment}'",
+                    method=method, path=self._display(path),
+                ) from None
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, _NOT_SENT)
+                if attempt >= self.max_retries or (sent and not idempotent and recover is None):
+                    raise self._connection_error(exc, method, url, attempts, sent or ambiguous) from None
+                log.info("%s %s: %s, retrying", method, self._display(path), type(exc).__name__)
+                if sent:
+                    ambiguous = True
+                    if not idempotent:
+                        found = await recover()
+                        if found is not None:
+                            return found
+                await self._sleep(self._backoff_delay(attempt))
+                attempt += 1
+                continue
+
+            status = response.status_code
+            if status in RETRY_STATUSES and attempt < self.max_retries:
+                maybe_applied = status in AMBIGUOUS_STATUSES
+                if not (maybe_applied and not idempotent and recover is None):
+                    wait = self._retry_after(response) if status == 429 else None
+                    if wait is None:
+                        wait = self._backoff_delay(attempt)
+                    log.info("%s %s: HTTP %s, retrying in %.2f s", method, self._display(path), status, wait)
+                    if maybe_applied:
+                        ambiguous = True
+                        if not idempotent:
+                            found = await recover()
+                            if found is not None:
+                                return found
+                    await self._sleep(wait)
+                    attempt += 1
+                    continue
+
+            if status >= 400:
+                error = self._error(response, method, url, json, attempts)
+                if ambiguous:
+                    if method == "DELETE" and isinstance(error, LagoNotFound):
+                        return None  # the first DELETE had landed
+                    if (
+                        recover is not None
+                        and isinstance(error, LagoValidationError)
+                        and "value_already_exist" in _all_codes(error)
+                    ):
+                        found = await recover()
+                        if found is not None:
+                            return found
+                raise error
+            return self._decode(response, method, url)
+
+    def _decode(self, response: httpx.Response, method: str, url: str) -> dict | None:
+        if not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise LagoServerError(
+                f"Lago returned HTTP {response.status_code} with a non-JSON body on "
+                f"{method} {self._display(url)}: is the URL a Lago API?",
+                status=response.status_code, method=method, path=self._display(url),
+            ) from None
+
+    # ---------------------------------------------------------------- pagination
+    async def list_all(self, path: str, root: str, params: Any = None) -> list[dict]:
+        """All items of a paginated list (notes §1.4): page 1 first, then the remaining pages
+        (``meta.total_pages``) concurrently; items in page order, de-duplicated by ``lago_id``."""
+        base = _param_list(params)
+        first = await self.request("GET", path, params=base + [("page", "1"), ("per_page", str(PER_PAGE))])
+        pages = [_items(first, root)]
+        meta = (first or {}).get("meta") or {}
+        total = meta.get("total_pages")
+        if isinstance(total, int) and total > 1:
+            rest = await asyncio.gather(
+                *(
+                    self.request("GET", path, params=base + [("page", str(n)), ("per_page", str(PER_PAGE))])
+                    for n in range(2, total + 1)
+                )
+            )
+            pages.extend(_items(body, root) for body in rest)
+        elif total is None and meta.get("next_page"):
+            page = meta.get("next_page")
+            while page:
+                body = await self.request("GET", path, params=base + [("page", str(page)),
+                                                                       ("per_page", str(PER_PAGE))])
+                pages.append(_items(body, root))
+                page = ((body or {}).get("meta") or {}).get("next_page")
+        seen: set[str] = set()
+        out: list[dict] = []
+        for page_items in pages:
+            for item in page_items:
+                lago_id = item.get("lago_id") if isinstance(item, dict) else None
+                if lago_id is not None:
+                    if lago_id in seen:
+                        continue
+                    seen.add(lago_id)
+                out.append(item)
+        return out
+
+    # ------------------------------------------------------------ generic helpers
+    async def _get_or_none(self, path: str, root: str, params: Any = None) -> dict | None:
+        try:
+            body = await self.request("GET", path, params=params)
+        except LagoNotFound:
+            return None
+        return _unwrap(body, root)
+
+    async def _create(self, collection: str, root: str, body: dict, key: str = "code") -> dict:
+        """POST a new object; after an ambiguous failure, look it up by its natural key first."""
+        ident = body.get(key)
+
+        async def recover():
+            if not ident:
+                return None
+            return await self._get_or_none(f"/{collection}/{seg(ident)}", root)
+
+        result = await self.request(
+            "POST", f"/{collection}", json={root: body}, recover=recover if ident else None
+        )
+        return _unwrap(result, root)
+
+    async def _get(self, collection: str, root: str, ident: str) -> dict:
+        return _unwrap(await self.request("GET", f"/{collection}/{seg(ident)}"), root)
+
+    async def _update(self, collection: str, root: str, ident: str, body: dict) -> dict:
+        return _unwrap(await self.request("PUT", f"/{collection}/{seg(ident)}", json={root: body}), root)
+
+    async def _delete(self, collection: str, root: str, ident: str, params: Any = None) -> dict | None:
+        return _unwrap(await self.request("DELETE", f"/{collection}/{seg(ident)}", params=params), root)
+
+    # ----------------------------------------------------------- billable metrics
+    async def list_billable_metrics(self) -> list[dict]:
+        return await self.list_all("/billable_metrics", "billable_metrics")
+
+    async def get_billable_metric(self, code: str) -> dict:
+        return await self._get("billable_metrics", "billable_metric", code)
+
+    async def create_billable_metric(self, body: dict) -> dict:
+        return await self._create("billable_metrics", "billable_metric", body)
+
+    async def update_billable_metric(self, code: str, body: dict) -> dict:
+        return await self._update("billable_metrics", "billable_metric", code, body)
+
+    async def delete_billable_metric(self, code: str) -> dict | None:
+        return await self._delete("billable_metrics", "billable_metric", code)
+
+    # ---------------------------------------------------------------------- plans
+    async def list_plans(self) -> list[dict]:
+        return await self.list_all("/plans", "plans")
+
+    async def get_plan(self, code: str) -> dict:
+        return await self._get("plans", "plan", code)
+
+    async def create_plan(self, body: dict) -> dict:
+        return await self._create("plans", "plan", body)
+
+    async def update_plan(self, code: str, body: dict) -> dict:
+        return await self._update("plans", "plan", code, body)
+
+    async def delete_plan(self, code: str) -> dict | None:
+        return await self._delete("plans", "plan", code)
+
+    async def replace_plan_metadata(self, code: str, metadata: dict[str, str | None]) -> dict:
+        """``POST /plans/{code}/metadata`` replaces the whole metadata object (notes §2, §4.2):
+        re-sending it gives the same result, so it is retried like an idempotent call."""
+        body = await self.request(
+            "POST", f"/plans/{seg(code)}/metadata", json={"metadata": metadata}, idempotent=True
+        )
+        return (body or {}).get("metadata") or {}
+
+    # ---------------------------------------------------------------------- taxes
+    async def list_taxes(self) -> list[dict]:
+        return await self.list_all("/taxes", "taxes")
+
+    async def get_tax(self, code: str) -> dict:
+        return await self._get("taxes", "tax", code)
+
+    async def create_tax(self, body: dict) -> dict:
+        return await self._create("taxes", "tax", body)
+
+    async def update_tax(self, code: str, body: dict) -> dict:
+        return await self._update("taxes", "tax", code, body)
+
+    async def delete_tax(self, code: str) -> dict | None:
+        return await self._delete("taxes", "tax", code)
+
+    # -------------------------------------------------------------------- add-ons
+    async def list_add_ons(self) -> list[dict]:
+        return await self.list_all("/add_ons", "add_ons")
+
+    async def get_add_on(self, code: str) -> dict:
+        return await self._get("add_ons", "add_on", code)
+
+    async def create_add_on(self, body: dict) -> dict:
+        return await self._create("add_ons", "add_on", body)
+
+    async def update_add_on(self, code: str, body: dict) -> dict:
+        return await self._update("add_ons", "add_on", code, body)
+
+    async def delete_add_on(self, code: str) -> dict | None:
+        return await self._delete("add_ons", "add_on", code)
+
+    # -------------------------------------------------------------------- coupons
+    async def list_coupons(self) -> list[dict]:
+        return await self.list_all("/coupons", "coupons")
+
+    async def get_coupon(self, code: str) -> dict:
+        return await self._get("coupons", "coupon", code)
+
+    async def create_coupon(self, body: dict) -> dict:
+        return await self._create("coupons", "coupon", body)
+
+    async def update_coupon(self, code: str, body: dict) -> dict:
+        return await self._update("coupons", "coupon", code, body)
+
+    async def delete_coupon(self, code: str) -> dict | None:
+        return await self._delete("coupons", "coupon", code)
+
+    # ------------------------------------------------------------------ customers
+    async def list_customers(self) -> list[dict]:
+        return await self.list_all("/customers", "customers")
+
+    async def get_customer(self, external_id: str) -> dict:
+        return await self._get("customers", "customer", external_id)
+
+    async def create_customer(self, body: dict) -> dict:
+        """``POST /customers`` is an upsert by ``external_id`` (notes §4.5): safe to re-send."""
+        result = await self.request("POST", "/customers", json={"customer": body}, idempotent=True)
+        return _unwrap(result, "customer")
+
+    async def update_customer(self, external_id: str, body: dict) -> dict:
+        """Lago has no ``PUT /customers``: an update is the same upsert (notes §2, §4.5)."""
+        return await self.create_customer({**body, "external_id": external_id})
+
+    async def delete_customer(self, external_id: str) -> dict | None:
+        return await self._delete("customers", "customer", external_id)
+
+    # -------------------------------------------------------------- subscriptions
+    async def list_subscriptions(
+        self,
+        statuses: list[str] | tuple[str, ...] | None = None,
+        external_customer_id: str | None = None,
+        plan_code: str | None = None,
+    ) -> list[dict]:
+        """``GET /subscriptions`` returns only ``active`` ones unless ``status[]`` is given (notes §4.6)."""
+        params: list[tuple[str, str]] = [("status[]", s) for s in statuses or ()]
+        if external_customer_id is not None:
+            params.append(("external_customer_id", external_customer_id))
+        if plan_code is not None:
+            params.append(("plan_code", plan_code))
+        return await self.list_all("/subscriptions", "subscriptions", params)
+
+    async def get_subscription(self, external_id: str, status: str | None = None) -> dict:
+        params = {"status": status} if status else None
+        return _unwrap(
+            await self.request("GET", f"/subscriptions/{seg(external_id)}", params=params), "subscription"
+        )
+
+    async def create_subscription(self, body: dict) -> dict:
+        """``POST /subscriptions``: create, upgrade or downgrade (notes §4.6).
+
+        After an ambiguous failure the subscription is read back by ``external_id`` and the
+        create counts as landed when the active row is on the requested plan (create/upgrade)
+        or has it as ``next_plan_code`` (a scheduled downgrade), or a pending row is on it.
+        """
+        external_id = body.get("external_id")
+        plan_code = body.get("plan_code")
+
+        async def recover():
+            if not external_id:
+                return None
+            path = f"/subscriptions/{seg(external_id)}"
+            active = await self._get_or_none(path, "subscription")
+            if active and plan_code in (active.get("plan_code"), active.get("next_plan_code")):
+                if body.get("external_customer_id") in (None, active.get("external_customer_id")):
+                    return active
+            pending = await self._get_or_none(path, "subscription", params={"status": "pending"})
+            if pending and pending.get("plan_code") == plan_code:
+                return pending
+            return None
+
+        result = await self.request(
+            "POST", "/subscriptions", json={"subscription": body}, recover=recover if external_id else None
+        )
+        return _unwrap(result, "subscription")
+
+    async def update_subscription(self, external_id: str, body: dict, status: str | None = None) -> dict:
+        params = {"status": status} if status else None
+        result = await self.request(
+            "PUT", f"/subscriptions/{seg(external_id)}", params=params, json={"subscription": body}
+        )
+        return _unwrap(result, "subscription")
+
+    async def terminate_subscription(
+        self, external_id: str, status: str | None = None, on_termination_invoice: str | None = None
+    ) -> dict | None:
+        """``DELETE /subscriptions/{external_id}``: terminates the active row, or cancels the
+        pending one with ``status="pending"`` (notes §4.6)."""
+        params = {}
+        if status:
+            params["status"] = status
+        if on_termination_invoice:
+            params["on_termination_invoice"] = on_termination_invoice
+        return await self._delete("subscriptions", "subscription", external_id, params or None)
+
+    delete_subscription = terminate_subscription
+
+    # ------------------------------------------------------------ applied coupons
+    async def list_applied_coupons(
+        self,
+        external_customer_id: str | None = None,
+        status: str | None = None,
+        coupon_codes: list[str] | tuple[str, ...] | None = None,
+    ) -> list[dict]:
+        params: list[tuple[str, str]] = []
+        if external_customer_id is not None:
+            params.append(("external_customer_id", external_customer_id))
+        if status is not None:
+            params.append(("status", status))
+        params.extend(("coupon_code[]", c) for c in coupon_codes or ())
+        return await self.list_all("/applied_coupons", "applied_coupons", params)
+
+    async def create_applied_coupon(self, body: dict) -> dict:
+        """``POST /applied_coupons``; after an ambiguous failure, an active applied coupon with the
+        same customer and coupon code counts as the create having landed (notes §3.10, §4.7)."""
+        customer = body.get("external_customer_id")
+        coupon = body.get("coupon_code")
+
+        async def recover():
+            found = await self.list_applied_coupons(customer, status="active", coupon_codes=[coupon])
+            found = [a for a in found if a.get("coupon_code") == coupon
+                     and a.get("external_customer_id") == customer]
+            return found[0] if found else None
+
+        result = await self.request(
+            "POST", "/applied_coupons", json={"applied_coupon": body},
+            recover=recover if customer and coupon else None,
+        )
+        return _unwrap(result, "applied_coupon")
+
+    async def delete_applied_coupon(self, external_customer_id: str, applied_coupon_id: str) -> dict | None:
+        result = await self.request(
+            "DELETE", f"/customers/{seg(external_customer_id)}/applied_coupons/{seg(applied_coupon_id)}"
+        )
+        return _unwrap(result, "applied_coupon")
+
+    # ----------------------------------------------------------- server and org
+    async def health(self) -> dict:
+        """``GET /health`` (no auth, outside ``/api/v1``): ``{version, github_url, message}`` (notes §1.1)."""
+        return await self.request("GET", self.origin + "/health") or {}
+
+    async def organization(self) -> dict:
+        """``GET /organizations``: exists in Lago's routes though not in the spec (notes §2, §6)."""
+        return _unwrap(await self.request("GET", "/organizations"), "organization")
+
+
+def _unwrap(body: Any, root: str) -> Any:
+    if isinstance(body, dict) and root in body:
+        return body[root]
+    return body
+
+
+def _items(body: Any, root: str) -> list[dict]:
+    if isinstance(body, dict):
+        items = body.get(root)
+        if isinstance(items, list):
+            return items
+    return []
+
+
+def _param_list(params: Any) -> list[tuple[str, str]]:
+    if params is None:
+        return []
+    if isinstance(params, dict):
+        out: list[tuple[str, str]] = []
+        for key, value in params.items():
+            if isinstance(value, (list, tuple)):
+                out.extend((key, str(v)) for v in value)
+            elif value is not None:
+                out.append((key, str(value)))
+        return out
+    return [(str(k), str(v)) for k, v in params]
+
+
+def _all_codes(error: LagoApiError) -> set[str]:
+    return {code for codes in error.field_codes.values() for code in codes}

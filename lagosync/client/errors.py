@@ -1,0 +1,224 @@
+"""Typed errors for Lago API failures, with messages a person understands.
+
+Lago renders every error it handles as JSON (notes §1.5):
+``{"status": 404, "error": "Not Found", "code": "plan_not_found"}``,
+``{"status": 422, "error": "Unprocessable Entity", "code": "validation_errors", "error_details": {...}}``.
+Unhandled exceptions give a Rails 500 page that is not JSON (notes §1.5, last row): it is reported
+as such. No message built here ever contains the API key: only the method, the path relative to
+``/api/v1``, Lago's body fields and, for a 401, the *name* of the environment variable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import LagosyncError
+
+
+class LagoApiError(LagosyncError):
+    """Lago answered with an error (or could not be reached, see LagoConnectionError)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        error_details: Any = None,
+        method: str | None = None,
+        path: str | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.error_details = error_details
+        self.method = method
+        self.path = path
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
+            f"method={self.method!r}, path={self.path!r}, message={self.message!r})"
+        )
+
+    @property
+    def field_codes(self) -> dict[str, list[str]]:
+        """``error_details`` flattened to ``{"charges.0.properties": ["invalid_amount"]}``."""
+        return dict(_flatten_details(self.error_details))
+
+    def has_detail(self, field: str, code: str) -> bool:
+        return code in self.field_codes.get(field, [])
+
+
+class LagoNotFound(LagoApiError):
+    """404: ``<resource>_not_found`` (notes §1.5)."""
+
+
+class LagoValidationError(LagoApiError):
+    """422: ``validation_errors`` with ``error_details`` (or another 422 code, notes §1.5)."""
+
+
+class LagoUnauthorized(LagoApiError):
+    """401: the API key was rejected."""
+
+
+class LagoRateLimited(LagoApiError):
+    """429 still returned after all retries."""
+
+
+class LagoServerError(LagoApiError):
+    """5xx (after retries where retrying is safe), or a non-JSON error body."""
+
+
+class LagoConnectionError(LagoApiError):
+    """The request could not be completed: connection refused or dropped, or a timeout."""
+
+
+def _flatten_details(details: Any, prefix: str = ""):
+    if isinstance(details, dict):
+        for key, value in details.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict):
+                yield from _flatten_details(value, name)
+            elif isinstance(value, list):
+                yield name, [str(v) for v in value]
+            else:
+                yield name, [str(value)]
+    elif isinstance(details, list):
+        yield prefix or "details", [str(v) for v in details]
+    elif details is not None:
+        yield prefix or "details", [str(details)]
+
+
+def _plural(resource: str) -> str:
+    return "taxes" if resource == "tax" else resource + "s"
+
+
+def _find_identifier(resource: str, path: str, body: Any) -> str | None:
+    """The human identifier of the missing ``resource``: from the request body, then the path."""
+    root = None
+    if isinstance(body, dict) and len(body) == 1:
+        (root,) = body.values()
+    if isinstance(root, dict):
+        for key in (f"{resource}_code", f"external_{resource}_id"):
+            value = root.get(key)
+            if isinstance(value, str) and value:
+                return value
+        if resource == "customer" and isinstance(root.get("external_customer_id"), str):
+            return root["external_customer_id"]
+    segments = [s for s in path.split("?")[0].split("/") if s]
+    plural = _plural(resource)
+    for i, seg in enumerate(segments[:-1]):
+        if seg == plural:
+            from urllib.parse import unquote
+
+            return unquote(segments[i + 1])
+    return None
+
+
+def error_from_response(
+    status: int,
+    body_text: str,
+    *,
+    method: str,
+    path: str,
+    request_json: Any = None,
+    environment: str = "?",
+    api_key_env: str | None = None,
+    attempts: int = 1,
+) -> LagoApiError:
+    """Turn a Lago error response into a typed exception with a readable message."""
+    import json
+
+    where = f"{method} {path}"
+    after = f" after {attempts} attempts" if attempts > 1 else ""
+    try:
+        body = json.loads(body_text) if body_text.strip() else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = "an empty body" if not body_text.strip() else "a non-JSON body"
+        cls = LagoServerError if status >= 500 else LagoApiError
+        if status == 401:
+            cls = LagoUnauthorized
+            return cls(_unauthorized_message(where, environment, api_key_env), status=status,
+                       method=method, path=path)
+        if status == 404:
+            cls = LagoNotFound
+        return cls(
+            f"Lago returned HTTP {status} with {kind} on {where}{after} "
+            f"(not a Lago error response; check the Lago server logs or the URL)",
+            status=status, method=method, path=path,
+        )
+
+    code = body.get("code") if isinstance(body.get("code"), str) else None
+    error = str(body.get("error") or "")
+    details = body.get("error_details")
+    kw = dict(status=status, code=code, error_details=details, method=method, path=path)
+
+    if status == 401:
+        return LagoUnauthorized(_unauthorized_message(where, environment, api_key_env), **kw)
+    if status == 404:
+        if code and code.endswith("_not_found"):
+            resource = code[: -len("_not_found")]
+            ident = _find_identifier(resource, path, request_json)
+            what = resource.replace("_", " ")
+            subject = f"{what} '{ident}'" if ident else what
+            return LagoNotFound(f"{subject} not found ({code}) on {where}", **kw)
+        return LagoNotFound(f"not found ({code or error or 'HTTP 404'}) on {where}", **kw)
+    if status == 422:
+        subject = _subject(request_json)
+        if code == "validation_errors" or details:
+            fields = "; ".join(
+                f"{name}: {', '.join(codes)}" for name, codes in _flatten_details(details)
+            )
+            head = f"Lago rejected {subject}" if subject else "Lago rejected the request"
+            tail = f": {fields}" if fields else ""
+            return LagoValidationError(f"{head} ({code or 'unprocessable'}) on {where}{tail}", **kw)
+        return LagoValidationError(f"{_human(code, error)} ({code or 422}) on {where}", **kw)
+    if status == 403:
+        return LagoApiError(
+            f"forbidden ({code or 'forbidden'}) on {where}: the API key for environment "
+            f"'{environment}' is not allowed to do this (check its permissions in Lago)",
+            **kw,
+        )
+    if status == 429:
+        return LagoRateLimited(
+            f"rate limited by Lago ({code or 'HTTP 429'}) on {where}{after}; "
+            f"lower the client rate limit (LAGOSYNC_RATE_LIMIT) or retry later",
+            **kw,
+        )
+    if status >= 500:
+        return LagoServerError(
+            f"Lago server error (HTTP {status}{': ' + error if error else ''}) on {where}{after}", **kw
+        )
+    if status == 400:
+        return LagoApiError(f"bad request (HTTP 400) on {where}: {error or 'no detail'}", **kw)
+    return LagoApiError(f"{_human(code, error)} ({code or f'HTTP {status}'}) on {where}", **kw)
+
+
+def _human(code: str | None, error: str) -> str:
+    if code:
+        return code.replace("_", " ")
+    return error or "request refused"
+
+
+def _subject(request_json: Any) -> str | None:
+    """``plan 'pro'`` from a request body ``{"plan": {"code": "pro", ...}}``."""
+    if isinstance(request_json, dict) and len(request_json) == 1:
+        ((root, obj),) = request_json.items()
+        if isinstance(obj, dict):
+            ident = obj.get("code") or obj.get("external_id")
+            what = root.replace("_", " ")
+            return f"{what} '{ident}'" if isinstance(ident, str) and ident else what
+    return None
+
+
+def _unauthorized_message(where: str, environment: str, api_key_env: str | None) -> str:
+    source = f" (read from ${api_key_env})" if api_key_env else ""
+    fix = f"set {api_key_env} to a valid key" if api_key_env else "check the API key"
+    return (
+        f"Lago rejected the API key for environment '{environment}'{source} on {where} "
+        f"(401 Unauthorized): {fix} for this Lago organization"
+    )
