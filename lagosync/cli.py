@@ -51,3 +51,131 @@ def main() -> None:
 
 
 # --- commands are added below, one block each ---
+
+
+# --- ci (issue 7): helpers the GitHub workflows and action.yml call ---
+
+
+@main.group("ci")
+def ci_group() -> None:
+    """CI helpers: PR comment, labels, drift issue, environments (used by .github/workflows)."""
+
+
+@ci_group.command("labels")
+@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def ci_labels(plans, fmt):
+    """Print the lagosync labels for saved plans (one per environment)."""
+    import os
+
+    from . import ci
+    click.echo(ci.cmd_labels(plans, fmt, os.environ))
+
+
+@ci_group.command("pr-comment")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("--markdown", "markdown", type=click.Path(dir_okay=False), help="Rendered plan (show --format markdown).")
+@click.option("--artifact", default=None, help="Name of the artifact holding the saved plan (shown in the footer).")
+@handle_errors
+def ci_pr_comment(plan, markdown, artifact):
+    """Print the sticky PR comment body for a saved plan (with its hidden marker)."""
+    import os
+
+    from . import ci
+    click.echo(ci.cmd_pr_comment(plan, markdown, artifact=artifact, environ=os.environ))
+
+
+@ci_group.command("drift-issue")
+@click.argument("drift", type=click.Path(dir_okay=False))
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Rendered drift (drift --format markdown).")
+@click.option("--current", "current", type=click.Path(dir_okay=False),
+              help="Body of the open drift issue: JSON output says whether the fingerprint is the same.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def ci_drift_issue(drift, markdown, current, fmt):
+    """Print the drift issue title and body (with the drift fingerprint marker)."""
+    import os
+
+    from . import ci
+    click.echo(ci.cmd_drift_issue(drift, markdown, current_path=current, fmt=fmt, environ=os.environ))
+
+
+@ci_group.command("environments")
+@workspace_option
+@click.option("--only", default=None, help="Comma/space separated subset, e.g. from vars.LAGOSYNC_ENVIRONMENTS.")
+@click.option("--github-output", is_flag=True, help="Also write matrix=<json> to $GITHUB_OUTPUT.")
+@handle_errors
+def ci_environments(workspace, only, github_output):
+    """Print the environments of lagosync.yaml as a JSON matrix."""
+    import os
+
+    from . import ci
+    click.echo(ci.cmd_environments(workspace, only, github_output=github_output, environ=os.environ))
+
+
+@ci_group.command("export-api-key")
+@workspace_option
+@env_option
+@handle_errors
+def ci_export_api_key(workspace, env):
+    """Copy $LAGOSYNC_API_KEY to the variable lagosync.yaml names for ENV, via $GITHUB_ENV."""
+    import os
+
+    from . import ci
+    click.echo(ci.cmd_export_api_key(workspace, env or "local", os.environ))
+
+
+@ci_group.group("github")
+def ci_github() -> None:
+    """Talk to the GitHub REST API (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH)."""
+
+
+@ci_github.command("pr-comment")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("--pr", type=int, default=None, help="Pull request number (default: from the event).")
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Rendered plan (show --format markdown).")
+@handle_errors
+def ci_github_pr_comment(plan, pr, markdown):
+    """Create or update the one sticky lagosync comment of the plan's environment."""
+    import os
+
+    from . import ci
+    click.echo(ci.gh_pr_comment(plan, pr=pr, markdown_path=markdown, environ=os.environ))
+
+
+@ci_github.command("labels")
+@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--pr", type=int, default=None, help="Pull request number (default: from the event).")
+@handle_errors
+def ci_github_labels(plans, pr):
+    """Set the lagosync:* labels of the pull request from the saved plans of all environments."""
+    import os
+
+    from . import ci
+    click.echo(ci.gh_labels(plans, pr=pr, environ=os.environ))
+
+
+@ci_github.command("drift-issue")
+@click.argument("drift", type=click.Path(dir_okay=False))
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Rendered drift (drift --format markdown).")
+@handle_errors
+def ci_github_drift_issue(drift, markdown):
+    """Open, update (only on a new fingerprint) or close the drift issue of the report's environment."""
+    import os
+
+    from . import ci
+    click.echo(ci.gh_drift_issue(drift, markdown_path=markdown, environ=os.environ))
+
+
+@ci_github.command("fetch-plan")
+@env_option
+@click.option("--out", "out", default="plan.json", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--sha", default=None, help="Merge commit (default: $GITHUB_SHA).")
+@handle_errors
+def ci_github_fetch_plan(env, out, sha):
+    """Download the saved plan reviewed on the pull request merged as the current commit."""
+    import os
+
+    from . import ci
+    click.echo(ci.gh_fetch_plan(env or "local", out, sha=sha, environ=os.environ))
