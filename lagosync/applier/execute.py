@@ -1,0 +1,437 @@
+"""Executing operations: dependency order, bounded concurrency, idempotent writes, verification.
+
+Every operation is written so that running it again converges: objects keyed by code are created
+only when absent from a fresh read (else updated), customers are upserted, subscriptions are
+POSTed with their external_id (same plan = no-op, notes §4.6), deletes treat 404 as done.
+After an uncertain failure (connection dropped, 5xx, a 422 ``value_already_exist`` from a write
+whose first try had landed) the object is read again and the operation retried from that read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..client.errors import (
+    LagoApiError,
+    LagoConnectionError,
+    LagoNotFound,
+    LagoRateLimited,
+    LagoServerError,
+    LagoValidationError,
+)
+from ..errors import LagosyncError
+from . import payloads as pl
+from .audit import AuditLog
+
+KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
+DESTROY_ACTIONS = ("delete",)
+ATTEMPTS = 3
+
+
+class IgnoredByLago(LagosyncError):
+    """Lago answered 200 but did not apply some fields (notes §4.1, §4.2, §4.3, §4.9)."""
+
+
+@dataclass
+class Outcome:
+    status: str  # done | failed | skipped
+    message: str = ""
+
+
+@dataclass
+class Context:
+    client: Any
+    audit: AuditLog
+    raw: dict[str, dict[str, dict]]          # kind -> key -> raw API object (fresh read, kept current)
+    plan_codes: dict[str, str]               # declared plan code -> live code of the current version
+    metric_ids: dict[str, str] = field(default_factory=dict)
+    verify: Callable[[str, dict, dict], list[str]] | None = None   # (kind, response, after) -> problems
+
+    @classmethod
+    def from_live(cls, client, audit: AuditLog, live, verify=None) -> Context:
+        raw = {k: dict((live.raw or {}).get(k) or {}) for k in KINDS}
+        plan_codes = {key: (obj or {}).get("code", key) for key, obj in raw["plan"].items()}
+        plan_codes.update(getattr(live.facts, "plan_versions", None) or {})
+        metric_ids = {k: v.get("lago_id") for k, v in raw["billable_metric"].items() if v.get("lago_id")}
+        return cls(client, audit, raw, plan_codes, metric_ids, verify)
+
+    def live_plan_code(self, code: str) -> str:
+        return self.plan_codes.get(code, code)
+
+    # -------------------------------------------------------------- one audited write
+    async def write(self, op, method: str, path: str, call) -> Any:
+        try:
+            result = await call
+        except LagoApiError as exc:
+            if method == "DELETE" and isinstance(exc, LagoNotFound):
+                self.audit.write(operation=op.action, obj=op.id, method=method, path=path,
+                                 status=exc.status, outcome="ok", error="already absent")
+                return None
+            self.audit.write(operation=op.action, obj=op.id, method=method, path=path,
+                             status=exc.status, outcome="error", error=str(exc))
+            raise
+        self.audit.write(operation=op.action, obj=op.id, method=method, path=path,
+                         status=200, outcome="ok")  # Lago answers every successful write 200 (notes §1.2)
+        return result
+
+    def check(self, op, kind: str, response: dict | None, after: dict, method: str, path: str) -> None:
+        """Compare Lago's answer with what was asked; a silently ignored field is an error."""
+        if self.verify is None or response is None:
+            return
+        problems = self.verify(kind, response, after)
+        if problems:
+            msg = "Lago accepted the write but did not apply: " + "; ".join(problems)
+            self.audit.write(operation=op.action, obj=op.id, method=method, path=path,
+                             status=200, outcome="ignored", error=msg)
+            raise IgnoredByLago(msg)
+
+    async def refresh(self, kind: str, key: str) -> None:
+        """Re-read one object after an uncertain failure."""
+        c = self.client
+        try:
+            if kind == "plan":
+                obj = await c.get_plan(self.live_plan_code(key))
+            elif kind == "subscription":
+                obj = await c.get_subscription(key)
+            else:
+                getter = {
+                    "tax": c.get_tax, "billable_metric": c.get_billable_metric, "add_on": c.get_add_on,
+                    "coupon": c.get_coupon, "customer": c.get_customer,
+                }[kind]
+                obj = await getter(key)
+        except LagoNotFound:
+            self.raw[kind].pop(key, None)
+            return
+        self.raw[kind][key] = obj
+        if kind == "billable_metric" and obj.get("lago_id"):
+            self.metric_ids[key] = obj["lago_id"]
+
+
+# ------------------------------------------------------------------ dependencies
+
+
+def _refs(op) -> set[str]:
+    """Objects an operation's desired state refers to ("kind:key")."""
+    a = op.after or {}
+    refs: set[str] = set()
+    if op.kind == "plan":
+        refs |= {f"tax:{t}" for t in a.get("tax_codes") or []}
+        for ch in (a.get("charges") or {}).values():
+            refs.add(f"billable_metric:{ch.get('billable_metric_code')}")
+            refs |= {f"tax:{t}" for t in ch.get("tax_codes") or []}
+    elif op.kind == "add_on":
+        refs |= {f"tax:{t}" for t in a.get("tax_codes") or []}
+    elif op.kind == "coupon":
+        ap = a.get("applies_to") or {}
+        refs |= {f"plan:{p}" for p in ap.get("plan_codes") or []}
+        refs |= {f"billable_metric:{m}" for m in ap.get("billable_metric_codes") or []}
+    elif op.kind == "customer":
+        refs |= {f"tax:{t}" for t in a.get("tax_codes") or []}
+    elif op.kind == "subscription":
+        refs.add(f"customer:{a.get('external_customer_id')}")
+        refs.add(f"plan:{a.get('plan_code')}")
+    return refs
+
+
+def dependencies(ops: Iterable) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(hard, soft) dependencies between operation ids.
+
+    hard: the operation is skipped when one of them did not succeed (declared ``depends_on`` and
+    references to objects created/changed in the same apply); soft: only ordering (deletes run
+    after every other operation, in reverse kind order: subscriptions first, taxes last).
+    """
+    ops = list(ops)
+    ids = {op.id for op in ops}
+    hard: dict[str, set[str]] = {op.id: set() for op in ops}
+    soft: dict[str, set[str]] = {op.id: set() for op in ops}
+    non_delete = [op.id for op in ops if op.action != "delete"]
+    for op in ops:
+        deps = set(op.depends_on or ()) | (_refs(op) if op.action != "delete" else set())
+        hard[op.id] |= {d for d in deps if d in ids and d != op.id}
+        if op.action == "delete":
+            soft[op.id] |= set(non_delete)
+            rank = KINDS.index(op.kind) if op.kind in KINDS else 0
+            for other in ops:
+                if other.action == "delete" and other.kind in KINDS and KINDS.index(other.kind) > rank:
+                    hard[op.id].add(other.id)
+    # a delete never waits on a non-delete that itself waits on that delete (no cycles)
+    for op in ops:
+        if op.action == "delete":
+            soft[op.id] = {d for d in soft[op.id] if op.id not in hard[d]}
+    return hard, soft
+
+
+async def run_all(ops, ctx: Context, *, concurrency: int = 4,
+                  on_done: Callable[[Any, Outcome], None] | None = None) -> dict[str, Outcome]:
+    """Run operations: independent ones in parallel (bounded), dependants after their dependencies."""
+    ops = [op for op in ops if op.action != "no-op"]
+    hard, soft = dependencies(ops)
+    outcomes: dict[str, Outcome] = {}
+    finished = {op.id: asyncio.Event() for op in ops}
+    sem = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(op) -> None:
+        try:
+            for dep in hard[op.id] | soft[op.id]:
+                await finished[dep].wait()
+            failed = sorted(d for d in hard[op.id] if outcomes[d].status != "done")
+            if failed:
+                outcomes[op.id] = Outcome("skipped", f"depends on {', '.join(failed)}, which did not succeed")
+            else:
+                async with sem:
+                    try:
+                        msg = await execute_op(op, ctx)
+                        outcomes[op.id] = Outcome("done", msg)
+                    except LagosyncError as exc:
+                        outcomes[op.id] = Outcome("failed", str(exc))
+            if on_done:
+                on_done(op, outcomes[op.id])
+        finally:
+            finished[op.id].set()
+
+    _check_acyclic(ops, hard, soft)
+    await asyncio.gather(*(one(op) for op in ops))
+    return outcomes
+
+
+def _check_acyclic(ops, hard, soft) -> None:
+    graph = {op.id: hard[op.id] | soft[op.id] for op in ops}
+    state: dict[str, int] = {}
+
+    def visit(n: str, stack: list[str]) -> None:
+        if state.get(n) == 2:
+            return
+        if state.get(n) == 1:
+            raise LagosyncError("the plan's operations depend on each other in a cycle: "
+                                + " -> ".join(stack + [n]))
+        state[n] = 1
+        for d in graph.get(n, ()):
+            visit(d, stack + [n])
+        state[n] = 2
+
+    for op in ops:
+        visit(op.id, [])
+
+
+# ------------------------------------------------------------------ operations
+
+
+def _retryable(exc: LagoApiError) -> bool:
+    if isinstance(exc, (LagoConnectionError, LagoServerError, LagoRateLimited)):
+        return True
+    if isinstance(exc, LagoValidationError):
+        codes = {c for cs in exc.field_codes.values() for c in cs}
+        return "value_already_exist" in codes
+    return False
+
+
+async def execute_op(op, ctx: Context) -> str:
+    last: LagoApiError | None = None
+    for attempt in range(ATTEMPTS):
+        try:
+            return await _dispatch(op, ctx)
+        except LagoApiError as exc:
+            if not _retryable(exc) or attempt == ATTEMPTS - 1:
+                raise
+            last = exc
+            await ctx.refresh(op.kind, op.key)
+    raise last  # pragma: no cover - loop always returns or raises
+
+
+async def _dispatch(op, ctx: Context) -> str:
+    if op.action == "delete":
+        return await _delete(op, ctx)
+    if op.kind == "plan" and op.action == "replace":
+        return await _replace_plan(op, ctx)
+    if op.kind == "plan":
+        return await _upsert_plan(op, ctx)
+    if op.kind == "customer":
+        return await _upsert_customer(op, ctx)
+    if op.kind == "subscription":
+        return await _upsert_subscription(op, ctx)
+    if op.kind in ("tax", "billable_metric", "add_on", "coupon"):
+        return await _upsert_simple(op, ctx)
+    raise LagosyncError(f"{op.id}: lagosync cannot {op.action} a {op.kind}")
+
+
+async def _upsert_simple(op, ctx: Context) -> str:
+    c = ctx.client
+    kind, key, after = op.kind, op.key, op.after
+    exists = ctx.raw[kind].get(key) is not None
+    if kind == "tax":
+        body = pl.tax_payload(after)["tax"]
+        create, update = c.create_tax, c.update_tax
+    elif kind == "billable_metric":
+        body = pl.metric_payload(after, create=not exists)["billable_metric"]
+        create, update = c.create_billable_metric, c.update_billable_metric
+    elif kind == "add_on":
+        body = pl.add_on_payload(after)["add_on"]
+        create, update = c.create_add_on, c.update_add_on
+    else:
+        body = pl.coupon_payload(after, ctx.plan_codes, create=not exists)["coupon"]
+        create, update = c.create_coupon, c.update_coupon
+    base = pl.ENDPOINTS[kind][0]
+    if exists:
+        method, path = "PUT", pl.path_for(kind, key)
+        result = await ctx.write(op, method, path, update(key, body))
+    else:
+        method, path = "POST", base
+        result = await ctx.write(op, method, path, create(body))
+    if result is not None:
+        ctx.raw[kind][key] = result
+        if kind == "billable_metric" and result.get("lago_id"):
+            ctx.metric_ids[key] = result["lago_id"]
+    ctx.check(op, kind, result, after, method, path)
+    return f"{'updated' if exists else 'created'} {_label(kind)} '{key}'"
+
+
+async def _upsert_plan(op, ctx: Context) -> str:
+    c = ctx.client
+    live = ctx.raw["plan"].get(op.key)
+    if live is not None:
+        code = live.get("code") or ctx.live_plan_code(op.key)
+        body = pl.plan_payload(op.after, live_raw=live, metric_ids=ctx.metric_ids, code=code)["plan"]
+        method, path = "PUT", pl.path_for("plan", code)
+        result = await ctx.write(op, method, path, c.update_plan(code, body))
+        verb = "updated"
+    else:
+        body = pl.plan_payload(op.after, live_raw=None, metric_ids=ctx.metric_ids)["plan"]
+        method, path = "POST", "/plans"
+        result = await ctx.write(op, method, path, c.create_plan(body))
+        verb = "created"
+    if result is not None:
+        ctx.raw["plan"][op.key] = result
+        ctx.plan_codes[op.key] = result.get("code", op.key)
+    ctx.check(op, "plan", result, op.after, method, path)
+    return f"{verb} plan '{op.key}'"
+
+
+async def _replace_plan(op, ctx: Context) -> str:
+    """ARCHITECTURE "Plan versions": create ``<code>__v<N>``, migrate, mark the old version."""
+    c = ctx.client
+    details = op.details or {}
+    new_code = details.get("new_code")
+    if not new_code:
+        raise LagosyncError(f"{op.id}: replace without a new plan code in the plan; run plan again")
+    old = ctx.raw["plan"].get(op.key)
+    old_code = (old or {}).get("code") or ctx.live_plan_code(op.key)
+    version = pl.version_of(new_code)
+    extra = {"lagosync_code": op.key, "lagosync_version": str(version)}
+    # 1. the new version (adopted when a previous, interrupted apply already created it)
+    try:
+        existing_new = await c.get_plan(new_code)
+    except LagoNotFound:
+        existing_new = None
+    body = pl.plan_payload(op.after, live_raw=existing_new, metric_ids=ctx.metric_ids, code=new_code,
+                           extra_metadata=extra)["plan"]
+    if existing_new is None:
+        method, path = "POST", "/plans"
+        new_raw = await ctx.write(op, method, path, c.create_plan(body))
+    else:
+        method, path = "PUT", pl.path_for("plan", new_code)
+        new_raw = await ctx.write(op, method, path, c.update_plan(new_code, body))
+    ctx.check(op, "plan", new_raw, op.after, method, path)
+    # 2. move the subscriptions listed by the planner (notes §4.6: same external_id, resend name)
+    moved = 0
+    for ext in details.get("migrate") or ():
+        sub = ctx.raw["subscription"].get(ext)
+        if sub is None:
+            try:
+                sub = await c.get_subscription(ext)
+            except LagoNotFound:
+                continue  # terminated meanwhile: nothing to move
+        if new_code in (sub.get("plan_code"), sub.get("next_plan_code")):
+            continue
+        sbody = {
+            "external_customer_id": sub.get("external_customer_id"),
+            "plan_code": new_code,
+            "external_id": ext,
+            "name": sub.get("name") or "",
+        }
+        result = await ctx.write(op, "POST", "/subscriptions", c.create_subscription(sbody))
+        if result is None or new_code not in (result.get("plan_code"), result.get("next_plan_code")):
+            raise IgnoredByLago(f"subscription '{ext}' was not moved to plan '{new_code}'")
+        ctx.raw["subscription"][ext] = result
+        moved += 1
+    # 3. mark the old version (kept in Lago for its history)
+    if old is not None and old_code != new_code:
+        meta = dict(old.get("metadata") or {})
+        if meta.get("lagosync_superseded_by") != new_code:
+            meta["lagosync_superseded_by"] = new_code
+            meta.setdefault(pl.MARKER_KEY, pl.MARKER_VALUE)
+            # interval sent with bill_charges_monthly (notes §4.2 pitfall); both are locked anyway
+            mbody = {"interval": old.get("interval"), "bill_charges_monthly": old.get("bill_charges_monthly"),
+                     "metadata": meta}
+            await ctx.write(op, "PUT", pl.path_for("plan", old_code), c.update_plan(old_code, mbody))
+    ctx.raw["plan"][op.key] = new_raw
+    ctx.plan_codes[op.key] = new_code
+    return f"replaced plan '{op.key}' by version '{new_code}', moved {moved} subscription(s)"
+
+
+async def _upsert_customer(op, ctx: Context) -> str:
+    live = ctx.raw["customer"].get(op.key)
+    body = pl.customer_payload(op.after, live)["customer"]
+    result = await ctx.write(op, "POST", "/customers", ctx.client.create_customer(body))
+    if result is not None:
+        ctx.raw["customer"][op.key] = result
+    ctx.check(op, "customer", result, op.after, "POST", "/customers")
+    return f"{'updated' if live is not None else 'created'} customer '{op.key}'"
+
+
+async def _upsert_subscription(op, ctx: Context) -> str:
+    c = ctx.client
+    after = op.after
+    ext = op.key
+    live = ctx.raw["subscription"].get(ext)
+    target = ctx.live_plan_code(after["plan_code"])
+    cancel = (op.details or {}).get("cancel_pending_downgrade")
+    if live is not None and cancel and target == live.get("plan_code") and live.get("next_plan_code"):
+        # back to the current plan: cancel the scheduled downgrade (notes §4.6, DELETE ?status=pending)
+        path = pl.path_for("subscription", ext) + "?status=pending"
+        await ctx.write(op, "DELETE", path, c.terminate_subscription(ext, status="pending"))
+        live = {**live, "next_plan_code": None}
+        ctx.raw["subscription"][ext] = live
+    if live is None or target not in (live.get("plan_code"), live.get("next_plan_code")):
+        body = pl.subscription_payload(after, target)["subscription"]
+        result = await ctx.write(op, "POST", "/subscriptions", c.create_subscription(body))
+        verb = "created" if live is None else "moved"
+    else:
+        result = live
+        verb = "updated"
+    if result is not None and result.get("plan_code") == target:
+        want_name = after.get("name") if after.get("name") is not None else ""
+        if (result.get("name") or "") != want_name:
+            # same plan: POST returns the row unchanged (notes §4.6), so the name goes by PUT
+            path = pl.path_for("subscription", ext)
+            result = await ctx.write(op, "PUT", path, c.update_subscription(ext, {"name": want_name}))
+    if result is not None:
+        ctx.raw["subscription"][ext] = result
+        ctx.check(op, "subscription", result, {**after, "plan_code": target}, "POST", "/subscriptions")
+    if result is not None and result.get("next_plan_code") == target and result.get("plan_code") != target:
+        return f"subscription '{ext}' moves to plan '{after['plan_code']}' at the end of its period"
+    return f"{verb} subscription '{ext}'"
+
+
+async def _delete(op, ctx: Context) -> str:
+    c = ctx.client
+    kind, key = op.kind, op.key
+    if kind == "subscription":
+        path = pl.path_for(kind, key)
+        await ctx.write(op, "DELETE", path, c.terminate_subscription(key))
+        ctx.raw[kind].pop(key, None)
+        return f"terminated subscription '{key}'"
+    ident = ctx.live_plan_code(key) if kind == "plan" else key
+    deleter = {
+        "tax": c.delete_tax, "billable_metric": c.delete_billable_metric, "add_on": c.delete_add_on,
+        "plan": c.delete_plan, "coupon": c.delete_coupon, "customer": c.delete_customer,
+    }[kind]
+    await ctx.write(op, "DELETE", pl.path_for(kind, ident), deleter(ident))
+    ctx.raw[kind].pop(key, None)
+    return f"deleted {_label(kind)} '{key}'"
+
+
+def _label(kind: str) -> str:
+    return kind.replace("_", " ").replace("add on", "add-on")

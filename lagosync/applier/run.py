@@ -1,0 +1,347 @@
+"""``apply``: plan (or load a saved plan), check, confirm, execute, verify, re-plan.
+
+Exit codes (README "Apply"): 0 applied and converged (or nothing to do); 1 an error, a refusal
+(no terminal without --auto-approve, destructive or re-pricing operation without its flag,
+preflight failure, lock held) or a partial failure; 3 the saved plan is stale or was made for
+another environment, Lago URL or workspace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import LagosyncError, UserError
+from .audit import AuditLog
+from .execute import KINDS, Context, Outcome, _refs, run_all
+from .lock import ApplyLock
+from .verify import verify_response
+
+STALE_EXIT_CODE = 3
+
+
+class StalePlanError(UserError):
+    """The saved plan no longer matches Lago or the workspace; make a new plan."""
+
+    exit_code = STALE_EXIT_CODE
+
+
+class ApplyRefused(UserError):
+    """lagosync will not start this apply (nothing was written)."""
+
+
+class ApplyFailed(LagosyncError):
+    """Some operations failed or were skipped, or Lago did not converge (summary printed)."""
+
+
+@dataclass
+class ApplyResult:
+    plan: Any
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    not_converged: list[str] = field(default_factory=list)
+    audit: list[dict] = field(default_factory=list)
+
+    def ids(self, status: str) -> list[str]:
+        return [k for k, o in self.outcomes.items() if o.status == status]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status == "done" for o in self.outcomes.values()) and not self.not_converged
+
+
+def is_destructive(op) -> bool:
+    """Deletes: objects, metric deletes (destroys_events), subscription terminations."""
+    return op.action == "delete"
+
+
+def is_reprice(op) -> bool:
+    """In-place price changes hitting active subscribers, and versions that move subscribers."""
+    if "reprices_subscribers" in op.reasons:
+        return True
+    return op.kind == "plan" and op.action == "replace" and bool((op.details or {}).get("migrate"))
+
+
+# ------------------------------------------------------------------ desired state and plan
+
+
+def desired_state(workspace) -> dict[str, dict[str, dict]]:
+    """Canonical desired state; objects declared ``ensure: absent`` stay marked for the planner."""
+    from .. import model
+
+    state: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
+    for kind in KINDS:
+        for key, obj in (workspace.desired.get(kind) or {}).items():
+            if isinstance(obj, dict) and obj.get("ensure") == "absent":
+                state[kind][key] = {"ensure": "absent"}
+            else:
+                state[kind][key] = model.from_yaml(kind, obj)
+    return state
+
+
+def _lago_url(client) -> str | None:
+    return getattr(client, "base_url", None)
+
+
+async def _read_and_plan(workspace, client, env_name: str, prune: bool):
+    from ..live import read_live
+    from ..planner import make_plan
+
+    live = await read_live(client, workspace)
+    plan = make_plan(desired_state(workspace), live, prune=prune, environment=env_name,
+                     lago_url=_lago_url(client), workspace_digest=workspace.digest)
+    return live, plan
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_saved_plan(plan, live, *, environment: str, lago_url: str | None, digest: str) -> None:
+    """Refuse a saved plan made elsewhere, or whose objects changed in Lago since (exit 3)."""
+    from .. import model
+
+    if plan.environment != environment:
+        raise StalePlanError(
+            f"plan was made for environment '{plan.environment}', not '{environment}': "
+            f"apply it with -e {plan.environment}, or make a new plan"
+        )
+    if plan.lago_url and lago_url and plan.lago_url.rstrip("/") != lago_url.rstrip("/"):
+        raise StalePlanError(
+            f"plan was made for Lago at {plan.lago_url}, but environment '{environment}' is {lago_url}: "
+            "make a new plan"
+        )
+    if plan.workspace_digest != digest:
+        raise StalePlanError(
+            "plan is stale: the workspace files changed since the plan was made; run lagosync plan again"
+        )
+    problems: list[str] = []
+    state = live.state
+    seen: set[str] = set()
+    for oid, recorded in sorted(plan.fingerprints.items()):
+        kind, _, key = oid.partition(":")
+        seen.add(oid)
+        current = (state.get(kind) or {}).get(key)
+        if current is None:
+            problems.append(f"{_label(kind)} '{key}' was deleted since the plan was made")
+        elif model.fingerprint(current) != recorded:
+            problems.append(f"{_label(kind)} '{key}' changed since the plan was made")
+    for op in plan.operations:
+        if op.id not in seen and (state.get(op.kind) or {}).get(op.key) is not None:
+            problems.append(f"{_label(op.kind)} '{op.key}' was created since the plan was made")
+    if problems:
+        raise StalePlanError("plan is stale: " + "; ".join(problems) + "; run lagosync plan again")
+
+
+def preflight(plan, live, desired: dict) -> list[str]:
+    """Problems that would make Lago reject (or silently ignore) the plan, found before any write."""
+    problems: list[str] = []
+    ops = list(plan.operations)
+    deleting = {op.id for op in ops if op.action == "delete"}
+    creating = {op.id for op in ops if op.action in ("create", "update", "replace", "migrate")}
+    existing = {f"{k}:{key}" for k, objs in (live.state or {}).items() for key in objs}
+    existing |= {f"{k}:{key}" for k, objs in (live.raw or {}).items() for key in objs}
+    for op in ops:
+        if op.blocked:
+            d = op.details or {}
+            paths = ", ".join(d.get("locked_paths") or []) or "some fields"
+            why = {
+                "metric_locked": "Lago ignores these fields once a plan uses the metric (notes §4.1)",
+                "coupon_locked": "Lago ignores these fields once the coupon is applied (notes §4.3)",
+            }.get(next((r for r in op.reasons if r.endswith("_locked")), ""), "Lago would ignore them")
+            hint = f" ({d['hint']})" if d.get("hint") else ""
+            problems.append(f"{_label(op.kind)} '{op.key}': cannot change {paths}: {why}{hint}")
+        elif op.action == "update" and "locked_after_subscription" in op.reasons:
+            problems.append(
+                f"plan '{op.key}': locked fields change after subscriptions (notes §4.2); plan again"
+            )
+    # every reference of what will exist afterwards must resolve (codes -> lago_ids at write time)
+    for kind in KINDS:
+        for key, obj in (desired.get(kind) or {}).items():
+            if obj.get("ensure") == "absent":
+                continue
+            fake = type("O", (), {"kind": kind, "after": obj})
+            for ref in sorted(_refs(fake)):
+                rkind, _, rkey = ref.partition(":")
+                label = f"{_label(kind)} '{key}' refers to {_label(rkind)} '{rkey}'"
+                if ref in deleting:
+                    problems.append(f"{label}, which this plan deletes")
+                elif ref not in existing and ref not in creating:
+                    problems.append(f"{label}, which is neither in Lago nor in the workspace")
+    return problems
+
+
+def _label(kind: str) -> str:
+    return kind.replace("_", " ").replace("add on", "add-on")
+
+
+# ------------------------------------------------------------------ the apply
+
+
+async def apply_async(
+    workspace_dir: str | Path = ".",
+    env: str | None = None,
+    *,
+    plan_file: str | Path | None = None,
+    auto_approve: bool = False,
+    allow_destroy: bool = False,
+    allow_reprice: bool = False,
+    prune: bool = False,
+    log_format: str = "text",
+    concurrency: int = 4,
+    confirm: Callable[[str], bool] | None = None,
+    out: Callable[[str], None] | None = None,
+    err: Callable[[str], None] | None = None,
+    tty: bool = False,
+    client_factory: Callable[[Any, str], Any] | None = None,
+    color: bool = False,
+) -> ApplyResult:
+    """Run one apply. Raises ApplyRefused / StalePlanError before any write, ApplyFailed after."""
+    from ..client.connect import connect, resolve_environment
+    from ..workspace import load_workspace
+
+    if log_format not in ("text", "json"):
+        raise UserError(f"unknown --log-format {log_format!r} (use text or json)")
+    out = out or (lambda s: print(s, flush=True))
+    err = err or (lambda s: print(s, file=sys.stderr, flush=True))
+    say = err if log_format == "json" else out  # with json logs, stdout carries only JSON lines
+
+    saved = None
+    if plan_file is not None:
+        from ..planner import Plan
+
+        try:
+            saved = Plan.from_json(Path(plan_file).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{plan_file}: no such plan file (make one with lagosync plan --out FILE)") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{plan_file}: not a lagosync plan ({exc}); make one with lagosync plan --out FILE") from None
+
+    workspace = load_workspace(workspace_dir)
+    env_name = resolve_environment(workspace, env).name
+    factory = client_factory or connect
+    with ApplyLock(workspace.root, env_name):
+        client = factory(workspace, env_name)
+        async with client:
+            if saved is not None:
+                from ..live import read_live
+
+                live = await read_live(client, workspace)
+                check_saved_plan(saved, live, environment=env_name, lago_url=_lago_url(client),
+                                 digest=workspace.digest)
+                plan = saved
+            else:
+                live, plan = await _read_and_plan(workspace, client, env_name, prune)
+
+            from ..render import render_text
+
+            say(render_text(plan, color=color).rstrip("\n"))
+            if not plan.has_changes:
+                say("No changes. Lago matches the workspace.")
+                return ApplyResult(plan)
+
+            desired = desired_state(workspace)
+            problems = preflight(plan, live, desired)
+            if problems:
+                raise ApplyRefused("preflight found problems; nothing was written:\n  - "
+                                   + "\n  - ".join(problems))
+
+            _approve(plan, env_name, saved is not None, auto_approve=auto_approve,
+                     allow_destroy=allow_destroy, allow_reprice=allow_reprice, confirm=confirm)
+
+            audit = AuditLog(Path(workspace.root) / ".lagosync" / "audit.jsonl", env_name,
+                             echo=out if log_format == "json" else None)
+            declared = workspace.desired.get("customer") or {}
+
+            def verify(kind, response, after):
+                return verify_response(kind, response, after,
+                                       declared=declared.get(after.get("external_id")) if kind == "customer" else None)
+
+            ctx = Context.from_live(client, audit, live, verify=verify)
+            total = sum(1 for op in plan.operations if op.action != "no-op")
+            counter = {"n": 0}
+
+            def progress(op, outcome: Outcome) -> None:
+                counter["n"] += 1
+                n = counter["n"]
+                if outcome.status == "done":
+                    line = f"[{n}/{total}] {outcome.message}"
+                else:
+                    line = f"[{n}/{total}] {outcome.status}: {op.id}: {outcome.message}"
+                if tty and log_format == "text" and outcome.status == "done":
+                    sys.stdout.write(f"\r{line[:100]:<100}")
+                    sys.stdout.flush()
+                    if n == total:
+                        sys.stdout.write("\n")
+                else:
+                    if tty and log_format == "text":
+                        sys.stdout.write("\n")
+                    say(line)
+
+            outcomes = await run_all(plan.operations, ctx, concurrency=concurrency, on_done=progress)
+            result = ApplyResult(plan, outcomes, audit=audit.records)
+
+            # after apply, plan again: it must be empty (principle 4)
+            try:
+                _, again = await _read_and_plan(workspace, client, env_name, prune)
+                result.not_converged = [op.describe() for op in again.operations]
+            except LagosyncError as exc:
+                result.not_converged = [f"could not re-plan after apply: {exc}"]
+
+    _summary(result, say)
+    if not result.ok:
+        raise ApplyFailed("apply did not complete; fix the errors above and run lagosync apply again "
+                          "(it finishes what is left, nothing is done twice)")
+    return result
+
+
+def _approve(plan, env_name: str, is_saved: bool, *, auto_approve: bool, allow_destroy: bool,
+             allow_reprice: bool, confirm) -> None:
+    destroy = [op for op in plan.operations if is_destructive(op)]
+    reprice = [op for op in plan.operations if is_reprice(op)]
+    need: list[str] = []
+    if destroy and not allow_destroy:
+        need.append("destroys: " + "; ".join(op.describe() for op in destroy) + " (--allow-destroy)")
+    if reprice and not allow_reprice:
+        need.append("re-prices existing subscribers: " + "; ".join(op.describe() for op in reprice)
+                    + " (--allow-reprice)")
+    if auto_approve or (is_saved and confirm is None):
+        if need:
+            raise ApplyRefused("refusing to apply without explicit permission; this plan "
+                               + " and ".join(need) + "; add the flag(s) once you have reviewed them")
+        return
+    if confirm is None:
+        raise ApplyRefused(
+            "refusing to apply: no terminal to ask for confirmation; review the plan and run again "
+            "with --auto-approve (plus --allow-destroy / --allow-reprice if the plan needs them), "
+            "or apply a reviewed saved plan: lagosync apply plan.json"
+        )
+    lines = [f"Apply these changes to environment '{env_name}'?"]
+    if need:
+        lines.append("WARNING: this plan")
+        lines += [f"  - {n}" for n in need]
+    lines.append("Only 'yes' will be accepted")
+    if not confirm("\n".join(lines)):
+        raise ApplyRefused("apply cancelled; nothing was written")
+
+
+def _summary(result: ApplyResult, say) -> None:
+    done, failed, skipped = result.ids("done"), result.ids("failed"), result.ids("skipped")
+    say(f"Apply summary: {len(done)} done, {len(failed)} failed, {len(skipped)} skipped.")
+    for oid in failed:
+        say(f"  failed:  {oid}: {result.outcomes[oid].message}")
+    for oid in skipped:
+        say(f"  skipped: {oid}: {result.outcomes[oid].message}")
+    if result.not_converged:
+        say("Lago does not match the workspace after apply:")
+        for line in result.not_converged:
+            say(f"  - {line}")
+    elif not failed and not skipped:
+        say("Lago matches the workspace (plan is empty).")
+
+
+def apply(workspace_dir: str | Path = ".", env: str | None = None, **kwargs) -> ApplyResult:
+    """Synchronous wrapper of ``apply_async`` (what the CLI calls)."""
+    return asyncio.run(apply_async(workspace_dir, env, **kwargs))

@@ -1,0 +1,61 @@
+"""After each write, compare Lago's answer with what was asked.
+
+Lago answers 200 while silently ignoring some fields: metric fields once a plan uses the metric
+(notes §4.1), plan fields once the plan has had a subscription (notes §4.2), coupon fields once
+applied (notes §4.3), premium-only fields without a license (notes §4.9). The response is turned
+into the canonical model and compared field by field with the desired canonical object; every
+difference is reported as an error naming the field, what was sent and what Lago kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _diff(path: str, want: Any, got: Any, out: list[str]) -> None:
+    if isinstance(want, dict) and isinstance(got, dict):
+        for k in sorted(set(want) | set(got), key=str):
+            _diff(f"{path}.{k}" if path else str(k), want.get(k), got.get(k), out)
+        return
+    if want != got:
+        out.append(f"{path} (sent {_short(want)}, Lago has {_short(got)})")
+
+
+def verify_response(kind: str, response: dict, after: dict, *, declared: dict | None = None) -> list[str]:
+    """Differences between the canonical form of ``response`` and ``after`` (desired, canonical)."""
+    from .. import model
+
+    if kind == "subscription":
+        return _verify_subscription(response, after)
+    got = model.from_api(kind, response, declared=declared) if kind == "customer" else model.from_api(kind, response)
+    problems: list[str] = []
+    for key, want in after.items():
+        if kind == "plan" and key == "code":
+            continue  # a plan version has code <code>__v<N> (ARCHITECTURE "Plan versions")
+        _diff(key, want, got.get(key), problems)
+    return problems
+
+
+def _verify_subscription(response: dict, after: dict) -> list[str]:
+    problems: list[str] = []
+    want_plan = after.get("plan_code")
+    plan_now = response.get("plan_code")
+    if want_plan not in (plan_now, response.get("next_plan_code")):
+        problems.append(f"plan_code (sent {want_plan!r}, Lago has {plan_now!r})")
+    if plan_now == want_plan:  # a scheduled downgrade keeps the current row (and its name) until then
+        want_name = after.get("name") if after.get("name") is not None else ""
+        if (response.get("name") or "") != want_name:
+            problems.append(f"name (sent {want_name!r}, Lago has {response.get('name')!r})")
+    if after.get("external_customer_id") not in (None, response.get("external_customer_id")):
+        problems.append(
+            f"external_customer_id (sent {after.get('external_customer_id')!r}, "
+            f"Lago has {response.get('external_customer_id')!r})"
+        )
+    if after.get("billing_time") and response.get("billing_time") not in (None, after.get("billing_time")):
+        problems.append(f"billing_time (sent {after['billing_time']!r}, Lago has {response.get('billing_time')!r})")
+    return problems
