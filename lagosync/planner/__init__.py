@@ -1,0 +1,15 @@
+"""The planner: compare desired and live state per kind and produce a reviewable ``Plan`` (pure data).
+
+Public API (docs/ARCHITECTURE.md "Plan"): ``ACTIONS``, ``REASONS``, ``Change``, ``Operation``, ``Plan``,
+``make_plan``, ``stale_objects``.
+"""
+
+from .compare import KINDS, references
+from .make import make_plan, order_operations
+from .ops import ACTIONS, FORMAT_VERSION, REASONS, WARNING_REASONS, Change, Operation, Plan
+from .stale import stale_objects
+
+__all__ = [
+    "ACTIONS", "FORMAT_VERSION", "KINDS", "REASONS", "WARNING_REASONS", "Change", "Operation", "Plan",
+    "make_plan", "order_operations", "references", "stale_objects",
+]

@@ -1,0 +1,104 @@
+"""Markdown renderer for pull-request comments.
+
+Summary and warnings first, then a table of operations, then one collapsible ``<details>`` block per
+operation. The result always fits in a GitHub comment (65,536 characters): details, then table rows,
+are dropped from the end with a note saying how many and where to see everything.
+"""
+
+from __future__ import annotations
+
+from ..planner import Plan
+from .common import NO_CHANGES, SYMBOLS, body, header, title, unmanaged_lines
+
+GITHUB_COMMENT_LIMIT = 65_536
+_RESERVE = 600  # room kept for the truncation note
+_MAX_BLOCK = 8_000  # one operation's details block at most
+_MAX_LIST = 50  # warnings / unmanaged lines shown before "and N more"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _capped(lines: list[str], what: str) -> list[str]:
+    if len(lines) <= _MAX_LIST:
+        return lines
+    return lines[:_MAX_LIST] + [f"- ... and {len(lines) - _MAX_LIST} more {what}"]
+
+
+def _block(op) -> str:
+    sign = "!!" if op.blocked else SYMBOLS[op.action]
+    reasons = ", ".join(f"`{r}`" for r in op.reasons)
+    parts = [f"<details><summary><code>{_escape(sign)}</code> {_escape(title(op))}</summary>", "",
+             f"Reasons: {reasons}"]
+    impacts = op.impacts()
+    if impacts:
+        parts.append("")
+        parts.extend(f"- {_escape(i)}" for i in impacts)
+    # inside a diff fence GitHub colours the + and - lines; ~, > and ! lines stay plain
+    diff_lines = [f"{line_sign} {text}" for line_sign, text in body(op)]
+    if diff_lines:
+        text = "\n".join(diff_lines)
+        if len(text) > _MAX_BLOCK:
+            cut = text[:_MAX_BLOCK].rsplit("\n", 1)[0]
+            hidden = text.count("\n") - cut.count("\n")
+            text = cut + f"\n  ... {hidden} more line(s) not shown (see `lagosync show --format json`)"
+        parts.extend(["", "```diff", text.replace("```", "`\u200b``"), "```"])
+    parts.extend(["", "</details>", ""])
+    return "\n".join(parts)
+
+
+def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    head: list[str] = [f"### {_escape(header(plan))}", ""]
+    for w in _capped([f"- {_escape(w)}" for w in warnings], "warnings"):
+        head.append(f"> [!WARNING]\n> {w[2:]}" if not w.startswith("- ... and") else w)
+    if warnings:
+        head.append("")
+    if not plan.operations:
+        head.append(f"**{NO_CHANGES}**")
+    else:
+        head.append(f"**{plan.totals_line()}**")
+    head.append("")
+    impacts = plan.impacts()
+    if impacts:
+        head.append("> [!CAUTION]")
+        head.append("> **Blast radius**")
+        head.append(">")
+        head.extend(f"> {line}" for line in _capped([f"- {_escape(i)}" for i in impacts], "impacts"))
+        head.append("")
+    unmanaged = unmanaged_lines(plan)
+    if unmanaged:
+        head.append(f"Unmanaged (in Lago, not in the workspace, left alone): {len(unmanaged)}")
+        head.append("")
+        head.extend(_capped([f"- {_escape(u)}" for u in unmanaged], "unmanaged objects"))
+        head.append("")
+    text = "\n".join(head)
+    budget = limit - _RESERVE
+    ops = list(plan.operations)
+    if ops:
+        rows = ["| | resource | reasons |", "|---|---|---|"]
+        shown_rows = 0
+        for op in ops:
+            sign = "!!" if op.blocked else SYMBOLS[op.action]
+            row = f"| `{_escape(sign)}` | {_escape(title(op))} | {', '.join(op.reasons)} |"
+            if len(text) + sum(len(r) + 1 for r in rows) + len(row) + 1 > budget // 2:
+                break
+            rows.append(row)
+            shown_rows += 1
+        text += "\n".join(rows) + "\n"
+        if shown_rows < len(ops):
+            text += f"\n_... {len(ops) - shown_rows} more operation(s) not listed in this table._\n"
+        text += "\n"
+        shown_blocks = 0
+        for op in ops:
+            block = _block(op)
+            if len(text) + len(block) > budget:
+                break
+            text += block
+            shown_blocks += 1
+        if shown_blocks < len(ops):
+            text += (
+                f"\n_Details of {len(ops) - shown_blocks} operation(s) not shown: this comment is kept under "
+                f"GitHub's {limit:,}-character limit. Run `lagosync show plan.json` for the full plan._\n"
+            )
+    return text
