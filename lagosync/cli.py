@@ -53,6 +53,36 @@ def main() -> None:
 # --- commands are added below, one block each ---
 
 
+# --- apply (issue 5) ---
+
+
+@main.command("apply")
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@workspace_option
+@env_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@click.option("--allow-destroy", is_flag=True, help="Allow deletes, subscription terminations and metric deletes.")
+@click.option("--allow-reprice", is_flag=True, help="Allow changes that re-price existing subscribers.")
+@click.option("--prune", is_flag=True, help="Delete managed objects no longer in the workspace (with --allow-destroy).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one audit JSON line per write on stdout (progress goes to stderr).")
+@click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Independent operations run in parallel, at most this many at once.")
+@click.option("--no-color", is_flag=True, help="No colour in the plan shown.")
+@handle_errors
+def apply_cmd(plan_file, workspace, env, auto_approve, allow_destroy, allow_reprice, prune, log_format,
+              concurrency, no_color):
+    """Apply the workspace to Lago (plans first and asks), or apply a saved PLAN_FILE.
+
+    Exit codes: 0 applied, 1 error/refused/partial failure, 3 saved plan is stale.
+    """
+    from .applier import run_cli
+
+    run_cli(workspace, env, plan_file=plan_file, auto_approve=auto_approve, allow_destroy=allow_destroy,
+            allow_reprice=allow_reprice, prune=prune, log_format=log_format, concurrency=concurrency,
+            no_color=no_color)
+
+
 # --- ci (issue 7): helpers the GitHub workflows and action.yml call ---
 
 

@@ -21,10 +21,11 @@ from .run import (
     is_destructive,
     is_reprice,
     preflight,
+    run_cli,
 )
 
 __all__ = [
     "STALE_EXIT_CODE", "ApplyFailed", "ApplyLock", "ApplyRefused", "ApplyResult", "AuditLog",
     "IgnoredByLago", "LockHeld", "Outcome", "StalePlanError", "apply", "apply_async", "check_saved_plan",
-    "desired_state", "is_destructive", "is_reprice", "preflight", "run_all",
+    "desired_state", "is_destructive", "is_reprice", "preflight", "run_all", "run_cli",
 ]

@@ -345,3 +345,20 @@ def _summary(result: ApplyResult, say) -> None:
 def apply(workspace_dir: str | Path = ".", env: str | None = None, **kwargs) -> ApplyResult:
     """Synchronous wrapper of ``apply_async`` (what the CLI calls)."""
     return asyncio.run(apply_async(workspace_dir, env, **kwargs))
+
+
+def run_cli(workspace_dir, env, *, no_color: bool = False, **kwargs) -> ApplyResult:
+    """What ``lagosync apply`` runs: terminal detection, confirmation prompt, colour."""
+    import os
+
+    import click
+
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+
+    def confirm(text: str) -> bool:
+        answer = click.prompt(text, default="", show_default=False, err=True)
+        return answer.strip() == "yes"
+
+    color = tty and not no_color and not os.environ.get("NO_COLOR")
+    return apply(workspace_dir, env, confirm=confirm if tty else None, tty=tty, color=color,
+                 out=click.echo, err=lambda s: click.echo(s, err=True), **kwargs)
