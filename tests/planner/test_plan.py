@@ -1,0 +1,139 @@
+"""Ordering, depends_on, purity, fingerprints, staleness and the JSON document of a plan."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from lagosync import model
+from lagosync.planner import Change, Operation, Plan, make_plan, stale_objects
+from lagosync.planner.diff import diff, same
+
+T0 = "2025-01-01T00:00:00+00:00"
+
+
+def empty_live(b):
+    return b.live({k: {} for k in b.RAW})
+
+
+def test_full_creation_is_in_dependency_order_with_depends_on(builders):
+    plan = make_plan(builders.full_state(), empty_live(builders), created_at=T0)
+    ids = [op.id for op in plan.operations]
+    assert ids == [
+        "tax:vat", "billable_metric:api_calls", "billable_metric:storage", "add_on:setup",
+        "plan:basic", "plan:pro", "coupon:welcome", "customer:acme", "subscription:sub_acme",
+    ]
+    deps = {op.id: op.depends_on for op in plan.operations}
+    assert deps["plan:pro"] == ("billable_metric:api_calls", "billable_metric:storage", "tax:vat")
+    assert deps["subscription:sub_acme"] == ("customer:acme", "plan:pro")
+    assert deps["tax:vat"] == ()
+    assert plan.counts["create"] == 9 and plan.unchanged == 0
+    # every dependency comes earlier in the plan
+    for i, op in enumerate(plan.operations):
+        assert all(d in ids[:i] for d in op.depends_on)
+
+
+def test_deletes_come_last_in_reverse_order_and_wait_for_their_users(builders):
+    desired = {kind: {key: {"ensure": "absent"} for key in objs} for kind, objs in builders.RAW.items()}
+    desired["tax"]["gst"] = model.from_yaml("tax", {"code": "gst", "name": "GST", "rate": "5"})
+    plan = make_plan(desired, builders.live(builders.full_state()), created_at=T0)
+    ids = [op.id for op in plan.operations]
+    assert ids[0] == "tax:gst"  # creates first
+    assert ids[1:] == [
+        "subscription:sub_acme", "customer:acme", "coupon:welcome", "plan:basic", "plan:pro",
+        "add_on:setup", "billable_metric:api_calls", "billable_metric:storage", "tax:vat",
+    ]
+    deps = {op.id: op.depends_on for op in plan.operations}
+    assert deps["plan:pro"] == ("subscription:sub_acme",)
+    assert deps["billable_metric:storage"] == ("plan:pro",)
+    assert deps["tax:vat"] == ("plan:pro",)
+    for i, op in enumerate(plan.operations):
+        assert all(d in ids[:i] for d in op.depends_on)
+
+
+def test_make_plan_does_not_mutate_its_inputs(builders):
+    desired = builders.full_state()
+    desired["plan"]["pro"] = builders.canon("plan", "pro", amount_cents=1)
+    desired["tax"]["vat"] = {"ensure": "absent"}
+    live = builders.live(builders.full_state(), plan_active_subscriptions={"pro": 2}, managed={"plan": {"pro"}})
+    d0, s0, f0 = copy.deepcopy(desired), copy.deepcopy(live.state), copy.deepcopy(live.facts)
+    plan = make_plan(desired, live, prune=True, created_at=T0)
+    assert desired == d0 and live.state == s0 and live.facts == f0
+    # operations hold copies: changing them does not touch the inputs
+    plan.operations[0].after["name"] = "mutated"
+    assert desired == d0 and live.state == s0
+
+
+def test_fingerprints_cover_every_live_object_read(builders):
+    live = builders.live(builders.full_state())
+    plan = make_plan(builders.full_state(), live, created_at=T0)
+    assert not plan.has_changes and plan.unchanged == 9
+    expected = {f"{k}:{key}": model.fingerprint(obj) for k, objs in live.state.items() for key, obj in objs.items()}
+    assert plan.fingerprints == expected
+
+
+def test_stale_objects_detects_changed_deleted_and_created(builders):
+    desired = builders.full_state()
+    desired["tax"]["vat"] = builders.canon("tax", "vat", rate="21")
+    desired["plan"]["pro"] = builders.canon("plan", "pro", name="Professional")
+    live_state = builders.full_state()
+    del live_state["add_on"]["setup"]
+    plan = make_plan(desired, builders.live(live_state), created_at=T0)
+    assert stale_objects(plan, builders.live(copy.deepcopy(live_state))) == []
+    later = copy.deepcopy(live_state)
+    later["tax"]["vat"] = builders.canon("tax", "vat", rate="19")
+    del later["plan"]["pro"]
+    later["add_on"]["setup"] = builders.canon("add_on", "setup")
+    assert stale_objects(plan, builders.live(later)) == [
+        "tax:vat was changed in Lago since the plan was made",
+        "add_on:setup now exists in Lago (the plan would create it)",
+        "plan:pro was deleted in Lago since the plan was made",
+    ]
+
+
+def test_json_round_trip_is_exact_and_ignores_unknown_keys(builders):
+    desired = builders.full_state()
+    desired["plan"]["pro"] = builders.canon("plan", "pro", interval="yearly")
+    desired["billable_metric"]["storage"] = {"ensure": "absent"}
+    live_state = builders.full_state()
+    live_state["plan"]["old"] = builders.canon("plan", "basic", code="old")
+    live = builders.live(live_state, plan_has_had_subscriptions={"pro"}, plan_active_subscriptions={"pro": 1})
+    plan = make_plan(desired, live, environment="staging", lago_url="https://lago.test", workspace_digest="d1",
+                     created_at=T0)
+    text = plan.to_json()
+    assert Plan.from_json(text) == plan
+    doc = json.loads(text)
+    assert doc["format_version"] == 1
+    assert doc["summary"]["replace"] == 1 and doc["summary"]["delete"] == 1
+    assert doc["unmanaged"] == [{"kind": "plan", "key": "old"}]
+    op = doc["operations"][0]
+    assert set(op) >= {"id", "action", "kind", "key", "reasons", "changes", "details", "depends_on", "description"}
+    doc["some_future_key"] = {"x": 1}
+    doc["operations"][0]["future_field"] = 3
+    assert Plan.from_dict(doc) == plan
+    doc["format_version"] = 2
+    with pytest.raises(ValueError, match="format_version 2"):
+        Plan.from_dict(doc)
+
+
+def test_differ_paths_and_type_strictness():
+    assert same(True, True) and not same(True, 1) and not same(0, False) and same(1, 1.0)
+    assert diff({"a": {"b": 1}}, {"a": {"b": 2}}) == [Change("a.b", 1, 2)]
+    ranges_old = {"r": [{"from": 0, "amount": "1"}, {"from": 10, "amount": "2"}]}
+    ranges_new = {"r": [{"from": 0, "amount": "1"}, {"from": 10, "amount": "3"}]}
+    assert diff(ranges_old, ranges_new) == [Change("r[1].amount", "2", "3")]
+    assert diff({"t": ["a"]}, {"t": ["a", "b"]}) == [Change("t", ["a"], ["a", "b"])]
+    assert diff({"x": True}, {"x": 1}) == [Change("x", True, 1)]
+
+
+def test_describe_states_the_blast_radius():
+    op = Operation("update", "plan", "professional", ("changed", "reprices_subscribers"),
+                   details={"active_subscriptions": 37})
+    assert op.describe() == "update plan 'professional': re-prices 37 active subscriptions on 'professional'"
+    op = Operation("delete", "plan", "legacy", ("removed", "terminates_subscriptions"),
+                   details={"active_subscriptions": 3})
+    assert op.impacts() == ["terminates 3 active subscriptions (deletes plan 'legacy')"]
+    op = Operation("delete", "billable_metric", "x", ("removed", "destroys_events"), details={})
+    assert op.impacts() == ["deletes metric 'x' and its events"]
