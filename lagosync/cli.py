@@ -53,6 +53,22 @@ def main() -> None:
 # --- commands are added below, one block each ---
 
 
+# --- doctor (issue 3) ---
+
+
+@main.command("doctor")
+@workspace_option
+@env_option
+@handle_errors
+def doctor_cmd(workspace, env):
+    """Check that Lago answers and accepts the API key (exit 0 healthy, 1 not)."""
+    from .client.doctor import run_doctor
+
+    report = run_doctor(workspace, env)
+    click.echo(report.format())
+    sys.exit(report.exit_code)
+
+
 # --- apply (issue 5) ---
 
 
