@@ -55,6 +55,8 @@ State = dict[str, dict[str, dict]]
 MARKER_KEY = "managed_by"
 MARKER_VALUE = "lagosync"
 MARKER_PREFIX = "lagosync_"
+# the user-to-org migration record on an org (issue 6, lagosync.migration); owned by lagosync
+MIGRATED_FROM_KEY = "migrated_from"
 
 # notes §4.6: Plan#yearly_amount_cents
 _YEARLY_FACTOR = {"weekly": 52, "monthly": 12, "quarterly": 4, "semiannual": 2, "yearly": 1}
@@ -62,7 +64,7 @@ _YEARLY_FACTOR = {"weekly": 52, "monthly": 12, "quarterly": 4, "semiannual": 2, 
 # fields of a customer that are always in the canonical shape (ARCHITECTURE)
 _CUSTOMER_BASE = ("external_id", "name", "email", "currency")
 # keys of a workspace org that are not Lago customer fields
-_CUSTOMER_NOT_FIELDS = {"subscriptions", "ensure", "metadata", "lago_id"}
+_CUSTOMER_NOT_FIELDS = {"subscriptions", "ensure", "metadata", "lago_id", "migrate_from"}  # migrate_from: issue 6
 # customer list fields whose order does not matter
 _CUSTOMER_SORTED_LISTS = {"tax_codes", "invoice_custom_section_codes"}
 
@@ -78,7 +80,7 @@ def key_of(kind: str, obj: Mapping[str, Any]) -> str:
 
 def is_marker_key(key: str) -> bool:
     """True for lagosync's own metadata keys (ARCHITECTURE "Plan versions and markers")."""
-    return key == MARKER_KEY or key.startswith(MARKER_PREFIX)
+    return key in (MARKER_KEY, MIGRATED_FROM_KEY) or key.startswith(MARKER_PREFIX)
 
 
 # --------------------------------------------------------------------------- decimals

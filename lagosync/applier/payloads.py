@@ -41,7 +41,8 @@ def path_for(kind: str, key: str) -> str:
 
 def is_marker_key(key: str) -> bool:
     """Metadata keys lagosync owns (ARCHITECTURE "markers"): never declared by users."""
-    return key == MARKER_KEY or key.startswith("lagosync_")
+    # migrated_from: the user-to-org migration record (issue 6), kept like the marker
+    return key in (MARKER_KEY, "migrated_from") or key.startswith("lagosync_")
 
 
 def _number(value: Any) -> Any:
