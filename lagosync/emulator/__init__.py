@@ -1,0 +1,15 @@
+"""An embedded, Lago-compatible API emulator (lago-api v1.51.0 behaviour).
+
+See docs/ARCHITECTURE.md ("Emulator") and ../shared/LAGO-API-NOTES.md for the rules it models.
+"""
+
+from .core import LAGO_VERSION, Emulator, EmulatorResponse
+from .faults import EmulatorCrash, Faults
+from .recorder import recorder
+from .server import make_server, serve, start_in_thread
+from .transport import EmulatorTransport
+
+__all__ = [
+    "LAGO_VERSION", "Emulator", "EmulatorCrash", "EmulatorResponse", "EmulatorTransport", "Faults",
+    "make_server", "recorder", "serve", "start_in_thread",
+]

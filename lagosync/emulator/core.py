@@ -1,0 +1,236 @@
+"""The request-handling core of the emulator: routing, auth, envelopes, pagination.
+
+Resource handlers live in :mod:`lagosync.emulator.resources`; this module turns
+``(method, path, query, headers, body)`` into an :class:`EmulatorResponse`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
+from . import recorder as _recorder
+from .errors import ApiError, bad_request, not_found, unauthorized
+from .store import Store
+
+LAGO_VERSION = "1.51.0"
+API_PREFIX = "/api/v1"
+DEFAULT_PER_PAGE = 100  # notes §1.4
+
+
+@dataclass
+class EmulatorResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # path under /api/v1, e.g. /plans/pro
+    template: str  # route template, e.g. /plans/{code}
+    params: dict[str, str]  # path params
+    query: list[tuple[str, str]]
+    raw_body: bytes
+    _body: object = field(default=None, repr=False)
+    _parsed: bool = False
+
+    def q(self, name: str, default=None):
+        for k, v in self.query:
+            if k == name:
+                return v
+        return default
+
+    def qlist(self, name: str) -> list[str]:
+        return [v for k, v in self.query if k in (name, f"{name}[]")]
+
+    def has_q(self, name: str) -> bool:
+        return any(k == name for k, _ in self.query)
+
+    @property
+    def body(self):
+        if not self._parsed:
+            self._parsed = True
+            if self.raw_body and self.raw_body.strip():
+                try:
+                    self._body = json.loads(self.raw_body)
+                except ValueError as exc:
+                    raise bad_request(f"Error occurred while parsing request parameters: {exc}") from None
+            else:
+                self._body = {}
+        return self._body
+
+    def root(self, name: str) -> dict:
+        """notes §1.2: write bodies must be wrapped in the singular root key; missing → 400."""
+        body = self.body
+        value = body.get(name) if isinstance(body, dict) else None
+        if not isinstance(value, dict) or (not value and name != "metadata"):
+            raise bad_request(f"param is missing or the value is empty or invalid: {name}")
+        return value
+
+
+Route = tuple[str, str, "re.Pattern[str]", Callable]
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\{[a-z_]+\}", "([^/]+)", template)
+    return re.compile(f"^{pattern}$")
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Emulator:
+    """A stateful Lago-compatible API (lago-api v1.51.0 behaviour, per ../shared/LAGO-API-NOTES.md).
+
+    Async jobs (plan destroy, notes §4.2): by default they run at the start of the next request,
+    so the DELETE response shows ``pending_deletion: true`` and later reads see the job done.
+    Set ``defer_jobs=True`` to keep them queued until :meth:`run_jobs` is called.
+    """
+
+    def __init__(self, db_path=":memory:", api_key="lago-local-key", *, clock=None, defer_jobs=False):
+        self.api_key = api_key
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
+        self.store = Store(db_path)
+        self.defer_jobs = defer_jobs
+        self._jobs: list[Callable[[], None]] = []
+        self._lock = threading.RLock()
+        self._seq = 0
+        from .resources import Resources  # local import: resources imports core helpers
+
+        self.res = Resources(self)
+        self.routes: list[Route] = [(m, t, _compile(t), h) for m, t, h in self.res.routes()]
+
+    # ------------------------------------------------------------------ helpers for resources
+    def now(self) -> datetime:
+        now = self.clock()
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=timezone.utc)
+        return now
+
+    def new_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def stamp(self) -> str:
+        """A sortable creation stamp: ISO time with microseconds plus a sequence number."""
+        self._seq += 1
+        return f"{self.now().astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')}#{self._seq:012d}"
+
+    def enqueue(self, job: Callable[[], None]) -> None:
+        self._jobs.append(job)
+
+    def run_jobs(self) -> None:
+        """Run queued async jobs (e.g. plan destroy) now, in one unit of work."""
+        with self._lock:
+            self._run_jobs()
+
+    def _run_jobs(self) -> None:
+        while self._jobs:
+            job = self._jobs.pop(0)
+            try:
+                job()
+                self.store.commit()
+            except BaseException:
+                self.store.rollback()
+                raise
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, method: str, path: str, query=None, headers=None, body: bytes = b"") -> EmulatorResponse:
+        method = method.upper()
+        query = list(query or [])
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        if "?" in path:
+            path, _, qs = path.partition("?")
+            from urllib.parse import parse_qsl
+
+            query = parse_qsl(qs, keep_blank_values=True) + query
+        with self._lock:
+            template, status, payload = self._dispatch(method, path, query, headers, body or b"")
+        data = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
+        if _recorder.recorder.enabled:
+            _recorder.recorder.record(method, template, status, payload)
+        return EmulatorResponse(status, {"content-type": "application/json; charset=utf-8"}, data)
+
+    def _dispatch(self, method, path, query, headers, body):
+        if path.startswith(API_PREFIX):
+            sub = path[len(API_PREFIX):] or "/"
+        elif path.rstrip("/") == "/health":
+            sub = None
+        else:
+            return path, 404, not_found("resource").body
+        if sub is None or (sub.rstrip("/") == "/health"):
+            # notes §1.1: GET /health needs no auth
+            return "/health", 200, self.res.health()
+        sub = sub.rstrip("/") or "/"
+        route = None
+        for m, template, regex, handler in self.routes:
+            if m != method:
+                continue
+            match = regex.match(sub)
+            if match:
+                route = (template, handler, [unquote(g) for g in match.groups()])
+                break
+        template = route[0] if route else sub
+        # notes §1.1: Authorization: Bearer <key>; the token is the 2nd word of the header
+        words = headers.get("authorization", "").split()
+        if len(words) < 2 or words[1] != self.api_key:
+            return template, 401, unauthorized().body
+        if not self.defer_jobs and self._jobs:
+            self._run_jobs()
+        if route is None:
+            # unmatched route → 404 resource_not_found (notes §1.5)
+            return template, 404, not_found("resource").body
+        names = re.findall(r"\{([a-z_]+)\}", template)
+        req = Request(method, sub, template, dict(zip(names, route[2], strict=True)), query, body)
+        try:
+            payload = route[1](req)
+            self.store.commit()
+            return template, 200, payload
+        except ApiError as exc:
+            self.store.rollback()
+            return template, exc.status, exc.body
+        except BaseException:
+            self.store.rollback()
+            raise
+
+    # ------------------------------------------------------------------ pagination (notes §1.4)
+    def paginate(self, req: Request, rows: list, root: str, serialize: Callable[[dict], dict]) -> dict:
+        page = _positive_int(req.q("page"), 1)
+        per_page = _positive_int(req.q("per_page"), DEFAULT_PER_PAGE)
+        total = len(rows)
+        total_pages = math.ceil(total / per_page) if total else 0
+        chunk = rows[(page - 1) * per_page: page * per_page]
+        meta = {
+            # notes §1.4: with 0 rows current_page = 0 and total_pages = 0
+            "current_page": page if total else 0,
+            "next_page": page + 1 if page < total_pages else None,
+            "prev_page": page - 1 if page > 1 and total else None,
+            "total_pages": total_pages,
+            "total_count": total,
+        }
+        return {root: [serialize(r) for r in chunk], "meta": meta}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _positive_int(value, default: int) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return default
+    return n if n > 0 else default

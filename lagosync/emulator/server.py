@@ -1,0 +1,92 @@
+"""A real HTTP server (stdlib ThreadingHTTPServer) on the same emulator core."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from .core import Emulator
+from .faults import COMMIT_DROP, DROP, OK, Faults
+
+
+def _handler_class(emulator: Emulator, faults: Faults | None):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "lagosync-emulator"
+
+        def log_message(self, format, *args):  # noqa: A002 - quiet by default
+            if getattr(self.server, "verbose", False):
+                super().log_message(format, *args)
+
+        def _drop(self) -> None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            decision = OK
+            if faults is not None:
+                decision = faults.decide(self.command, parts.path)
+                delay = faults.delay()
+                if delay:
+                    faults.sleep(delay)
+                if decision == DROP:
+                    return self._drop()
+                if decision != COMMIT_DROP and decision != OK:
+                    status, headers, payload = faults.error_response(decision)
+                    return self._send(status, headers, payload)
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            resp = emulator.handle(self.command, parts.path, query, dict(self.headers.items()), body)
+            if faults is not None:
+                faults.after_response(self.command, resp.status)
+            if decision == COMMIT_DROP:
+                return self._drop()
+            self._send(resp.status, resp.headers, resp.body)
+
+        def _send(self, status: int, headers: dict, payload: bytes) -> None:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+
+    return Handler
+
+
+def make_server(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_key: str = "lago-local-key",
+                faults: Faults | None = None, emulator: Emulator | None = None) -> ThreadingHTTPServer:
+    """Build (not start) the server; ``server.server_address`` gives the bound port (port 0 = free)."""
+    emulator = emulator or Emulator(db, api_key)
+    server = ThreadingHTTPServer((host, port), _handler_class(emulator, faults))
+    server.daemon_threads = True
+    server.emulator = emulator  # type: ignore[attr-defined]
+    return server
+
+
+def start_in_thread(**kwargs) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """Start a server in a daemon thread (tests); stop with ``server.shutdown(); server.server_close()``."""
+    server = make_server(**kwargs)
+    thread = threading.Thread(target=server.serve_forever, name="lago-emulator", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def serve(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_key: str = "lago-local-key",
+          faults: Faults | None = None) -> None:
+    """Serve until interrupted (``lagosync emulator serve``)."""
+    server = make_server(host, port, db, api_key, faults)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,90 @@
+"""SQLite storage for the emulator: one JSON document per object, with a write-through cache.
+
+Every request runs in a unit of work: writes go to an overlay and reach SQLite (and the cache)
+only on ``commit()``; ``rollback()`` drops them. That gives the transactional behaviour Lago has
+(e.g. a failed ``PUT /plans/{code}`` changes nothing, notes §4.2).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+from collections.abc import Iterator
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL,
+    id   TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+"""
+
+
+class Store:
+    """Objects by ``(kind, id)``; values are plain JSON-able dicts."""
+
+    def __init__(self, db_path: str = ":memory:"):
+        self.db_path = str(db_path)
+        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL" if self.db_path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self._db.executescript(_SCHEMA)
+        self._cache: dict[str, dict[str, dict]] = {}
+        for kind, oid, data in self._db.execute("SELECT kind, id, data FROM objects"):
+            self._cache.setdefault(kind, {})[oid] = json.loads(data)
+        self._pending: dict[tuple[str, str], dict] = {}
+
+    # -- reads (see pending writes of the current unit of work) --
+    def get(self, kind: str, oid: str) -> dict | None:
+        obj = self._pending.get((kind, oid))
+        if obj is None:
+            obj = self._cache.get(kind, {}).get(oid)
+        return obj
+
+    def all(self, kind: str) -> Iterator[dict]:
+        base = self._cache.get(kind, {})
+        if not any(k == kind for k, _ in self._pending):
+            yield from base.values()
+            return
+        seen = set()
+        for oid, obj in base.items():
+            seen.add(oid)
+            yield self._pending.get((kind, oid), obj)
+        for (k, oid), obj in self._pending.items():
+            if k == kind and oid not in seen:
+                yield obj
+
+    def edit(self, kind: str, oid: str) -> dict:
+        """A mutable copy of an object, registered as a pending write."""
+        key = (kind, oid)
+        if key not in self._pending:
+            self._pending[key] = copy.deepcopy(self._cache[kind][oid])
+        return self._pending[key]
+
+    def put(self, kind: str, oid: str, obj: dict) -> dict:
+        self._pending[(kind, oid)] = obj
+        return obj
+
+    # -- unit of work --
+    def commit(self) -> None:
+        if not self._pending:
+            return
+        rows = [(k, oid, json.dumps(obj, separators=(",", ":"))) for (k, oid), obj in self._pending.items()]
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO objects (kind, id, data) VALUES (?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._pending.clear()
+            raise
+        for (k, oid), obj in self._pending.items():
+            self._cache.setdefault(k, {})[oid] = obj
+        self._pending.clear()
+
+    def rollback(self) -> None:
+        self._pending.clear()
+
+    def close(self) -> None:
+        self._db.close()
