@@ -137,6 +137,13 @@ class Operation:
             elif reason in ("metric_locked", "coupon_locked"):
                 locked = ", ".join(d.get("locked_paths", []))
                 out.append(f"{label} is in use, so {locked} cannot change in place; {d.get('hint', '')}".rstrip())
+            elif reason in ("upgrade_immediate", "downgrade_at_period_end") and self.kind == "plan":
+                when = ("immediately" if reason == "upgrade_immediate"
+                        else "at the end of their current billing period")
+                kind_of = "an upgrade" if reason == "upgrade_immediate" else "a downgrade"
+                out.append(f"moving to '{d.get('new_code')}' is {kind_of} (yearly base "
+                           f"{d.get('from_yearly_amount_cents')} -> {d.get('to_yearly_amount_cents')} cents): "
+                           f"subscriptions move {when}")
             elif reason == "upgrade_immediate":
                 out.append(
                     f"upgrades {label} from '{d.get('from_plan')}' to '{d.get('to_plan')}' immediately "

@@ -46,12 +46,8 @@ def body(op: Operation) -> list[tuple[str, str]]:
     for c in op.changes:
         if c.old is None and isinstance(c.new, (dict, list)) and c.new:
             lines.extend(("+", f"{p} = {value(v)}") for p, v in leaves(c.new, c.path) if v is not None)
-        elif c.new is None and isinstance(c.old, (dict, list)) and c.old:
-            lines.extend(("-", f"{p} = {value(v)}") for p, v in leaves(c.old, c.path) if v is not None)
-        elif c.old is None:
-            lines.append(("+", f"{c.path} = {value(c.new)}"))
-        elif c.new is None:
-            lines.append(("-", f"{c.path} = {value(c.old)}"))
+        elif c.new is None and isinstance(c.old, dict) and c.old:
+            lines.append(("-", f"{c.path} (removed)"))
         else:
             lines.append(("~", f"{c.path}: {value(c.old)} -> {value(c.new)}"))
     d = op.details

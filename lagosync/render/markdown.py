@@ -72,7 +72,7 @@ def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int 
         head.append("")
         head.extend(_capped([f"- {_escape(u)}" for u in unmanaged], "unmanaged objects"))
         head.append("")
-    text = "\n".join(head)
+    text = "\n".join(head) + "\n"
     budget = limit - _RESERVE
     ops = list(plan.operations)
     if ops:
@@ -80,7 +80,7 @@ def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int 
         shown_rows = 0
         for op in ops:
             sign = "!!" if op.blocked else SYMBOLS[op.action]
-            row = f"| `{_escape(sign)}` | {_escape(title(op))} | {', '.join(op.reasons)} |"
+            row = f"| `{sign}` | {_escape(title(op))} | {', '.join(op.reasons)} |"
             if len(text) + sum(len(r) + 1 for r in rows) + len(row) + 1 > budget // 2:
                 break
             rows.append(row)
