@@ -49,14 +49,15 @@ class Context:
     plan_codes: dict[str, str]               # declared plan code -> live code of the current version
     metric_ids: dict[str, str] = field(default_factory=dict)
     verify: Callable[[str, dict, dict], list[str]] | None = None   # (kind, response, after) -> problems
+    declared: dict[str, dict[str, dict]] = field(default_factory=dict)  # workspace objects as written
 
     @classmethod
-    def from_live(cls, client, audit: AuditLog, live, verify=None) -> Context:
+    def from_live(cls, client, audit: AuditLog, live, verify=None, declared=None) -> Context:
         raw = {k: dict((live.raw or {}).get(k) or {}) for k in KINDS}
         plan_codes = {key: (obj or {}).get("code", key) for key, obj in raw["plan"].items()}
         plan_codes.update(getattr(live.facts, "plan_versions", None) or {})
         metric_ids = {k: v.get("lago_id") for k, v in raw["billable_metric"].items() if v.get("lago_id")}
-        return cls(client, audit, raw, plan_codes, metric_ids, verify)
+        return cls(client, audit, raw, plan_codes, metric_ids, verify, dict(declared or {}))
 
     def live_plan_code(self, code: str) -> str:
         return self.plan_codes.get(code, code)
@@ -373,7 +374,8 @@ async def _replace_plan(op, ctx: Context) -> str:
 
 async def _upsert_customer(op, ctx: Context) -> str:
     live = ctx.raw["customer"].get(op.key)
-    body = pl.customer_payload(op.after, live)["customer"]
+    declared = (ctx.declared.get("customer") or {}).get(op.key)
+    body = pl.customer_payload(op.after, live, declared)["customer"]
     result = await ctx.write(op, "POST", "/customers", ctx.client.create_customer(body))
     if result is not None:
         ctx.raw["customer"][op.key] = result

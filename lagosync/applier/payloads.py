@@ -254,31 +254,42 @@ def version_of(code: str) -> int:
 # --------------------------------------------------------------------------- customers
 
 
-def customer_payload(after: dict, live_raw: dict | None) -> dict:
+def customer_payload(after: dict, live_raw: dict | None, declared: dict | None = None) -> dict:
     """POST /customers upsert (notes §4.5): metadata entries keep their existing ``id``.
 
-    Entries not sent are deleted by Lago, so lagosync's own entries (marker, lagosync_*) already on
-    the customer are re-sent with their ids, and the marker is added when missing.
+    Only what the workspace manages is sent: fields with a value, or declared in the workspace
+    (``declared``, the raw org as written; an explicit null there clears the field). Fields the org
+    does not write are left to the application (omitted keys are untouched, notes §4.5).
+    Metadata entries not sent are deleted by Lago, so lagosync's own entries (marker,
+    lagosync_*, migrated_from) already on the customer are re-sent with their ids, the marker is
+    added when missing, and when the org declares no metadata at all the live entries are kept.
     """
     body: dict[str, Any] = {}
     for k, v in after.items():
-        if k == "metadata" or (k == "currency" and v is None):
+        if k == "metadata":
+            continue
+        if k == "currency" and v is None:
             continue  # a null currency would be refused once the customer has subscriptions (§4.5)
-        body[k] = v
+        if v is not None or k == "external_id" or (declared is not None and k in declared):
+            body[k] = v
     live_meta = {m.get("key"): m for m in (live_raw or {}).get("metadata") or []}
     entries: list[dict] = []
-    for key, spec in sorted((after.get("metadata") or {}).items()):
-        spec = spec if isinstance(spec, dict) else {"value": spec}
-        entry = {
-            "key": key,
-            "value": spec.get("value"),
-            "display_in_invoice": bool(spec.get("display_in_invoice", False)),
-        }
-        if key in live_meta and live_meta[key].get("lago_id"):
-            entry = {"id": live_meta[key]["lago_id"], **entry}
-        entries.append(entry)
-    for key, m in sorted(live_meta.items()):
-        if key and is_marker_key(key) and key != MARKER_KEY:
+    manages_metadata = declared is None or "metadata" in declared or bool(after.get("metadata"))
+    if manages_metadata:
+        for key, spec in sorted((after.get("metadata") or {}).items()):
+            spec = spec if isinstance(spec, dict) else {"value": spec}
+            entry = {
+                "key": key,
+                "value": spec.get("value"),
+                "display_in_invoice": bool(spec.get("display_in_invoice", False)),
+            }
+            if key in live_meta and live_meta[key].get("lago_id"):
+                entry = {"id": live_meta[key]["lago_id"], **entry}
+            entries.append(entry)
+    for key, m in sorted(live_meta.items(), key=lambda kv: str(kv[0])):
+        if key == MARKER_KEY:
+            continue
+        if (key and is_marker_key(key)) or not manages_metadata:
             entries.append(_meta_entry(m))
     marker = live_meta.get(MARKER_KEY)
     if marker is not None:

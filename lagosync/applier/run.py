@@ -259,7 +259,7 @@ async def apply_async(
                 return verify_response(kind, response, after,
                                        declared=declared.get(after.get("external_id")) if kind == "customer" else None)
 
-            ctx = Context.from_live(client, audit, live, verify=verify)
+            ctx = Context.from_live(client, audit, live, verify=verify, declared=workspace.desired)
             total = sum(1 for op in plan.operations if op.action != "no-op")
             counter = {"n": 0}
 

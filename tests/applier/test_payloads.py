@@ -90,7 +90,8 @@ def test_customer_upsert_carries_metadata_ids_and_marker():
         {"lago_id": "m-2", "key": "managed_by", "value": "lagosync", "display_in_invoice": False},
         {"lago_id": "m-3", "key": "stale", "value": "x", "display_in_invoice": False},
     ]}
-    body = pl.customer_payload(after, live)["customer"]
+    declared = {"external_id": "org_1", "name": "Acme", "email": None, "metadata": {}}
+    body = pl.customer_payload(after, live, declared)["customer"]
     meta = {m["key"]: m for m in body["metadata"]}
     assert meta["billing_type"] == {"id": "m-1", "key": "billing_type", "value": "organization",
                                     "display_in_invoice": False}
@@ -98,7 +99,13 @@ def test_customer_upsert_carries_metadata_ids_and_marker():
     assert meta["managed_by"]["id"] == "m-2"
     assert "stale" not in meta  # not declared => deleted by Lago (left out)
     assert "currency" not in body  # a null currency is never sent
-    assert body["email"] is None  # declared absent: cleared
+    assert body["email"] is None  # declared as null: cleared
+
+    # an org that does not write email/metadata leaves them to the application
+    undeclared = pl.customer_payload({**after, "metadata": {}}, live, {"external_id": "org_1", "name": "Acme"})
+    assert "email" not in undeclared["customer"]
+    kept = {m["key"]: m.get("id") for m in undeclared["customer"]["metadata"]}
+    assert kept == {"billing_type": "m-1", "managed_by": "m-2", "stale": "m-3"}
 
     fresh = pl.customer_payload(after, None)["customer"]
     assert {"key": "managed_by", "value": "lagosync", "display_in_invoice": False} in fresh["metadata"]
