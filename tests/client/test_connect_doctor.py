@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 import pytest
-from client_fakes import KEY, reply, workspace
+from client_fakes import KEY, Recorder, reply, workspace
 
 from lagosync.client import connect
 from lagosync.client.doctor import doctor
@@ -103,7 +103,7 @@ def lago(org_status=200, health_status=200):
 def run_doctor(tmp_path, monkeypatch, transport, key=KEY):
     if key:
         monkeypatch.setenv("LAGO_PROD_API_KEY", key)
-    return asyncio.run(doctor(workspace(tmp_path, prod=PROD), "prod", transport=transport))
+    return asyncio.run(doctor(workspace(tmp_path, prod=PROD), "prod", transport=transport, sleep=Recorder()))
 
 
 def test_doctor_healthy(tmp_path, monkeypatch):
