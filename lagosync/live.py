@@ -1,0 +1,345 @@
+"""Read the live state of a Lago organization with list endpoints, concurrently.
+
+``read_live(client, workspace)`` returns a ``LiveState``: the canonical live objects
+(``lagosync.model.from_api``), the raw API objects the applier needs (lago_ids of charges and
+metadata entries) and the ``LiveFacts`` the planner's billing rules need (notes §4).
+
+Request budget: the catalogue (taxes, metrics, add-ons, plans, coupons) is listed, one request
+per page. Customers and subscriptions are read the cheaper way: every page of the list
+endpoints ("wide"), or, when the workspace declares few orgs compared with the number of
+pages, one GET per declared org plus one count probe per plan ("narrow"). The request count
+grows with pages, never with the number of objects in a page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import LagoNotFound
+from .model import KINDS, MARKER_KEY, MARKER_VALUE, State, from_api
+
+PER_PAGE = 100  # notes §1.4 (default page size, the one LagoClient.list_all uses)
+SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # notes §3.9
+# listing also shows unmanaged orgs, so fetching one by one must save more than this many requests
+NARROW_MARGIN = 5
+_VERSION_SUFFIX = re.compile(r"^(?P<base>.+)__v(?P<n>[0-9]+)$")
+
+
+@dataclass
+class LiveFacts:
+    plan_active_subscriptions: dict[str, int] = field(default_factory=dict)  # plan code -> active subs
+    plan_has_had_subscriptions: set[str] = field(default_factory=set)  # any status (notes §4.2)
+    metrics_in_use: set[str] = field(default_factory=set)  # used by a charge of a non-deleted plan (§4.1)
+    coupons_applied: set[str] = field(default_factory=set)  # notes §4.3
+    managed: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys carrying the marker
+    pending_downgrades: dict[str, str] = field(default_factory=dict)  # sub external_id -> next plan
+    plan_versions: dict[str, str] = field(default_factory=dict)  # plan code -> live code of current version
+    # issue 6 (lagosync.migration): user id -> org external_id, from orgs.yaml `migrate_from`
+    migrate_from: dict[str, str] = field(default_factory=dict)
+    # issue 6: customer external_id -> its active subscriptions (canonical), for every existing
+    # customer named by `migrate_from` or matching `user_id_prefix` (read wide)
+    user_subscriptions: dict[str, list[dict]] = field(default_factory=dict)
+
+
+@dataclass
+class LiveState:
+    state: State
+    raw: dict[str, dict[str, dict]]
+    facts: LiveFacts
+
+
+# --------------------------------------------------------------------------- plan versions
+
+
+@dataclass
+class _PlanVersion:
+    logical: str  # the declared code X
+    version: int
+    live_code: str
+    raw: dict
+
+
+def _plan_version(plan: Mapping[str, Any]) -> _PlanVersion:
+    """ARCHITECTURE "Plan versions": ``metadata.lagosync_code`` names the declared code; a plan
+    without it is version 1 of its own code."""
+    code = plan["code"]
+    metadata = plan.get("metadata") or {}
+    logical = metadata.get("lagosync_code")
+    if not logical:
+        return _PlanVersion(code, 1, code, dict(plan))
+    try:
+        version = int(str(metadata.get("lagosync_version")))
+    except ValueError:
+        match = _VERSION_SUFFIX.match(code)
+        version = int(match.group("n")) if match and match.group("base") == logical else 1
+    return _PlanVersion(str(logical), version, code, dict(plan))
+
+
+class _PlanIndex:
+    """Live plans grouped by declared code; maps live codes back to declared codes."""
+
+    def __init__(self, plans: Iterable[Mapping[str, Any]]):
+        self.current: dict[str, _PlanVersion] = {}
+        self.by_live_code: dict[str, _PlanVersion] = {}
+        for plan in plans:
+            if plan.get("parent_id"):
+                continue  # overridden child plans share the parent's code (notes §1.3)
+            version = _plan_version(plan)
+            self.by_live_code[version.live_code] = version
+            if plan.get("pending_deletion"):
+                continue  # being deleted (notes §4.2): never a current version
+            best = self.current.get(version.logical)
+            if best is None or (version.version, version.live_code) > (best.version, best.live_code):
+                self.current[version.logical] = version
+
+    def is_current(self, live_code: str) -> bool:
+        version = self.by_live_code.get(live_code)
+        return version is not None and self.current.get(version.logical) is version
+
+    def declared_code(self, live_code: str | None) -> str | None:
+        """Declared code for a subscription's live plan code.
+
+        The current version maps to its declared code X. A superseded version maps to
+        ``X__v<N>`` so a subscription left on it (an interrupted migration) still differs
+        from the YAML and is moved by the next apply (principle 5).
+        """
+        if live_code is None:
+            return None
+        version = self.by_live_code.get(live_code)
+        if version is None:
+            return live_code
+        if self.is_current(live_code):
+            return version.logical
+        return f"{version.logical}__v{version.version}"
+
+
+# --------------------------------------------------------------------------- requests
+
+
+async def _count(client, path: str, params: list[tuple[str, str]]) -> int:
+    """``meta.total_count`` of a list, read with one request of one item."""
+    body = await client.request("GET", path, params=[*params, ("page", "1"), ("per_page", "1")])
+    meta = (body or {}).get("meta") or {}
+    total = meta.get("total_count")
+    if isinstance(total, int):
+        return total
+    root = path.strip("/").split("/")[-1]
+    return len((body or {}).get(root) or [])
+
+
+async def _get_or_none(client, path: str, root: str) -> dict | None:
+    try:
+        body = await client.request("GET", path)
+    except LagoNotFound:
+        return None
+    return (body or {}).get(root) if isinstance(body, dict) else None
+
+
+def _pages(total: int) -> int:
+    return max(1, math.ceil(total / PER_PAGE))
+
+
+def _statuses(statuses: Iterable[str]) -> list[tuple[str, str]]:
+    return [("status[]", s) for s in statuses]
+
+
+def _seg(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
+
+
+async def _empty() -> list:
+    return []
+
+
+# --------------------------------------------------------------------------- read_live
+
+
+async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
+    """Read what ``workspace`` manages from Lago (see the module docstring for the budget).
+
+    ``prune=True`` always lists every customer and subscription, so managed orgs removed
+    from the workspace are found (in the "narrow" mode only declared orgs are read).
+    """
+    desired: Mapping[str, Mapping[str, Mapping[str, Any]]] = workspace.desired or {}
+    declared_customers: Mapping[str, Mapping[str, Any]] = desired.get("customer") or {}
+    declared_coupons = sorted((desired.get("coupon") or {}).keys())
+    migrate_from = migrate_from_map(declared_customers)
+
+    # 1. catalogue lists and the two size probes, all at once
+    (taxes, metrics, add_ons, plans, coupons, applied, customer_total, sub_total) = await asyncio.gather(
+        client.list_all("/taxes", "taxes"),
+        client.list_all("/billable_metrics", "billable_metrics"),
+        client.list_all("/add_ons", "add_ons"),
+        client.list_all("/plans", "plans"),
+        client.list_all("/coupons", "coupons"),
+        # notes §4.3: a coupon is locked once applied (any status), so only declared coupons matter
+        client.list_all("/applied_coupons", "applied_coupons", [("coupon_code[]", c) for c in declared_coupons])
+        if declared_coupons else _empty(),
+        _count(client, "/customers", []),
+        _count(client, "/subscriptions", _statuses(SUB_STATUSES)),
+    )
+    index = _PlanIndex(plans)
+
+    # 2. customers and subscriptions: the cheaper of listing and fetching
+    fact_plans = sorted(set(declared_plan_codes(desired)) | _marked_plans(index))
+    wide_cost = (_pages(customer_total) if customer_total else 0) + (_pages(sub_total) if sub_total else 0)
+    narrow_cost = 2 * len(declared_customers) + 2 * len(fact_plans)
+    narrow = not prune and narrow_cost + NARROW_MARGIN < wide_cost
+    probes: dict[str, tuple[int, int]] = {}
+    if narrow:
+        # the users an org replaces are read with the orgs (issue 6)
+        to_read = {**{u: {} for u in migrate_from}, **declared_customers}
+        customers, subscriptions, probes = await _read_narrow(client, to_read, index, fact_plans)
+    else:
+        customers, subscriptions = await asyncio.gather(
+            client.list_all("/customers", "customers") if customer_total else _empty(),
+            client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES)) if sub_total else _empty(),
+        )
+
+    state: State = {kind: {} for kind in KINDS}
+    raw: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
+    facts = LiveFacts(managed={kind: set() for kind in KINDS})
+
+    for kind, items in (("tax", taxes), ("billable_metric", metrics), ("add_on", add_ons), ("coupon", coupons)):
+        for obj in items:
+            state[kind][obj["code"]] = from_api(kind, obj)
+            raw[kind][obj["code"]] = obj
+
+    _plans_into(index, plans, state, raw, facts)
+    _customers_into(customers, declared_customers, state, raw, facts)
+    _subscriptions_into(subscriptions, index, state, raw, facts, count_facts=not narrow)
+    if narrow:
+        for logical, (active, ever) in probes.items():
+            if active:
+                facts.plan_active_subscriptions[logical] = active
+            if ever:
+                facts.plan_has_had_subscriptions.add(logical)
+
+    facts.coupons_applied = {a["coupon_code"] for a in applied if a.get("coupon_code")}
+    raw["applied_coupon"] = {a["lago_id"]: a for a in applied if a.get("lago_id")}
+    # subscriptions of managed customers are managed too (ARCHITECTURE "prune")
+    for key, sub in state["subscription"].items():
+        if sub["external_customer_id"] in facts.managed["customer"]:
+            facts.managed["subscription"].add(key)
+    settings = getattr(workspace, "settings", None)
+    _user_subscriptions_into(migrate_from, getattr(settings, "user_id_prefix", None), state, raw, facts)
+    return LiveState(state=state, raw=raw, facts=facts)
+
+
+def migrate_from_map(declared_customers: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """user id -> org external_id from the orgs' ``migrate_from`` lists (issue 6)."""
+    out: dict[str, str] = {}
+    for org, obj in sorted(declared_customers.items()):
+        if not isinstance(obj, Mapping) or obj.get("ensure") == "absent":
+            continue
+        for user in obj.get("migrate_from") or []:
+            out.setdefault(str(user), org)
+    return out
+
+
+def _user_subscriptions_into(migrate_from: Mapping[str, str], user_prefix: str | None, state: State, raw,
+                             facts: LiveFacts) -> None:
+    """Active subscriptions of the user-based customers (named by migrate_from or by prefix)."""
+    facts.migrate_from = dict(migrate_from)
+    users = {ext for ext in raw["customer"] if ext in migrate_from or (user_prefix and ext.startswith(user_prefix))}
+    facts.user_subscriptions = {u: [] for u in sorted(users)}
+    for key, sub in sorted(state["subscription"].items()):
+        owner = sub.get("external_customer_id")
+        if owner in facts.user_subscriptions and (raw["subscription"].get(key) or {}).get("status", "active") == "active":
+            facts.user_subscriptions[owner].append(dict(sub))
+
+
+def declared_plan_codes(desired: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return sorted((desired.get("plan") or {}).keys())
+
+
+def _marked_plans(index: _PlanIndex) -> set[str]:
+    return {
+        logical for logical, version in index.current.items()
+        if (version.raw.get("metadata") or {}).get(MARKER_KEY) == MARKER_VALUE
+    }
+
+
+async def _read_narrow(client, declared_customers, index: _PlanIndex, fact_plans: list[str]):
+    """One GET per declared org, its subscriptions by customer, and two count probes per plan."""
+    ext_ids = sorted(declared_customers)
+    live_codes = [(p, index.current[p].live_code) for p in fact_plans if p in index.current]
+    results = await asyncio.gather(
+        *(_get_or_none(client, f"/customers/{_seg(ext)}", "customer") for ext in ext_ids),
+        *(client.list_all("/subscriptions", "subscriptions",
+                          [*_statuses(SUB_STATUSES), ("external_customer_id", ext)]) for ext in ext_ids),
+        *(_count(client, "/subscriptions", [*_statuses(["active"]), ("plan_code", code)])
+          for _, code in live_codes),
+        *(_count(client, "/subscriptions", [*_statuses(SUB_STATUSES), ("plan_code", code)])
+          for _, code in live_codes),
+    )
+    n, m = len(ext_ids), len(live_codes)
+    customers = [c for c in results[:n] if c]
+    subscriptions = [s for subs in results[n:2 * n] for s in subs]
+    actives = results[2 * n:2 * n + m]
+    evers = results[2 * n + m:]
+    probes = {logical: (actives[i], evers[i]) for i, (logical, _) in enumerate(live_codes)}
+    return customers, subscriptions, probes
+
+
+def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -> None:
+    for logical, version in sorted(index.current.items()):
+        canonical = from_api("plan", version.raw)
+        canonical["code"] = logical
+        state["plan"][logical] = canonical
+        raw["plan"][logical] = version.raw
+        facts.plan_versions[logical] = version.live_code
+        if (version.raw.get("metadata") or {}).get(MARKER_KEY) == MARKER_VALUE:
+            facts.managed["plan"].add(logical)
+    for plan in plans:
+        # notes §4.1: Lago locks a metric used by any charge of a plan that is not deleted
+        # (plans pending deletion included: they are not deleted yet)
+        for charge in plan.get("charges") or []:
+            if charge.get("billable_metric_code"):
+                facts.metrics_in_use.add(charge["billable_metric_code"])
+
+
+def _customers_into(customers, declared, state: State, raw, facts: LiveFacts) -> None:
+    for obj in customers:
+        ext = obj.get("external_id")
+        if not ext:
+            continue
+        state["customer"][ext] = from_api("customer", obj, declared=declared.get(ext))
+        raw["customer"][ext] = obj
+        for entry in obj.get("metadata") or []:
+            if entry.get("key") == MARKER_KEY and entry.get("value") == MARKER_VALUE:
+                facts.managed["customer"].add(ext)
+
+
+def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, facts: LiveFacts,
+                        *, count_facts: bool) -> None:
+    rows: dict[str, dict[str, dict]] = {}  # external_id -> status -> row
+    for sub in subscriptions:
+        status = sub.get("status") or "active"
+        code = sub.get("plan_code")
+        if count_facts and code is not None and index.is_current(code):
+            logical = index.by_live_code[code].logical
+            facts.plan_has_had_subscriptions.add(logical)  # any status locks the plan (notes §4.2)
+            if status == "active":
+                facts.plan_active_subscriptions[logical] = facts.plan_active_subscriptions.get(logical, 0) + 1
+        if status in ("active", "pending"):
+            rows.setdefault(sub["external_id"], {})[status] = sub
+    for ext, by_status in sorted(rows.items()):
+        # notes §4.6: a downgraded subscription and its pending successor share the external_id;
+        # the active row is the state, the pending one is the scheduled downgrade
+        row = by_status.get("active") or by_status["pending"]
+        canonical = from_api("subscription", row)
+        canonical["plan_code"] = index.declared_code(row.get("plan_code"))
+        state["subscription"][ext] = canonical
+        raw["subscription"][ext] = row
+        if "active" in by_status:
+            next_code = row.get("next_plan_code") or (by_status.get("pending") or {}).get("plan_code")
+            if next_code:
+                facts.pending_downgrades[ext] = index.declared_code(next_code)
