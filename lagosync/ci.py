@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -515,7 +516,7 @@ def sync_labels(gh: GitHub, pr: int, labels: list[str], managed: Iterable[str] =
     if added:
         gh.json("POST", f"/repos/{gh.repo}/issues/{pr}/labels", json_body={"labels": added})
     for name in removed:
-        gh.request("DELETE", f"/repos/{gh.repo}/issues/{pr}/labels/{httpx.URL(name).raw_path.decode()}")
+        gh.request("DELETE", f"/repos/{gh.repo}/issues/{pr}/labels/{quote(name, safe='')}")
     return {"labels": labels, "added": added, "removed": removed}
 
 

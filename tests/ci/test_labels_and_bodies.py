@@ -1,0 +1,143 @@
+"""Labels, the sticky PR comment body and the drift issue body: pure functions of the documents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ci_docs import op, plan_doc
+from click.testing import CliRunner
+
+from lagosync import ci
+from lagosync.cli import main
+from lagosync.errors import UserError
+
+
+@pytest.mark.parametrize(
+    ("ops", "expected"),
+    [
+        ([], ["lagosync:no-changes"]),
+        ([op("no-op")], ["lagosync:no-changes"]),
+        ([op("create", reasons=["new"])], ["lagosync:changes"]),
+        ([op("update", reasons=["changed"])], ["lagosync:changes"]),
+        ([op("delete", kind="coupon", key="x", reasons=["removed"])], ["lagosync:changes", "lagosync:destroy"]),
+        ([op("update", reasons=["changed", "charge_removed"])], ["lagosync:changes", "lagosync:destroy"]),
+        ([op("delete", kind="billable_metric", reasons=["removed", "destroys_events"])],
+         ["lagosync:changes", "lagosync:destroy"]),
+        ([op("update", reasons=["changed", "reprices_subscribers"])], ["lagosync:changes", "lagosync:reprice"]),
+        ([op("migrate", kind="subscription", key="s1", reasons=["downgrade_at_period_end"])],
+         ["lagosync:changes", "lagosync:reprice"]),
+        ([op("replace", reasons=["locked_after_subscription"], details={"new_code": "pro__v2", "migrate": ["s1"]})],
+         ["lagosync:changes", "lagosync:reprice"]),
+        ([op("replace", reasons=["locked_after_subscription"], details={"new_code": "pro__v2", "migrate": []})],
+         ["lagosync:changes"]),
+        ([op("delete", reasons=["removed", "terminates_subscriptions"]), op("update", reasons=["reprices_subscribers"])],
+         ["lagosync:changes", "lagosync:destroy", "lagosync:reprice"]),
+    ],
+)
+def test_labels_of_one_plan(ops, expected):
+    assert ci.plan_labels([plan_doc(ops=ops)]) == expected
+
+
+def test_labels_are_the_union_over_environments():
+    quiet = plan_doc("staging")
+    loud = plan_doc("production", [op("delete", reasons=["removed"])])
+    assert ci.plan_labels([quiet, quiet]) == ["lagosync:no-changes"]
+    assert ci.plan_labels([quiet, loud]) == ["lagosync:changes", "lagosync:destroy"]
+
+
+def test_pr_comment_starts_with_the_environment_marker_and_names_labels():
+    plan = plan_doc("production", [op("delete", reasons=["removed"])])
+    body = ci.pr_comment_body(plan, "### Plan: 0 to create, 1 to delete", context=ci.RunContext(
+        sha="0123456789abcdef", run_url="https://github.com/acme/billing/actions/runs/7"), artifact="a-name")
+    lines = body.splitlines()
+    assert lines[0] == "<!-- lagosync:plan:production -->"
+    assert "`lagosync:destroy`" in lines[1] and "`production`" in lines[1]
+    assert "--allow-destroy" in body
+    assert "### Plan: 0 to create, 1 to delete" in body
+    assert "commit `0123456789ab`" in body and "actions/runs/7" in body and "`a-name`" in body
+    assert ci.plan_marker("staging") not in body
+
+
+def test_pr_comment_fits_githubs_limit_and_closes_open_blocks():
+    huge = "\n".join(["<details><summary>x</summary>", "", "```diff"] + [f"+ line {i}" for i in range(20000)])
+    body = ci.pr_comment_body(plan_doc(ops=[op("create")]), huge)
+    assert len(body) <= ci.GITHUB_BODY_LIMIT
+    assert body.count("```") % 2 == 0
+    assert body.count("<details") == body.count("</details>")
+    assert "too long for a comment" in body
+    small = ci.pr_comment_body(plan_doc(ops=[op("create")]), huge, limit=3000)
+    assert len(small) <= 3000 and small.startswith("<!-- lagosync:plan:staging -->")
+
+
+def test_load_plan_reports_user_mistakes_clearly(tmp_path, write_json):
+    with pytest.raises(UserError, match="no such file"):
+        ci.load_plan(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{\n  oops")
+    with pytest.raises(UserError, match=r"bad.json:2:3: not valid JSON"):
+        ci.load_plan(bad)
+    with pytest.raises(UserError, match="format_version 2"):
+        ci.load_plan(write_json("v2.json", {**plan_doc(), "format_version": 2}))
+    with pytest.raises(UserError, match="environment"):
+        ci.load_plan(write_json("env.json", {**plan_doc(), "environment": "a b -->"}))
+
+
+def test_cli_labels_and_errors_without_traceback(tmp_path, write_json):
+    runner = CliRunner()
+    a = write_json("a.json", plan_doc("staging", [op("update", reasons=["reprices_subscribers"])]))
+    b = write_json("b.json", plan_doc("production"))
+    res = runner.invoke(main, ["ci", "labels", str(a), str(b)])
+    assert res.exit_code == 0, res.output
+    assert res.output.split() == ["lagosync:changes", "lagosync:reprice"]
+    res = runner.invoke(main, ["ci", "labels", "--format", "json", str(b)])
+    assert json.loads(res.output)["labels"] == ["lagosync:no-changes"]
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    res = runner.invoke(main, ["ci", "labels", str(bad)])
+    assert res.exit_code == 1
+    assert "error:" in res.output and "Traceback" not in res.output
+
+
+def test_cli_labels_writes_github_output(tmp_path, write_json):
+    out = tmp_path / "gh_output"
+    a = write_json("a.json", plan_doc("staging", [op("create")]))
+    res = CliRunner().invoke(main, ["ci", "labels", str(a)], env={"GITHUB_OUTPUT": str(out)})
+    assert res.exit_code == 0
+    text = out.read_text()
+    assert "labels<<" in text and "\nlagosync:changes\n" in text and "\ntrue\n" in text
+
+
+DRIFT = {
+    "format_version": 1, "environment": "production", "has_drift": True, "fingerprint": "sha256:aaa",
+    "changed": [{"kind": "plan", "key": "pro", "id": "plan:pro", "source": "plans/pro.yaml:1",
+                 "fields": [{"path": "amount_cents", "declared": 1000, "live": 1200}]}],
+    "missing": [{"kind": "tax", "key": "vat", "id": "tax:vat"}], "unmanaged": [], "user_customers": [],
+    "coverage": {"declared": 3, "live": 4},
+}
+
+
+def test_drift_issue_body_carries_marker_and_items():
+    title, body = ci.drift_issue(DRIFT)
+    assert "production" in title
+    assert body.splitlines()[0] == "<!-- lagosync:drift:production fingerprint=sha256:aaa -->"
+    assert ci.parse_drift_marker(body) == ("production", "sha256:aaa")
+    assert "`plan:pro` (plans/pro.yaml:1)" in body
+    assert "`amount_cents`: `1000` -> `1200`" in body
+    assert "`tax:vat`" in body
+    assert ci.parse_drift_marker("no marker here") is None
+
+
+def test_cli_drift_issue_tells_whether_the_fingerprint_is_the_open_issues(tmp_path, write_json):
+    d = write_json("drift.json", DRIFT)
+    current = tmp_path / "current.md"
+    current.write_text(ci.drift_issue(DRIFT)[1])
+    runner = CliRunner()
+    res = runner.invoke(main, ["ci", "drift-issue", str(d), "--current", str(current), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["same_as_current"] is True
+    current.write_text(ci.drift_issue({**DRIFT, "fingerprint": "sha256:bbb"})[1])
+    res = runner.invoke(main, ["ci", "drift-issue", str(d), "--current", str(current), "--format", "json"])
+    assert json.loads(res.output)["same_as_current"] is False
+    res = runner.invoke(main, ["ci", "drift-issue", str(write_json("nofp.json", {"environment": "x"}))])
+    assert res.exit_code == 1 and "fingerprint" in res.output
