@@ -3,7 +3,8 @@
 Checks, in order (each stops the next when it fails):
 1. configuration: the environment exists and its API key variable is set (``connect``);
 2. server: ``GET /health`` answers (no auth, notes §1.1) and reports Lago's version;
-3. API key: an authenticated call, ``GET /organizations`` (notes §2, §6), reports the organization;
+3. API key: an authenticated call, ``GET /organizations`` (notes §2, §6), reports the organization
+   and, when lagosync.yaml pins the environment's ``organization`` (name or lago_id), checks it;
    a Lago without that route is checked with a one-item ``GET /billable_metrics`` instead.
 """
 
@@ -86,9 +87,19 @@ async def doctor(workspace: Any, env_name: str | None = None, **client_overrides
         try:
             try:
                 org = await client.organization()
-                name = org.get("name") if isinstance(org, dict) else None
+                org = org if isinstance(org, dict) else {}
+                name = org.get("name")
                 report.organization = name
                 detail = f"accepted; organization '{name or '?'}' (GET /organizations in {_ms(started)})"
+                pinned = getattr(env, "organization", None)
+                if pinned and pinned not in (name, org.get("lago_id")):
+                    report.checks.append(Check(
+                        "api key", False,
+                        f"the key belongs to organization '{name or '?'}', but lagosync.yaml pins "
+                        f"environment '{env.name}' to organization '{pinned}': use that organization's "
+                        f"key, or fix organization: in lagosync.yaml",
+                    ))
+                    return report
             except LagoNotFound:
                 await client.request("GET", "/billable_metrics", params={"page": 1, "per_page": 1})
                 detail = f"accepted (GET /billable_metrics in {_ms(started)}; this Lago has no GET /organizations)"

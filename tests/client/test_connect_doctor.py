@@ -117,6 +117,21 @@ def test_doctor_healthy(tmp_path, monkeypatch):
     assert text.endswith("\nhealthy")
 
 
+def test_doctor_checks_the_pinned_organization(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAGO_PROD_API_KEY", KEY)
+    ws = workspace(tmp_path, prod=PROD)
+    ws.settings.environments["prod"].organization = "Other Corp"
+    report = asyncio.run(doctor(ws, "prod", transport=lago(), sleep=Recorder()))
+    assert not report.healthy
+    assert report.checks[-1].detail == (
+        "the key belongs to organization 'Acme Inc', but lagosync.yaml pins environment 'prod' to "
+        "organization 'Other Corp': use that organization's key, or fix organization: in lagosync.yaml"
+    )
+    for pinned in ("Acme Inc", "o1"):
+        ws.settings.environments["prod"].organization = pinned
+        assert asyncio.run(doctor(ws, "prod", transport=lago(), sleep=Recorder())).healthy
+
+
 def test_doctor_rejected_key(tmp_path, monkeypatch):
     report = run_doctor(tmp_path, monkeypatch, lago(org_status=401))
     assert not report.healthy and report.exit_code == 1
