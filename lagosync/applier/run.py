@@ -219,7 +219,8 @@ async def apply_async(
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{plan_file}: not a lagosync plan ({exc}); make one with lagosync plan --out FILE") from None
 
-    workspace = load_workspace(workspace_dir)
+    # a loaded Workspace may be passed instead of a directory (tests, callers that already loaded it)
+    workspace = workspace_dir if hasattr(workspace_dir, "desired") else load_workspace(workspace_dir)
     env_name = resolve_environment(workspace, env).name
     factory = client_factory or connect
     with ApplyLock(workspace.root, env_name):
