@@ -53,6 +53,64 @@ def main() -> None:
 # --- commands are added below, one block each ---
 
 
+# --- validate (issue 2) ---
+
+@main.command("validate")
+@workspace_option
+@handle_errors
+def validate_cmd(workspace):
+    """Check the workspace offline: schemas, references, Lago rules. Exit 0 clean, 1 on errors."""
+    from .workspace import validation_report
+
+    diagnostics, summary = validation_report(workspace)
+    for diagnostic in diagnostics:
+        click.echo(diagnostic.format(), err=True)
+    click.echo(summary, err=bool(diagnostics))
+    sys.exit(1 if diagnostics else 0)
+
+
+# --- plan and show (issue 4) ---
+
+_FORMAT = click.Choice(["text", "markdown", "json"])
+
+
+@main.command("plan")
+@workspace_option
+@env_option
+@click.option("--format", "fmt", type=_FORMAT, default="text", show_default=True, help="Output format.")
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
+              help="Also save the plan (JSON) to this file, for show and apply.")
+@click.option("--prune", is_flag=True, help="Delete objects lagosync marked as managed that the YAML no longer has.")
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also when NO_COLOR is set).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
+@handle_errors
+def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode):
+    """Show what apply would change in Lago (reads only; exit 0 ok, 1 error; see --detailed-exitcode)."""
+    from . import workflow
+
+    result = workflow.run_plan(workspace, env, fmt=fmt, out=out, prune=prune,
+                               color=workflow.use_color(no_color))
+    click.echo(result.output, nl=False)
+    if detailed_exitcode and result.plan.has_changes:
+        sys.exit(workflow.EXIT_CHANGES)
+
+
+@main.command("show")
+@click.argument("plan_file", type=click.Path(dir_okay=False))
+@workspace_option
+@env_option
+@click.option("--format", "fmt", type=_FORMAT, default="text", show_default=True, help="Output format.")
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also when NO_COLOR is set).")
+@click.option("--no-check", is_flag=True, help="Do not compare the plan with the workspace and Lago.")
+@handle_errors
+def show_cmd(plan_file, workspace, env, fmt, no_color, no_check):
+    """Render a saved plan; a stale plan still renders, with a warning (exit 0, or 1 on error)."""
+    from . import workflow
+
+    click.echo(workflow.run_show(plan_file, workspace, env, fmt=fmt, color=workflow.use_color(no_color),
+                                 check=not no_check), nl=False)
+
+
 # --- doctor (issue 3) ---
 
 

@@ -1,0 +1,18 @@
+"""The workspace: the YAML files a user writes, their schemas and validation (issue 2).
+
+See docs/ARCHITECTURE.md, "Workspace".
+"""
+
+from .loader import load_workspace, validate_workspace, validation_report
+from .model import KINDS, Environment, Location, Settings, Workspace
+
+__all__ = [
+    "KINDS",
+    "Environment",
+    "Location",
+    "Settings",
+    "Workspace",
+    "load_workspace",
+    "validate_workspace",
+    "validation_report",
+]

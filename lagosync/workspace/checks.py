@@ -1,0 +1,499 @@
+"""Semantic checks a JSON schema cannot express (issue 2), and the flattening into ``desired``.
+
+Every check is defensive about types: objects whose schema check failed are registered (so
+references to them resolve) but not checked further, and nothing here raises on odd input.
+Lago rules are cited from ../shared/LAGO-API-NOTES.md ("notes §x").
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ..errors import Diagnostic
+from .model import KINDS, Location
+from .yamlpos import Document, PathT, format_path
+
+SECTIONS = {  # plans/*.yaml top-level key -> kind
+    "taxes": "tax",
+    "billable_metrics": "billable_metric",
+    "add_ons": "add_on",
+    "plans": "plan",
+    "coupons": "coupon",
+}
+LABEL = {"tax": "tax", "billable_metric": "metric", "add_on": "add-on", "plan": "plan", "coupon": "coupon",
+         "customer": "org", "subscription": "subscription"}
+WHERE_DEFINED = {"tax": "taxes", "billable_metric": "billable_metrics", "add_on": "add_ons", "plan": "plans",
+                 "coupon": "coupons"}
+
+# notes §3.1: recurring is not compatible with these aggregations
+NO_RECURRING = ("count_agg", "max_agg", "latest_agg")
+# notes §3.1: pay-in-advance charges only for these aggregations
+PAY_IN_ADVANCE_AGGS = ("count_agg", "sum_agg", "unique_count_agg", "custom_agg")
+RANGE_KEYS = {"graduated": "graduated_ranges", "volume": "volume_ranges",
+              "graduated_percentage": "graduated_percentage_ranges"}
+VERSION_SUFFIX = re.compile(r"__v[0-9]+$")
+# ARCHITECTURE "Plan versions and markers": lagosync's own metadata keys
+RESERVED_META = "managed_by"
+RESERVED_PREFIX = "lagosync_"
+
+
+@dataclass
+class Entry:
+    kind: str
+    key: str
+    obj: dict
+    doc: Document
+    path: PathT
+    valid: bool  # no schema error inside it
+
+    @property
+    def absent(self) -> bool:
+        return self.obj.get("ensure") == "absent"
+
+    def where(self, sub: PathT = ()) -> str:
+        line, _ = self.doc.where(self.path + tuple(sub))
+        return f"{self.doc.file}:{line}"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _str_list(v: Any) -> list[str]:
+    return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+
+
+class Checker:
+    def __init__(self, org_id_prefix: str | None = None, user_id_prefix: str | None = None):
+        self.diags: list[Diagnostic] = []
+        self.index: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        self.org_id_prefix = org_id_prefix
+        self.user_id_prefix = user_id_prefix
+
+    # ------------------------------------------------------------------ collecting
+    def _bad(self, bad_paths: set[tuple], path: PathT) -> bool:
+        n = len(path)
+        return any(p[:n] == path for p in bad_paths if len(p) >= n)
+
+    def _register(self, entry: Entry, key_field: str) -> None:
+        bucket = self.index[entry.kind]
+        first = bucket.get(entry.key)
+        if first is None:
+            bucket[entry.key] = entry
+            return
+        label = LABEL[entry.kind]
+        what = "code" if key_field == "code" else "external_id"
+        self.diags.append(entry.doc.diag(
+            entry.path + (key_field,),
+            f"duplicate {label} {what} '{entry.key}' (also defined at {first.where((key_field,))})",
+            f"{what}s must be unique across all files; rename or remove one"))
+
+    def collect_catalog(self, doc: Document, bad_paths: set[tuple]) -> None:
+        if not isinstance(doc.data, dict):
+            return
+        for section, kind in SECTIONS.items():
+            items = doc.data.get(section)
+            if not isinstance(items, list):
+                continue
+            for i, item in enumerate(items):
+                if not isinstance(item, dict):
+                    continue
+                code = item.get("code")
+                if not isinstance(code, str) or not code:
+                    continue
+                path = (section, i)
+                self._register(Entry(kind, code, item, doc, path, not self._bad(bad_paths, path)), "code")
+
+    def collect_orgs(self, doc: Document, bad_paths: set[tuple]) -> None:
+        if not isinstance(doc.data, dict) or not isinstance(doc.data.get("orgs"), list):
+            return
+        for i, org in enumerate(doc.data["orgs"]):
+            if not isinstance(org, dict):
+                continue
+            org_id = org.get("external_id")
+            if not isinstance(org_id, str) or not org_id:
+                continue
+            path = ("orgs", i)
+            valid = not self._bad(bad_paths, path)
+            customer = {k: v for k, v in org.items() if k != "subscriptions"}
+            self._register(Entry("customer", org_id, customer, doc, path, valid), "external_id")
+            subs = org.get("subscriptions")
+            if not isinstance(subs, list):
+                continue
+            undeclared = [j for j, s in enumerate(subs) if isinstance(s, dict) and "external_id" not in s]
+            if len(undeclared) > 1:
+                self.diags.append(doc.diag(
+                    path + ("subscriptions",),
+                    f"org '{org_id}' has {len(undeclared)} subscriptions without external_id; only an org's "
+                    f"single subscription may default to 'sub_{org_id}'",
+                    "give each subscription a stable external_id (it must survive plan changes)"))
+            for j, sub in enumerate(subs):
+                if not isinstance(sub, dict):
+                    continue
+                sub_path = path + ("subscriptions", j)
+                if "external_id" in sub:
+                    sub_id = sub["external_id"]
+                    if not isinstance(sub_id, str) or not sub_id:
+                        continue
+                elif len(undeclared) == 1:
+                    sub_id = f"sub_{org_id}"  # deterministic: never a timestamp (issue 2)
+                else:
+                    continue
+                flat = {"external_id": sub_id, "external_customer_id": org_id}
+                flat.update({k: v for k, v in sub.items() if k != "external_id"})
+                self._register(Entry("subscription", sub_id, flat, doc, sub_path,
+                                     valid and not self._bad(bad_paths, sub_path)), "external_id")
+
+    # ------------------------------------------------------------------ references
+    def _ref(self, entry: Entry, sub: PathT, kind: str, code: Any, hint_extra: str = "") -> Entry | None:
+        """Check that ``code`` names a declared, present object of ``kind``; return it."""
+        if not isinstance(code, str):
+            return None
+        target = self.index[kind].get(code)
+        label = LABEL[kind]
+        if target is None:
+            hint = f"define it under {WHERE_DEFINED[kind]}, or fix the code"
+            self.diags.append(entry.doc.diag(entry.path + sub, f"unknown {label} '{code}'",
+                                             hint + hint_extra))
+            return None
+        if target.absent and not entry.absent:
+            self.diags.append(entry.doc.diag(
+                entry.path + sub, f"{label} '{code}' is declared with ensure: absent ({target.where()})",
+                f"remove this reference, or keep the {label}"))
+            return None
+        return target
+
+    def _tax_refs(self, entry: Entry, sub: PathT, obj: dict) -> None:
+        codes = obj.get("tax_codes")
+        if isinstance(codes, list):
+            for k, code in enumerate(codes):
+                self._ref(entry, sub + ("tax_codes", k), "tax", code)
+
+    # ------------------------------------------------------------------ per kind
+    def check_metric(self, e: Entry) -> None:
+        m = e.obj
+        agg = m.get("aggregation_type")
+        # notes §3.1: field_name required unless count_agg/custom_agg
+        if agg not in ("count_agg", "custom_agg") and not m.get("field_name"):
+            self.diags.append(e.doc.diag(
+                e.path, f"aggregation_type {agg} needs field_name",
+                "add field_name: the event property to aggregate, e.g. tokens (notes §3.1)"))
+        # notes §3.1: recurring not allowed with count/max/latest
+        if m.get("recurring") is True and agg in NO_RECURRING:
+            self.diags.append(e.doc.diag(
+                e.path + ("recurring",), f"recurring: true is not allowed with {agg}",
+                "remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg (notes §3.1)"))
+        # notes §3.1: weighted_interval required for weighted_sum_agg
+        if agg == "weighted_sum_agg" and not m.get("weighted_interval"):
+            self.diags.append(e.doc.diag(e.path, "weighted_sum_agg needs weighted_interval",
+                                         "add weighted_interval: seconds (notes §3.1)"))
+        if agg != "weighted_sum_agg" and m.get("weighted_interval"):
+            self.diags.append(e.doc.diag(e.path + ("weighted_interval",),
+                                         f"weighted_interval only applies to weighted_sum_agg, not {agg}",
+                                         "remove it"))
+        seen: dict[str, int] = {}
+        for k, f in enumerate(m.get("filters") or []):
+            key = f.get("key") if isinstance(f, dict) else None
+            if key in seen:
+                self.diags.append(e.doc.diag(e.path + ("filters", k, "key"),
+                                             f"filter key '{key}' is declared twice (filters[{seen[key]}])",
+                                             "merge the values into one filter"))
+            elif isinstance(key, str):
+                seen[key] = k
+
+    def check_plan(self, e: Entry) -> None:
+        p = e.obj
+        code = e.key
+        if VERSION_SUFFIX.search(code):
+            self.diags.append(e.doc.diag(e.path + ("code",),
+                                         f"plan code '{code}' ends like a lagosync plan version (__v<N>)",
+                                         "rename it: lagosync names plan versions <code>__v<N>"))
+        # notes §3.2: bill_charges_monthly is only stored for yearly/semiannual plans
+        if p.get("bill_charges_monthly") is True and p.get("interval") not in ("yearly", "semiannual"):
+            self.diags.append(e.doc.diag(
+                e.path + ("bill_charges_monthly",),
+                f"bill_charges_monthly only applies to yearly or semiannual plans, not {p.get('interval')}",
+                "remove it (Lago stores null for other intervals, notes §3.2)"))
+        meta = p.get("metadata")
+        if isinstance(meta, dict):
+            for key in meta:
+                if key == RESERVED_META or str(key).startswith(RESERVED_PREFIX):
+                    self.diags.append(e.doc.diag(e.path + ("metadata", key),
+                                                 f"metadata key '{key}' is reserved for lagosync's markers",
+                                                 "rename the key", key=True))
+        self._tax_refs(e, (), p)
+        codes: dict[str, int] = {}
+        for j, charge in enumerate(p.get("charges") or []):
+            if isinstance(charge, dict):
+                self.check_charge(e, j, charge, codes)
+
+    def check_charge(self, e: Entry, j: int, c: dict, codes: dict[str, int]) -> None:
+        cp: PathT = ("charges", j)
+        metric_code = c.get("billable_metric_code")
+        ccode = c.get("code") or metric_code  # notes §3.3: the code defaults to the metric's
+        if isinstance(ccode, str):
+            if ccode in codes:
+                self.diags.append(e.doc.diag(
+                    e.path + cp + (("code",) if "code" in c else ("billable_metric_code",)),
+                    f"charge code '{ccode}' is used twice in plan '{e.key}' (charges[{codes[ccode]}])",
+                    "give one charge an explicit, unique code (the default is the metric code)"))
+            else:
+                codes[ccode] = j
+        metric = self._ref(e, cp + ("billable_metric_code",), "billable_metric", metric_code)
+        self._tax_refs(e, cp, c)
+        model = c.get("charge_model")
+        m = metric.obj if metric is not None and metric.valid else None
+        agg = m.get("aggregation_type") if m else None
+        if m is not None:
+            # notes §3.3: dynamic only with sum_agg; percentage models not with latest_agg
+            if model == "dynamic" and agg != "sum_agg":
+                self.diags.append(e.doc.diag(e.path + cp + ("charge_model",),
+                                             f"charge_model dynamic needs a sum_agg metric; '{metric_code}' "
+                                             f"is {agg}", "use another charge model (notes §3.3)"))
+            if model in ("percentage", "graduated_percentage") and agg == "latest_agg":
+                self.diags.append(e.doc.diag(e.path + cp + ("charge_model",),
+                                             f"charge_model {model} cannot price a latest_agg metric",
+                                             "use standard, graduated, volume or package (notes §3.3)"))
+        if c.get("pay_in_advance") is True:
+            # notes §3.3 / §3.1: not for volume, only for some aggregations
+            if model == "volume":
+                self.diags.append(e.doc.diag(e.path + cp + ("pay_in_advance",),
+                                             "pay_in_advance is not allowed with charge_model volume",
+                                             "remove pay_in_advance or use another model (notes §3.3)"))
+            elif agg is not None and agg not in PAY_IN_ADVANCE_AGGS:
+                self.diags.append(e.doc.diag(e.path + cp + ("pay_in_advance",),
+                                             f"pay_in_advance is not allowed for a {agg} metric",
+                                             "only count_agg, sum_agg, unique_count_agg metrics (notes §3.1)"))
+            if _is_int(c.get("min_amount_cents")) and c["min_amount_cents"] > 0:
+                self.diags.append(e.doc.diag(e.path + cp + ("min_amount_cents",),
+                                             "min_amount_cents cannot be used with pay_in_advance",
+                                             "remove one of them (notes §3.3)"))
+        if c.get("prorated") is True and m is not None:
+            # notes §3.3: prorated only for recurring metrics, never weighted_sum_agg, model-dependent
+            allowed = ("standard",) if c.get("pay_in_advance") is True else ("standard", "volume", "graduated")
+            if m.get("recurring") is not True or agg == "weighted_sum_agg" or model not in allowed:
+                self.diags.append(e.doc.diag(
+                    e.path + cp + ("prorated",),
+                    "prorated needs a recurring (not weighted_sum_agg) metric and charge_model "
+                    + " or ".join(allowed),
+                    "remove prorated (notes §3.3)"))
+        props = c.get("properties")
+        if isinstance(props, dict):
+            self._check_properties(e, cp + ("properties",), model, props)
+        filters = c.get("filters")
+        if isinstance(filters, list):
+            self._check_filters(e, cp, model, filters, metric_code, m)
+
+    def _check_properties(self, e: Entry, pp: PathT, model: Any, props: dict) -> None:
+        key = RANGE_KEYS.get(model) if isinstance(model, str) else None
+        if key and isinstance(props.get(key), list):
+            self._check_ranges(e, pp + (key,), model, props[key])
+        if model == "percentage":
+            lo, hi = props.get("per_transaction_min_amount"), props.get("per_transaction_max_amount")
+            try:
+                if isinstance(lo, str) and isinstance(hi, str) and Decimal(lo) > Decimal(hi):
+                    self.diags.append(e.doc.diag(pp + ("per_transaction_min_amount",),
+                                                 f"per_transaction_min_amount {lo} is above the max {hi}",
+                                                 "min must be <= max (notes §3.3)"))
+            except ArithmeticError:
+                pass
+
+    def _check_ranges(self, e: Entry, rp: PathT, model: str, ranges: list) -> None:
+        """Range rules, notes §3.3 (range_bounds_validator): chained, only the last open-ended."""
+        full = e.path + rp
+        n = len(ranges)
+        for i, r in enumerate(ranges):
+            if not isinstance(r, dict):
+                return
+            f, t = r.get("from_value"), r.get("to_value")
+            if not _is_int(f) or not (t is None or _is_int(t)):
+                return
+            if i == 0 and f not in (0, 1):
+                self.diags.append(e.doc.diag(full + (0, "from_value"),
+                                             f"the first range must start at 0, not {f}",
+                                             "set from_value: 0 (range rules, notes §3.3)"))
+            if i > 0 and isinstance(ranges[i - 1], dict):
+                pt = ranges[i - 1].get("to_value")
+                if _is_int(pt):
+                    ok = (pt + 1, pt + 2) if model == "volume" else (pt, pt + 1)
+                    if f not in ok:
+                        self.diags.append(e.doc.diag(
+                            full + (i, "from_value"),
+                            f"from_value {f} does not follow the previous range's to_value {pt}",
+                            f"start this range at {ok[0]}" + ("" if model == "volume" else f" or {ok[1]}")
+                            + " so ranges chain without gaps or overlaps (range rules, notes §3.3)"))
+            last = i == n - 1
+            if not last and t is None:
+                self.diags.append(e.doc.diag(full + (i, "to_value"),
+                                             "only the last range may have to_value: null",
+                                             "give this range an upper bound (range rules, notes §3.3)"))
+            if last and t is not None:
+                self.diags.append(e.doc.diag(full + (i, "to_value"),
+                                             f"the last range must be open-ended, not end at {t}",
+                                             "set to_value: null so every quantity is priced "
+                                             "(range rules, notes §3.3)"))
+            if t is not None and t <= f:
+                self.diags.append(e.doc.diag(full + (i, "to_value"),
+                                             f"to_value {t} must be greater than from_value {f}",
+                                             "fix the bounds (range rules, notes §3.3)"))
+
+    def _check_filters(self, e: Entry, cp: PathT, model: Any, filters: list, metric_code: Any,
+                       m: dict | None) -> None:
+        declared: dict[str, list[str]] | None = None
+        if m is not None:
+            declared = {}
+            for f in m.get("filters") or []:
+                if isinstance(f, dict) and isinstance(f.get("key"), str):
+                    declared.setdefault(f["key"], []).extend(_str_list(f.get("values")))
+        seen: dict[tuple, int] = {}
+        for k, flt in enumerate(filters):
+            if not isinstance(flt, dict):
+                continue
+            fp = cp + ("filters", k)
+            values = flt.get("values")
+            if isinstance(values, dict):
+                ident = tuple(sorted((str(key), tuple(sorted(_str_list(v)))) for key, v in values.items()))
+                if ident in seen:
+                    self.diags.append(e.doc.diag(e.path + fp + ("values",),
+                                                 f"the same filter values appear twice (filters[{seen[ident]}])",
+                                                 "merge the two filters"))
+                else:
+                    seen[ident] = k
+                if declared is not None:
+                    for key, vals in values.items():
+                        if key not in declared:
+                            have = ", ".join(declared) or "none"
+                            self.diags.append(e.doc.diag(
+                                e.path + fp + ("values", key), f"metric '{metric_code}' has no filter '{key}'",
+                                f"declared filter keys: {have}; add it to the metric or fix the key", key=True))
+                            continue
+                        for vi, val in enumerate(vals if isinstance(vals, list) else []):
+                            if isinstance(val, str) and val not in declared[key]:
+                                self.diags.append(e.doc.diag(
+                                    e.path + fp + ("values", key, vi),
+                                    f"value '{val}' is not declared for filter '{key}' on metric '{metric_code}'",
+                                    f"declared values: {', '.join(declared[key])}; add it to the metric or fix it"))
+            props = flt.get("properties")
+            if isinstance(props, dict):
+                self._check_properties(e, fp + ("properties",), model, props)
+
+    def check_add_on(self, e: Entry) -> None:
+        self._tax_refs(e, (), e.obj)
+
+    def check_coupon(self, e: Entry) -> None:
+        applies = e.obj.get("applies_to")
+        if not isinstance(applies, dict):
+            return
+        plans, metrics = applies.get("plan_codes") or [], applies.get("billable_metric_codes") or []
+        if plans and metrics:
+            # notes §3.6: only_one_limitation_type_per_coupon_allowed
+            self.diags.append(e.doc.diag(e.path + ("applies_to",),
+                                         "a coupon applies to plans or to metrics, not both",
+                                         "keep plan_codes or billable_metric_codes (notes §3.6)"))
+        for k, code in enumerate(plans if isinstance(plans, list) else []):
+            self._ref(e, ("applies_to", "plan_codes", k), "plan", code)
+        for k, code in enumerate(metrics if isinstance(metrics, list) else []):
+            self._ref(e, ("applies_to", "billable_metric_codes", k), "billable_metric", code)
+
+    def check_customer(self, e: Entry, migrated: dict[str, Entry]) -> None:
+        o = e.obj
+        meta = o.get("metadata")
+        migrate_from = _str_list(o.get("migrate_from"))
+        if isinstance(meta, list):
+            # ARCHITECTURE "markers": Lago keeps 5 entries (notes §3.8); lagosync uses one, and one more
+            # for migrated_from when the org migrates users (issue 6)
+            limit = 3 if migrate_from else 4
+            if len(meta) > limit:
+                why = " (migrate_from uses one more)" if migrate_from else ""
+                self.diags.append(e.doc.diag(
+                    e.path + ("metadata",), f"{len(meta)} metadata entries; at most {limit} can be declared{why}",
+                    "Lago allows 5 per customer and lagosync keeps one for its managed_by marker (notes §3.8)"))
+            keys: dict[str, int] = {}
+            for k, item in enumerate(meta):
+                key = item.get("key") if isinstance(item, dict) else None
+                if not isinstance(key, str):
+                    continue
+                if key == RESERVED_META or key.startswith(RESERVED_PREFIX):
+                    self.diags.append(e.doc.diag(e.path + ("metadata", k, "key"),
+                                                 f"metadata key '{key}' is reserved for lagosync's markers",
+                                                 "rename the key"))
+                if key in keys:
+                    self.diags.append(e.doc.diag(e.path + ("metadata", k, "key"),
+                                                 f"metadata key '{key}' is declared twice (metadata[{keys[key]}])",
+                                                 "keep one entry per key (notes §3.8)"))
+                else:
+                    keys[key] = k
+        self._tax_refs(e, (), o)
+        for k, user in enumerate(migrate_from):
+            if user == e.key:
+                self.diags.append(e.doc.diag(e.path + ("migrate_from", k), "an org cannot migrate from itself",
+                                             "list the user customer ids it replaces"))
+            elif user in migrated:
+                other = migrated[user]
+                self.diags.append(e.doc.diag(e.path + ("migrate_from", k),
+                                             f"user '{user}' is already migrated to org '{other.key}' "
+                                             f"({other.where()})", "a user moves to one org only"))
+            else:
+                migrated[user] = e
+
+    def check_subscription(self, e: Entry) -> None:
+        plan = self._ref(e, ("plan_code",), "plan", e.obj.get("plan_code"),
+                         " (Lago would answer plan_not_found)")
+        org = self.index["customer"].get(e.obj["external_customer_id"])
+        if plan is None or not plan.valid or org is None:
+            return
+        plan_cur = plan.obj.get("amount_currency")
+        org_cur = org.obj.get("currency")
+        if isinstance(org_cur, str) and isinstance(plan_cur, str) and org_cur != plan_cur:
+            self.diags.append(e.doc.diag(
+                e.path + ("plan_code",),
+                f"org '{org.key}' bills in {org_cur} but plan '{plan.key}' is in {plan_cur}",
+                f"Lago bills a customer in one currency: pick a {org_cur} plan or change the org currency"))
+
+    def check_org_currencies(self) -> None:
+        """An org without a declared currency still cannot mix plans of different currencies."""
+        by_org: dict[str, list[tuple[Entry, str]]] = {}
+        for sub in self.index["subscription"].values():
+            plan = self.index["plan"].get(sub.obj.get("plan_code"))  # type: ignore[arg-type]
+            if plan is not None and isinstance(plan.obj.get("amount_currency"), str) and not sub.absent:
+                by_org.setdefault(sub.obj["external_customer_id"], []).append((sub, plan.obj["amount_currency"]))
+        for org_id, subs in by_org.items():
+            org = self.index["customer"].get(org_id)
+            if org is None or isinstance(org.obj.get("currency"), str):
+                continue  # checked per subscription
+            currencies = sorted({cur for _, cur in subs})
+            if len(currencies) > 1:
+                sub = subs[-1][0]
+                self.diags.append(sub.doc.diag(
+                    sub.path + ("plan_code",),
+                    f"org '{org_id}' subscribes to plans in several currencies ({', '.join(currencies)})",
+                    "Lago bills a customer in one currency: set the org currency and use plans in it"))
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> None:
+        checks = {"billable_metric": self.check_metric, "plan": self.check_plan, "add_on": self.check_add_on,
+                  "coupon": self.check_coupon, "subscription": self.check_subscription}
+        migrated: dict[str, Entry] = {}
+        for kind in KINDS:
+            for entry in self.index[kind].values():
+                if not entry.valid or (entry.absent and kind != "subscription"):
+                    continue
+                if kind == "customer":
+                    self.check_customer(entry, migrated)
+                elif kind in checks:
+                    checks[kind](entry)
+        self.check_org_currencies()
+
+    def desired(self) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], Location]]:
+        desired: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
+        sources: dict[tuple[str, str], Location] = {}
+        for kind in KINDS:
+            for key, entry in self.index[kind].items():
+                desired[kind][key] = copy.deepcopy(entry.obj)
+                line, col = entry.doc.where(entry.path)
+                sources[(kind, key)] = Location(entry.doc.file, line, col, format_path(entry.path))
+        return desired, sources

@@ -1,0 +1,168 @@
+"""Loading a workspace: files -> positions-keeping YAML -> schema -> semantic checks -> Workspace."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..errors import Diagnostic, WorkspaceError
+from .checks import Checker
+from .model import LOCAL, Environment, Settings, Workspace
+from .schema import check_schema
+from .yamlpos import Document, read_yaml_file
+
+SETTINGS_FILE = "lagosync.yaml"
+ORGS_FILE = "orgs.yaml"
+PLANS_DIR = "plans"
+
+_EMPTY_HINT = {
+    SETTINGS_FILE: "write at least `default_environment: local`",
+    ORGS_FILE: "declare `orgs:` with at least one org, or delete the file",
+}
+
+
+def _plan_files(plans_dir: Path) -> list[Path]:
+    files = [p for p in plans_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
+    return sorted(files, key=lambda p: p.relative_to(plans_dir).as_posix())
+
+
+class _Run:
+    """One load of a workspace: collects every diagnostic instead of stopping at the first."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.diags: list[Diagnostic] = []
+        self.hasher = hashlib.sha256()
+        self.files: list[str] = []
+
+    def read(self, path: Path, schema_name: str) -> tuple[Document | None, set[tuple]]:
+        rel = path.relative_to(self.root).as_posix()
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = None
+        if data is not None:
+            self.hasher.update(rel.encode() + b"\0" + data + b"\0")
+            self.files.append(rel)
+        doc, errors = read_yaml_file(path, rel)
+        self.diags.extend(errors)
+        if doc is None or errors and doc.data is None:
+            return None, set()
+        if doc.data is None:
+            hint = _EMPTY_HINT.get(rel, "declare billable_metrics, plans, taxes, add_ons or coupons, "
+                                        "or delete the file")
+            self.diags.append(Diagnostic(rel, 1, 1, "", "file is empty", hint))
+            return None, set()
+        schema_errors, bad = check_schema(doc, schema_name)
+        self.diags.extend(schema_errors)
+        return doc, bad
+
+
+def _settings(doc: Document | None, bad: set[tuple], diags: list[Diagnostic]) -> Settings:
+    settings = Settings(environments={LOCAL: Environment(LOCAL, emulator=True)})
+    data = doc.data if doc is not None and isinstance(doc.data, dict) else {}
+    envs = data.get("environments")
+    if isinstance(envs, dict):
+        for name, env in envs.items():
+            if not isinstance(env, dict):
+                continue
+            if "api_key" in env:
+                diags.append(doc.diag(
+                    ("environments", name, "api_key"),
+                    "api_key holds a literal API key; lagosync never reads keys from files",
+                    f"remove it, set api_key_env: LAGO_API_KEY_{str(name).upper().replace('-', '_')} "
+                    "and export that environment variable", key=True))
+            def _s(field, env=env):
+                value = env.get(field)
+                return value if isinstance(value, str) else None
+            api_url = _s("api_url")
+            emulator = name == LOCAL and api_url is None
+            if name == LOCAL and api_url is not None and _s("api_key_env") is None:
+                diags.append(doc.diag(("environments", name), "environment 'local' with an api_url needs "
+                                      "api_key_env", "name the variable that holds its API key, or remove "
+                                      "api_url to use the embedded emulator"))
+            settings.environments[str(name)] = Environment(str(name), api_url, _s("api_key_env"),
+                                                           _s("organization"), emulator)
+    default = data.get("default_environment")
+    if isinstance(default, str):
+        settings.default_environment = default
+        if default not in settings.environments:
+            diags.append(doc.diag(("default_environment",), f"unknown environment '{default}'",
+                                  "declared: " + ", ".join(sorted(settings.environments))))
+    for field in ("org_id_prefix", "user_id_prefix"):
+        if isinstance(data.get(field), str):
+            setattr(settings, field, data[field])
+    if isinstance(data.get("ignore"), list):
+        settings.ignore = [dict(item) for item in data["ignore"] if isinstance(item, dict)]
+    return settings
+
+
+def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
+    root = Path(root)
+    if not root.is_dir():
+        return None, [Diagnostic(str(root), 1, 1, "", "workspace folder not found",
+                                 "pass the folder that holds lagosync.yaml with -w DIR")]
+    run = _Run(root)
+    settings_doc, settings_bad = None, set()
+    settings_path = root / SETTINGS_FILE
+    if settings_path.is_file():
+        settings_doc, settings_bad = run.read(settings_path, "settings")
+    else:
+        run.diags.append(Diagnostic(SETTINGS_FILE, 1, 1, "", "missing workspace settings file lagosync.yaml",
+                                    "create it (e.g. `default_environment: local`), or pass the workspace "
+                                    "folder with -w DIR"))
+    settings = _settings(settings_doc, settings_bad, run.diags)
+    checker = Checker(settings.org_id_prefix, settings.user_id_prefix)
+
+    plans_dir = root / PLANS_DIR
+    if not plans_dir.is_dir():
+        run.diags.append(Diagnostic(PLANS_DIR + "/", 1, 1, "", "missing plans/ folder",
+                                    "create plans/ with YAML files declaring billable_metrics, plans, taxes, "
+                                    "add_ons and coupons"))
+    else:
+        files = _plan_files(plans_dir)
+        if not files:
+            run.diags.append(Diagnostic(PLANS_DIR + "/", 1, 1, "", "plans/ holds no .yaml file",
+                                        "add a file such as plans/plans.yaml"))
+        for path in files:
+            doc, bad = run.read(path, "plans")
+            if doc is not None:
+                checker.collect_catalog(doc, bad)
+
+    orgs_path = root / ORGS_FILE
+    if orgs_path.exists():
+        doc, bad = run.read(orgs_path, "orgs")
+        if doc is not None:
+            checker.collect_orgs(doc, bad)
+
+    checker.run()
+    diags = run.diags + checker.diags
+    diags.sort(key=lambda d: (d.file != SETTINGS_FILE, d.file, d.line, d.column, d.path, d.message))
+    desired, sources = checker.desired()
+    workspace = Workspace(root=root, settings=settings, desired=desired, sources=sources,
+                          digest=run.hasher.hexdigest(), files=sorted(run.files))
+    return workspace, diags
+
+
+def load_workspace(root: Path | str) -> Workspace:
+    """Load and validate a workspace; raises WorkspaceError carrying every Diagnostic."""
+    workspace, diags = _load(root)
+    if diags or workspace is None:
+        raise WorkspaceError(diags)
+    return workspace
+
+
+def validate_workspace(root: Path | str) -> list[Diagnostic]:
+    """Every problem of the workspace (empty list when clean); never raises for user input."""
+    return _load(root)[1]
+
+
+def validation_report(root: Path | str) -> tuple[list[Diagnostic], str]:
+    """What `lagosync validate` prints: the diagnostics and a one-line summary."""
+    workspace, diags = _load(root)
+    if diags:
+        n = len(diags)
+        return diags, f"{n} error{'s' if n != 1 else ''} in the workspace"
+    assert workspace is not None
+    files = len(workspace.files)
+    return [], f"ok: {workspace.object_count} objects in {files} file{'s' if files != 1 else ''}"

@@ -1,0 +1,55 @@
+"""The loaded workspace: plain dataclasses (see docs/ARCHITECTURE.md, "Workspace")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
+
+LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where an object is declared: file relative to the workspace root, 1-based line/column."""
+
+    file: str
+    line: int
+    column: int
+    path: str = ""  # path inside the document, e.g. "plans[2]"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass
+class Environment:
+    name: str
+    api_url: str | None = None
+    api_key_env: str | None = None
+    organization: str | None = None
+    emulator: bool = False  # True for `local`: the embedded emulator stored under <root>/.lagosync/
+
+
+@dataclass
+class Settings:
+    environments: dict[str, Environment] = field(default_factory=dict)
+    default_environment: str = LOCAL
+    org_id_prefix: str | None = None
+    user_id_prefix: str | None = None
+    ignore: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Workspace:
+    root: Path
+    settings: Settings
+    desired: dict[str, dict[str, dict]]
+    sources: dict[tuple[str, str], Location]
+    digest: str
+    files: list[str] = field(default_factory=list)  # workspace files read, relative posix paths
+
+    @property
+    def object_count(self) -> int:
+        return sum(len(v) for v in self.desired.values())
