@@ -243,6 +243,10 @@ async def execute_op(op, ctx: Context) -> str:
 
 
 async def _dispatch(op, ctx: Context) -> str:
+    if op.action == "migrate" and "customer_move" in op.reasons and (op.details or {}).get("to_customer"):
+        from ..migration import execute_move  # issue 6: user-to-org move (terminate, start, record)
+
+        return await execute_move(op, ctx)
     if op.action == "delete":
         return await _delete(op, ctx)
     if op.kind == "plan" and op.action == "replace":

@@ -63,6 +63,10 @@ def make_plan(
             else:
                 unmanaged.append((kind, key))
     ordered = order_operations(ops)
+    # issue 6: user-to-org moves (orgs.yaml migrate_from) come last, with their own depends_on
+    from ..migration import plan_moves
+
+    ordered, unmanaged = plan_moves(desired, live, ordered, unmanaged)
     fingerprints = {
         f"{kind}:{key}": model.fingerprint(obj)
         for kind in KINDS

@@ -108,6 +108,10 @@ class Operation:
             head = f"cannot update {label} in place"
         elif self.action == "replace":
             head = f"replace {label} with new version '{self.details.get('new_code')}'"
+        elif self.action == "migrate" and "customer_move" in self.reasons and self.details.get("to_customer"):
+            from ..migration import describe_move  # issue 6: user-to-org move
+
+            head = describe_move(self)[0]
         elif self.action == "migrate":
             head = (
                 f"move {label} from plan '{self.details.get('from_plan')}' "
@@ -167,6 +171,10 @@ class Operation:
             elif reason == "charge_removed":
                 codes = ", ".join(repr(c) for c in d.get("removed_charges", []))
                 out.append(f"removes charge {codes} from plan '{self.key}'")
+            elif reason == "customer_move" and d.get("to_customer"):
+                from ..migration import describe_move  # issue 6: user-to-org move
+
+                out.extend(describe_move(self)[1])
             elif reason == "customer_move":
                 out.append(f"moves {label} to another customer")
         return out
