@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from . import recorder as _recorder
 from .errors import ApiError, bad_request, not_found, unauthorized
+from .spec_exceptions import UNMATCHED_ROUTE
 from .store import Store
 
 LAGO_VERSION = "1.51.0"
@@ -171,7 +172,7 @@ class Emulator:
         elif path.rstrip("/") == "/health":
             sub = None
         else:
-            return path, 404, not_found("resource").body
+            return UNMATCHED_ROUTE, 404, not_found("resource").body
         if sub is None or (sub.rstrip("/") == "/health"):
             # notes §1.1: GET /health needs no auth
             return "/health", 200, self.res.health()
@@ -184,7 +185,7 @@ class Emulator:
             if match:
                 route = (template, handler, [unquote(g) for g in match.groups()])
                 break
-        template = route[0] if route else sub
+        template = route[0] if route else UNMATCHED_ROUTE
         # notes §1.1: Authorization: Bearer <key>; the token is the 2nd word of the header
         words = headers.get("authorization", "").split()
         if len(words) < 2 or words[1] != self.api_key:

@@ -27,6 +27,7 @@ from .rules import (
     blank,
     check_currency,
     filter_properties,
+    ruby_decimal,
     validate_properties,
 )
 
@@ -959,8 +960,7 @@ class Resources:
             if "amount_cents" in p:
                 cp["amount_cents"] = as_int(p["amount_cents"], p["amount_cents"])
             if "percentage_rate" in p:
-                rate = as_float(p["percentage_rate"])
-                cp["percentage_rate"] = rate
+                cp["percentage_rate"] = ruby_decimal(p["percentage_rate"])
             if "frequency_duration" in p:
                 cp["frequency_duration"] = as_int(p["frequency_duration"], p["frequency_duration"])
             if "reusable" in p:
@@ -1611,7 +1611,8 @@ class Resources:
             "external_customer_id": customer["external_id"], "status": "active",
             "amount_cents": amount, "amount_cents_remaining": amount if cp["frequency"] == "once" else None,
             "amount_currency": amount_currency if cp["coupon_type"] == "fixed_amount" else None,
-            "percentage_rate": as_float(p.get("percentage_rate"), cp["percentage_rate"]),
+            "percentage_rate": ruby_decimal(p["percentage_rate"]) if p.get("percentage_rate") is not None
+            else cp["percentage_rate"],
             "frequency": p.get("frequency", cp["frequency"]), "frequency_duration": freq_dur,
             "frequency_duration_remaining": freq_dur, "created_at": iso(self.emu.now()),
             "terminated_at": None, "_customer_id": customer["lago_id"], "_coupon_id": cp["lago_id"],
@@ -1634,7 +1635,9 @@ class Resources:
             if codes and self.store.get(COUPON, a["_coupon_id"])["code"] not in codes:
                 continue
             rows.append(a)
-        return self.emu.paginate(req, _desc_created(rows), "applied_coupons", self._applied_out)
+        # the list adds `credits` (AppliedCouponObjectExtended); the emulator never bills, so it is []
+        return self.emu.paginate(req, _desc_created(rows), "applied_coupons",
+                                 lambda a: {**self._applied_out(a), "credits": []})
 
     def applied_coupon_list(self, req: Request):
         return self._applied_list(req)
@@ -1671,12 +1674,13 @@ class Resources:
             return None
         if batch_seen is not None:
             batch_seen.add(key)
-        sub = next((s for s in self.store.all(SUB) if s["external_id"] == key[0] and s["status"] == "active"), None)
+        # notes §3.13: the subscription is not checked at ingestion; lago_customer_id/lago_subscription_id
+        # are null in the response (processing is asynchronous)
         return {
-            "lago_id": self.emu.new_id(), "transaction_id": key[1], "lago_customer_id": sub["_customer_id"] if sub else None,
+            "lago_id": self.emu.new_id(), "transaction_id": key[1], "lago_customer_id": None,
             "code": p["code"], "timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
             "precise_total_amount_cents": p.get("precise_total_amount_cents"),
-            "properties": p.get("properties") or {}, "lago_subscription_id": sub["lago_id"] if sub else None,
+            "properties": p.get("properties") or {}, "lago_subscription_id": None,
             "external_subscription_id": key[0], "created_at": iso(self.emu.now()),
             "_id": "|".join(key),
         }

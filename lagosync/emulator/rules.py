@@ -87,6 +87,21 @@ def as_bool(value, default=None):
     return default
 
 
+def ruby_decimal(value) -> str | None:
+    """A decimal column as Rails renders it in JSON (BigDecimal#to_s: "10.0", "12.5"), or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        d = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not d.is_finite():
+        return None
+    if d == d.to_integral_value():
+        return f"{int(d)}.0"
+    return format(d.normalize(), "f")
+
+
 def as_float(value, default=None):
     if isinstance(value, bool):
         return default
