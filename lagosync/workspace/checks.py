@@ -33,6 +33,8 @@ WHERE_DEFINED = {"tax": "taxes", "billable_metric": "billable_metrics", "add_on"
 NO_RECURRING = ("count_agg", "max_agg", "latest_agg")
 # notes §3.1: pay-in-advance charges only for these aggregations
 PAY_IN_ADVANCE_AGGS = ("count_agg", "sum_agg", "unique_count_agg", "custom_agg")
+AGGREGATIONS = ("count_agg", "sum_agg", "max_agg", "unique_count_agg", "weighted_sum_agg", "latest_agg",
+                "custom_agg")
 RANGE_KEYS = {"graduated": "graduated_ranges", "volume": "volume_ranges",
               "graduated_percentage": "graduated_percentage_ranges"}
 VERSION_SUFFIX = re.compile(r"__v[0-9]+$")
@@ -48,7 +50,12 @@ class Entry:
     obj: dict
     doc: Document
     path: PathT
-    valid: bool  # no schema error inside it
+    bad: frozenset = frozenset()  # paths (relative to the entry) with a schema error
+
+    def clean(self, *sub) -> bool:
+        """True when no schema error lies at or under ``sub`` (deep checks skip broken parts)."""
+        n = len(sub)
+        return not any(p[:n] == sub for p in self.bad if len(p) >= n)
 
     @property
     def absent(self) -> bool:
@@ -63,6 +70,10 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _list(v: Any) -> list:
+    return v if isinstance(v, list) else []
+
+
 def _str_list(v: Any) -> list[str]:
     return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
 
@@ -71,13 +82,15 @@ class Checker:
     def __init__(self, org_id_prefix: str | None = None, user_id_prefix: str | None = None):
         self.diags: list[Diagnostic] = []
         self.index: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        self.subscriptions: list[Entry] = []
         self.org_id_prefix = org_id_prefix
         self.user_id_prefix = user_id_prefix
 
     # ------------------------------------------------------------------ collecting
-    def _bad(self, bad_paths: set[tuple], path: PathT) -> bool:
+    @staticmethod
+    def _bad(bad_paths: set[tuple], path: PathT) -> frozenset:
         n = len(path)
-        return any(p[:n] == path for p in bad_paths if len(p) >= n)
+        return frozenset(p[n:] for p in bad_paths if len(p) >= n and p[:n] == path)
 
     def _register(self, entry: Entry, key_field: str) -> None:
         bucket = self.index[entry.kind]
@@ -106,7 +119,7 @@ class Checker:
                 if not isinstance(code, str) or not code:
                     continue
                 path = (section, i)
-                self._register(Entry(kind, code, item, doc, path, not self._bad(bad_paths, path)), "code")
+                self._register(Entry(kind, code, item, doc, path, self._bad(bad_paths, path)), "code")
 
     def collect_orgs(self, doc: Document, bad_paths: set[tuple]) -> None:
         if not isinstance(doc.data, dict) or not isinstance(doc.data.get("orgs"), list):
@@ -118,9 +131,8 @@ class Checker:
             if not isinstance(org_id, str) or not org_id:
                 continue
             path = ("orgs", i)
-            valid = not self._bad(bad_paths, path)
             customer = {k: v for k, v in org.items() if k != "subscriptions"}
-            self._register(Entry("customer", org_id, customer, doc, path, valid), "external_id")
+            self._register(Entry("customer", org_id, customer, doc, path, self._bad(bad_paths, path)), "external_id")
             subs = org.get("subscriptions")
             if not isinstance(subs, list):
                 continue
@@ -130,23 +142,20 @@ class Checker:
                     path + ("subscriptions",),
                     f"org '{org_id}' has {len(undeclared)} subscriptions without external_id; only an org's "
                     f"single subscription may default to 'sub_{org_id}'",
-                    "give each subscription a stable external_id (it must survive plan changes)"))
+                    "give each subscription a stable external_id: it must survive plan changes"))
             for j, sub in enumerate(subs):
                 if not isinstance(sub, dict):
                     continue
                 sub_path = path + ("subscriptions", j)
-                if "external_id" in sub:
-                    sub_id = sub["external_id"]
-                    if not isinstance(sub_id, str) or not sub_id:
-                        continue
-                elif len(undeclared) == 1:
+                sub_id = sub.get("external_id")
+                if "external_id" not in sub and len(undeclared) == 1:
                     sub_id = f"sub_{org_id}"  # deterministic: never a timestamp (issue 2)
-                else:
-                    continue
                 flat = {"external_id": sub_id, "external_customer_id": org_id}
                 flat.update({k: v for k, v in sub.items() if k != "external_id"})
-                self._register(Entry("subscription", sub_id, flat, doc, sub_path,
-                                     valid and not self._bad(bad_paths, sub_path)), "external_id")
+                entry = Entry("subscription", str(sub_id), flat, doc, sub_path, self._bad(bad_paths, sub_path))
+                self.subscriptions.append(entry)  # checked even without a usable id
+                if isinstance(sub_id, str) and sub_id:
+                    self._register(entry, "external_id")
 
     # ------------------------------------------------------------------ references
     def _ref(self, entry: Entry, sub: PathT, kind: str, code: Any, hint_extra: str = "") -> Entry | None:
@@ -177,26 +186,28 @@ class Checker:
     def check_metric(self, e: Entry) -> None:
         m = e.obj
         agg = m.get("aggregation_type")
+        if agg not in AGGREGATIONS or not e.clean("aggregation_type"):
+            return  # the schema reports it
         # notes §3.1: field_name required unless count_agg/custom_agg
-        if agg not in ("count_agg", "custom_agg") and not m.get("field_name"):
+        if agg not in ("count_agg", "custom_agg") and not m.get("field_name") and e.clean("field_name"):
             self.diags.append(e.doc.diag(
                 e.path, f"aggregation_type {agg} needs field_name",
-                "add field_name: the event property to aggregate, e.g. tokens (notes §3.1)"))
+                "add field_name: the event property to aggregate, e.g. tokens; notes §3.1"))
         # notes §3.1: recurring not allowed with count/max/latest
         if m.get("recurring") is True and agg in NO_RECURRING:
             self.diags.append(e.doc.diag(
                 e.path + ("recurring",), f"recurring: true is not allowed with {agg}",
-                "remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg (notes §3.1)"))
+                "remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg; notes §3.1"))
         # notes §3.1: weighted_interval required for weighted_sum_agg
         if agg == "weighted_sum_agg" and not m.get("weighted_interval"):
             self.diags.append(e.doc.diag(e.path, "weighted_sum_agg needs weighted_interval",
-                                         "add weighted_interval: seconds (notes §3.1)"))
+                                         "add weighted_interval: seconds; notes §3.1"))
         if agg != "weighted_sum_agg" and m.get("weighted_interval"):
             self.diags.append(e.doc.diag(e.path + ("weighted_interval",),
                                          f"weighted_interval only applies to weighted_sum_agg, not {agg}",
                                          "remove it"))
         seen: dict[str, int] = {}
-        for k, f in enumerate(m.get("filters") or []):
+        for k, f in enumerate(_list(m.get("filters"))):
             key = f.get("key") if isinstance(f, dict) else None
             if key in seen:
                 self.diags.append(e.doc.diag(e.path + ("filters", k, "key"),
@@ -217,7 +228,7 @@ class Checker:
             self.diags.append(e.doc.diag(
                 e.path + ("bill_charges_monthly",),
                 f"bill_charges_monthly only applies to yearly or semiannual plans, not {p.get('interval')}",
-                "remove it (Lago stores null for other intervals, notes §3.2)"))
+                "remove it; Lago stores null for other intervals, notes §3.2"))
         meta = p.get("metadata")
         if isinstance(meta, dict):
             for key in meta:
@@ -227,7 +238,7 @@ class Checker:
                                                  "rename the key", key=True))
         self._tax_refs(e, (), p)
         codes: dict[str, int] = {}
-        for j, charge in enumerate(p.get("charges") or []):
+        for j, charge in enumerate(_list(p.get("charges"))):
             if isinstance(charge, dict):
                 self.check_charge(e, j, charge, codes)
 
@@ -240,38 +251,40 @@ class Checker:
                 self.diags.append(e.doc.diag(
                     e.path + cp + (("code",) if "code" in c else ("billable_metric_code",)),
                     f"charge code '{ccode}' is used twice in plan '{e.key}' (charges[{codes[ccode]}])",
-                    "give one charge an explicit, unique code (the default is the metric code)"))
+                    "give one charge an explicit, unique code; the default is the metric code"))
             else:
                 codes[ccode] = j
         metric = self._ref(e, cp + ("billable_metric_code",), "billable_metric", metric_code)
         self._tax_refs(e, cp, c)
         model = c.get("charge_model")
-        m = metric.obj if metric is not None and metric.valid else None
+        m = metric.obj if metric is not None and metric.clean("aggregation_type") else None
         agg = m.get("aggregation_type") if m else None
-        if m is not None:
+        if not e.clean(cp + ("charge_model",)):
+            model = None
+        if m is not None and model is not None:
             # notes §3.3: dynamic only with sum_agg; percentage models not with latest_agg
             if model == "dynamic" and agg != "sum_agg":
                 self.diags.append(e.doc.diag(e.path + cp + ("charge_model",),
                                              f"charge_model dynamic needs a sum_agg metric; '{metric_code}' "
-                                             f"is {agg}", "use another charge model (notes §3.3)"))
+                                             f"is {agg}", "use another charge model; notes §3.3"))
             if model in ("percentage", "graduated_percentage") and agg == "latest_agg":
                 self.diags.append(e.doc.diag(e.path + cp + ("charge_model",),
                                              f"charge_model {model} cannot price a latest_agg metric",
-                                             "use standard, graduated, volume or package (notes §3.3)"))
+                                             "use standard, graduated, volume or package; notes §3.3"))
         if c.get("pay_in_advance") is True:
             # notes §3.3 / §3.1: not for volume, only for some aggregations
             if model == "volume":
                 self.diags.append(e.doc.diag(e.path + cp + ("pay_in_advance",),
                                              "pay_in_advance is not allowed with charge_model volume",
-                                             "remove pay_in_advance or use another model (notes §3.3)"))
+                                             "remove pay_in_advance or use another model; notes §3.3"))
             elif agg is not None and agg not in PAY_IN_ADVANCE_AGGS:
                 self.diags.append(e.doc.diag(e.path + cp + ("pay_in_advance",),
                                              f"pay_in_advance is not allowed for a {agg} metric",
-                                             "only count_agg, sum_agg, unique_count_agg metrics (notes §3.1)"))
+                                             "only count_agg, sum_agg, unique_count_agg metrics; notes §3.1"))
             if _is_int(c.get("min_amount_cents")) and c["min_amount_cents"] > 0:
                 self.diags.append(e.doc.diag(e.path + cp + ("min_amount_cents",),
                                              "min_amount_cents cannot be used with pay_in_advance",
-                                             "remove one of them (notes §3.3)"))
+                                             "remove one of them; notes §3.3"))
         if c.get("prorated") is True and m is not None:
             # notes §3.3: prorated only for recurring metrics, never weighted_sum_agg, model-dependent
             allowed = ("standard",) if c.get("pay_in_advance") is True else ("standard", "volume", "graduated")
@@ -280,13 +293,14 @@ class Checker:
                     e.path + cp + ("prorated",),
                     "prorated needs a recurring (not weighted_sum_agg) metric and charge_model "
                     + " or ".join(allowed),
-                    "remove prorated (notes §3.3)"))
+                    "remove prorated; notes §3.3"))
         props = c.get("properties")
-        if isinstance(props, dict):
+        if isinstance(props, dict) and e.clean(cp + ("properties",)):
             self._check_properties(e, cp + ("properties",), model, props)
         filters = c.get("filters")
         if isinstance(filters, list):
-            self._check_filters(e, cp, model, filters, metric_code, m)
+            usable = metric if metric is not None and metric.clean("filters") else None
+            self._check_filters(e, cp, model, filters, metric_code, usable.obj if usable else None)
 
     def _check_properties(self, e: Entry, pp: PathT, model: Any, props: dict) -> None:
         key = RANGE_KEYS.get(model) if isinstance(model, str) else None
@@ -298,7 +312,7 @@ class Checker:
                 if isinstance(lo, str) and isinstance(hi, str) and Decimal(lo) > Decimal(hi):
                     self.diags.append(e.doc.diag(pp + ("per_transaction_min_amount",),
                                                  f"per_transaction_min_amount {lo} is above the max {hi}",
-                                                 "min must be <= max (notes §3.3)"))
+                                                 "min must be <= max; notes §3.3"))
             except ArithmeticError:
                 pass
 
@@ -315,7 +329,7 @@ class Checker:
             if i == 0 and f not in (0, 1):
                 self.diags.append(e.doc.diag(full + (0, "from_value"),
                                              f"the first range must start at 0, not {f}",
-                                             "set from_value: 0 (range rules, notes §3.3)"))
+                                             "set from_value: 0; range rules, notes §3.3"))
             if i > 0 and isinstance(ranges[i - 1], dict):
                 pt = ranges[i - 1].get("to_value")
                 if _is_int(pt):
@@ -325,28 +339,28 @@ class Checker:
                             full + (i, "from_value"),
                             f"from_value {f} does not follow the previous range's to_value {pt}",
                             f"start this range at {ok[0]}" + ("" if model == "volume" else f" or {ok[1]}")
-                            + " so ranges chain without gaps or overlaps (range rules, notes §3.3)"))
+                            + " so ranges chain without gaps or overlaps; range rules, notes §3.3"))
             last = i == n - 1
             if not last and t is None:
                 self.diags.append(e.doc.diag(full + (i, "to_value"),
                                              "only the last range may have to_value: null",
-                                             "give this range an upper bound (range rules, notes §3.3)"))
+                                             "give this range an upper bound; range rules, notes §3.3"))
             if last and t is not None:
                 self.diags.append(e.doc.diag(full + (i, "to_value"),
                                              f"the last range must be open-ended, not end at {t}",
                                              "set to_value: null so every quantity is priced "
-                                             "(range rules, notes §3.3)"))
+                                             "; range rules, notes §3.3"))
             if t is not None and t <= f:
                 self.diags.append(e.doc.diag(full + (i, "to_value"),
                                              f"to_value {t} must be greater than from_value {f}",
-                                             "fix the bounds (range rules, notes §3.3)"))
+                                             "fix the bounds; range rules, notes §3.3"))
 
     def _check_filters(self, e: Entry, cp: PathT, model: Any, filters: list, metric_code: Any,
                        m: dict | None) -> None:
         declared: dict[str, list[str]] | None = None
         if m is not None:
             declared = {}
-            for f in m.get("filters") or []:
+            for f in _list(m.get("filters")):
                 if isinstance(f, dict) and isinstance(f.get("key"), str):
                     declared.setdefault(f["key"], []).extend(_str_list(f.get("values")))
         seen: dict[tuple, int] = {}
@@ -355,7 +369,7 @@ class Checker:
                 continue
             fp = cp + ("filters", k)
             values = flt.get("values")
-            if isinstance(values, dict):
+            if isinstance(values, dict) and e.clean(fp + ("values",)):
                 ident = tuple(sorted((str(key), tuple(sorted(_str_list(v)))) for key, v in values.items()))
                 if ident in seen:
                     self.diags.append(e.doc.diag(e.path + fp + ("values",),
@@ -378,7 +392,7 @@ class Checker:
                                     f"value '{val}' is not declared for filter '{key}' on metric '{metric_code}'",
                                     f"declared values: {', '.join(declared[key])}; add it to the metric or fix it"))
             props = flt.get("properties")
-            if isinstance(props, dict):
+            if isinstance(props, dict) and e.clean(fp + ("properties",)):
                 self._check_properties(e, fp + ("properties",), model, props)
 
     def check_add_on(self, e: Entry) -> None:
@@ -388,12 +402,12 @@ class Checker:
         applies = e.obj.get("applies_to")
         if not isinstance(applies, dict):
             return
-        plans, metrics = applies.get("plan_codes") or [], applies.get("billable_metric_codes") or []
+        plans, metrics = _list(applies.get("plan_codes")), _list(applies.get("billable_metric_codes"))
         if plans and metrics:
             # notes §3.6: only_one_limitation_type_per_coupon_allowed
             self.diags.append(e.doc.diag(e.path + ("applies_to",),
                                          "a coupon applies to plans or to metrics, not both",
-                                         "keep plan_codes or billable_metric_codes (notes §3.6)"))
+                                         "keep plan_codes or billable_metric_codes; notes §3.6"))
         for k, code in enumerate(plans if isinstance(plans, list) else []):
             self._ref(e, ("applies_to", "plan_codes", k), "plan", code)
         for k, code in enumerate(metrics if isinstance(metrics, list) else []):
@@ -411,7 +425,7 @@ class Checker:
                 why = " (migrate_from uses one more)" if migrate_from else ""
                 self.diags.append(e.doc.diag(
                     e.path + ("metadata",), f"{len(meta)} metadata entries; at most {limit} can be declared{why}",
-                    "Lago allows 5 per customer and lagosync keeps one for its managed_by marker (notes §3.8)"))
+                    "Lago allows 5 per customer and lagosync keeps one for its managed_by marker; notes §3.8"))
             keys: dict[str, int] = {}
             for k, item in enumerate(meta):
                 key = item.get("key") if isinstance(item, dict) else None
@@ -424,7 +438,7 @@ class Checker:
                 if key in keys:
                     self.diags.append(e.doc.diag(e.path + ("metadata", k, "key"),
                                                  f"metadata key '{key}' is declared twice (metadata[{keys[key]}])",
-                                                 "keep one entry per key (notes §3.8)"))
+                                                 "keep one entry per key; notes §3.8"))
                 else:
                     keys[key] = k
         self._tax_refs(e, (), o)
@@ -442,9 +456,9 @@ class Checker:
 
     def check_subscription(self, e: Entry) -> None:
         plan = self._ref(e, ("plan_code",), "plan", e.obj.get("plan_code"),
-                         " (Lago would answer plan_not_found)")
+                         "; Lago would answer plan_not_found")
         org = self.index["customer"].get(e.obj["external_customer_id"])
-        if plan is None or not plan.valid or org is None:
+        if plan is None or org is None or not plan.clean("amount_currency") or not org.clean("currency"):
             return
         plan_cur = plan.obj.get("amount_currency")
         org_cur = org.obj.get("currency")
@@ -479,9 +493,10 @@ class Checker:
                   "coupon": self.check_coupon, "subscription": self.check_subscription}
         migrated: dict[str, Entry] = {}
         for kind in KINDS:
-            for entry in self.index[kind].values():
-                if not entry.valid or (entry.absent and kind != "subscription"):
-                    continue
+            entries = self.subscriptions if kind == "subscription" else self.index[kind].values()
+            for entry in entries:
+                if entry.absent and kind != "subscription":
+                    continue  # only its key matters
                 if kind == "customer":
                     self.check_customer(entry, migrated)
                 elif kind in checks:

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from ..errors import Diagnostic
@@ -38,11 +38,22 @@ def schemas_dir() -> Path:
     raise FileNotFoundError("lagosync schemas/ folder not found next to the package")  # install defect
 
 
+def _is_integer(checker, instance) -> bool:
+    # JSON Schema counts 19.0 as an integer; YAML `19.00` is a float, and money must be whole cents
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
 @functools.cache
-def validator(name: str) -> Draft202012Validator:
+def validator(name: str):
     schema = json.loads((schemas_dir() / SCHEMA_FILES[name]).read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return _Validator(schema)
 
 
 _TYPE_WORDS = {
