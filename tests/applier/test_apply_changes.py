@@ -1,0 +1,132 @@
+"""Updates, replaces, migrations and deletes: apply, then plan is empty; Lago holds what was asked."""
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from catalog import catalog  # noqa: E402
+
+from lagosync.applier import ApplyRefused  # noqa: E402
+
+
+@pytest.fixture
+def applied(lago):
+    lago.desired = catalog(3)
+    assert lago.apply().ok
+    return lago
+
+
+def ok(lago, **kw):
+    result = lago.apply(**kw)
+    assert result.ok, ({k: o for k, o in result.outcomes.items() if o.status != "done"}, result.not_converged)
+    assert not lago.plan().has_changes
+    return result
+
+
+def test_in_place_updates_of_every_kind_keep_charge_ids(applied):
+    lago = applied
+    before = {c["code"]: c["lago_id"] for c in lago.get("/plans/starter")["plan"]["charges"]}
+    d = lago.desired
+    d["tax"]["vat"]["rate"] = "21"
+    d["billable_metric"]["api_call"]["name"] = "API requests"
+    d["billable_metric"]["api_call"]["filters"] = [{"key": "region", "values": ["eu", "us", "apac"]}]
+    d["add_on"]["setup"]["amount_cents"] = 7500
+    d["plan"]["starter"]["charges"][0]["properties"] = {"amount": "0.0015"}
+    d["plan"]["starter"]["amount_cents"] = 2900
+    d["plan"]["starter"]["metadata"] = {"tier": "2"}
+    d["coupon"]["credit"]["name"] = "Credit (renamed)"
+    d["customer"]["org_0"]["metadata"][0]["value"] = "org"
+    d["customer"]["org_0"]["metadata"].append({"key": "segment", "value": "smb"})
+    d["customer"]["org_0"]["name"] = "Org Zero"
+    d["subscription"]["sub_org_1"]["name"] = "Renamed"
+    ok(lago, allow_reprice=True)
+    plan = lago.get("/plans/starter")["plan"]
+    assert {c["code"]: c["lago_id"] for c in plan["charges"]} == before  # identity kept (notes §4.2)
+    assert plan["metadata"] == {"tier": "2", "managed_by": "lagosync"}
+    meta = {m["key"]: m["value"] for m in lago.get("/customers/org_0")["customer"]["metadata"]}
+    assert meta == {"billing_type": "org", "created_by_user_id": "user_0", "segment": "smb",
+                    "managed_by": "lagosync"}
+    assert lago.get("/subscriptions/sub_org_1")["subscription"]["name"] == "Renamed"
+
+
+def test_charge_removed_and_added(applied):
+    lago = applied
+    starter = lago.desired["plan"]["starter"]
+    starter["charges"] = starter["charges"][:1] + [
+        {"billable_metric_code": "storage", "charge_model": "standard", "properties": {"amount": "3"}}]
+    ok(lago, allow_reprice=True)
+    codes = sorted(c["code"] for c in lago.get("/plans/starter")["plan"]["charges"])
+    assert codes == ["api_call", "storage"]
+
+
+def test_subscription_upgrade_and_downgrade(applied):
+    lago = applied
+    lago.desired["subscription"]["sub_org_0"]["plan_code"] = "professional"  # 1900 -> 4900: upgrade now
+    lago.desired["subscription"]["sub_org_1"]["plan_code"] = "starter"       # 4900 -> 1900: at period end
+    result = ok(lago)
+    sub0 = lago.get("/subscriptions/sub_org_0")["subscription"]
+    assert sub0["plan_code"] == "professional" and sub0["name"] == "Org 0 plan"  # name resent (§4.6)
+    sub1 = lago.get("/subscriptions/sub_org_1")["subscription"]
+    assert sub1["plan_code"] == "professional" and sub1["next_plan_code"] == "starter"
+    assert "end of its period" in result.outcomes["subscription:sub_org_1"].message
+    # going back to the current plan cancels the scheduled downgrade
+    lago.desired["subscription"]["sub_org_1"]["plan_code"] = "professional"
+    ok(lago)
+    assert lago.get("/subscriptions/sub_org_1")["subscription"]["next_plan_code"] is None
+
+
+def test_locked_field_change_creates_a_version_and_moves_subscriptions(applied):
+    lago = applied
+    lago.desired["plan"]["professional"]["interval"] = "quarterly"  # locked once subscribed (§4.2)
+    lago.desired["plan"]["professional"]["amount_cents"] = 14700
+    result = ok(lago, allow_reprice=True)
+    assert "professional__v2" in result.outcomes["plan:professional"].message
+    new = lago.get("/plans/professional__v2")["plan"]
+    assert new["interval"] == "quarterly"
+    assert new["metadata"] == {"managed_by": "lagosync", "lagosync_code": "professional", "lagosync_version": "2"}
+    old = lago.get("/plans/professional")["plan"]
+    assert old["metadata"]["lagosync_superseded_by"] == "professional__v2"
+    assert lago.get("/subscriptions/sub_org_1")["subscription"]["plan_code"] == "professional__v2"
+    # later changes go to the current version, in place
+    lago.desired["plan"]["professional"]["name"] = "Pro"
+    ok(lago, allow_reprice=True)
+    assert lago.get("/plans/professional__v2")["plan"]["name"] == "Pro"
+
+
+def test_deletes_need_allow_destroy_and_then_happen(applied):
+    lago = applied
+    d = lago.desired
+    d["subscription"]["sub_org_2"] = {**d["subscription"]["sub_org_2"], "ensure": "absent"}
+    d["coupon"]["credit"] = {"code": "credit", "ensure": "absent"}
+    d["add_on"]["setup"] = {"code": "setup", "ensure": "absent"}
+    with pytest.raises(ApplyRefused, match="--allow-destroy"):
+        lago.apply()
+    assert lago.plan().has_changes  # nothing was written
+    ok(lago, allow_destroy=True)
+    assert lago.get("/subscriptions/sub_org_2", {"status": "terminated"})["subscription"]["status"] == "terminated"
+    assert [c["code"] for c in lago.list("/coupons", "coupons")] == ["welcome"]
+    assert lago.list("/add_ons", "add_ons") == []
+
+
+def test_metric_delete_after_the_charges_using_it_are_gone(applied):
+    lago = applied
+    d = lago.desired
+    d["plan"]["enterprise"]["charges"] = [c for c in d["plan"]["enterprise"]["charges"]
+                                          if c["billable_metric_code"] != "storage"]
+    d["billable_metric"]["storage"] = {"code": "storage", "ensure": "absent"}
+    ok(lago, allow_destroy=True, allow_reprice=True)
+    assert "storage" not in [m["code"] for m in lago.list("/billable_metrics", "billable_metrics")]
+
+
+def test_prune_deletes_only_managed_objects(applied):
+    lago = applied
+    del lago.desired["subscription"]["sub_org_2"]
+    del lago.desired["customer"]["org_2"]
+    ok(lago, prune=True, allow_destroy=True)
+    assert "org_2" not in [c["external_id"] for c in lago.list("/customers", "customers")]
+    # objects lagosync never marked (created by hand) are listed as unmanaged, never pruned
+    lago.desired = copy.deepcopy(lago.desired)
+    assert not lago.plan(prune=True).has_changes
