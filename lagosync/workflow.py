@@ -1,0 +1,193 @@
+"""The I/O around the planner, as the CLI calls it: load the workspace, connect, read live, plan;
+save and load plan files; render a saved plan with a staleness check.
+
+The planner itself (``lagosync.planner.make_plan``) stays pure; everything that touches files or
+the network for ``lagosync plan`` and ``lagosync show`` is here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import LagosyncError, UserError
+from .planner import Plan, make_plan, stale_objects
+from .render import FORMATS, render
+
+# exit codes of `lagosync plan --detailed-exitcode` (README "Plans: reading the output")
+EXIT_NO_CHANGES = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+_MAX_STALE = 10  # stale objects named in the warning before "and N more"
+
+
+def desired_state(workspace) -> dict[str, dict[str, dict]]:
+    """Canonical desired State of a workspace; ``ensure: absent`` objects stay ``{"ensure": "absent"}``
+    (the model drops ``ensure``, the planner needs it to plan a delete)."""
+    from . import model
+
+    state: dict[str, dict[str, dict]] = {kind: {} for kind in model.KINDS}
+    for kind in model.KINDS:
+        for key, obj in (workspace.desired.get(kind) or {}).items():
+            if isinstance(obj, dict) and obj.get("ensure") == "absent":
+                state[kind][key] = {"ensure": "absent", model.KEY_FIELDS[kind]: key}
+            else:
+                state[kind][key] = model.from_yaml(kind, obj)
+    return state
+
+
+def use_color(no_color: bool) -> bool:
+    """Colour unless ``--no-color`` or the NO_COLOR environment variable (https://no-color.org)."""
+    return not no_color and not os.environ.get("NO_COLOR")
+
+
+async def plan_workspace(
+    root: str | Path,
+    env: str | None = None,
+    *,
+    prune: bool = False,
+    client_factory: Callable[[Any, str], Any] | None = None,
+) -> Plan:
+    """Load the workspace at ``root``, read ``env`` from Lago and return the plan (no writes)."""
+    from .client.connect import connect, resolve_environment
+    from .live import read_live
+    from .workspace import load_workspace
+
+    workspace = load_workspace(root)
+    env_name = resolve_environment(workspace, env).name
+    desired = desired_state(workspace)
+    client = (client_factory or connect)(workspace, env_name)
+    async with client:
+        live = await read_live(client, workspace, prune=prune)
+        lago_url = getattr(client, "base_url", None)
+    return make_plan(desired, live, prune=prune, environment=env_name, lago_url=lago_url,
+                     workspace_digest=workspace.digest)
+
+
+def save_plan(plan: Plan, path: str | Path) -> None:
+    """Write the plan document (JSON, format_version 1) to ``path``."""
+    try:
+        Path(path).write_text(plan.to_json(), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write the plan file ({exc.strerror or exc})") from None
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan file written by ``lagosync plan --out``; a clear UserError otherwise."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such plan file (make one with lagosync plan --out {path})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the plan file ({exc})") from None
+    try:
+        return Plan.from_json(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg}); make the file with lagosync plan --out"
+        ) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise UserError(f"{path}: not a lagosync plan ({what}); make one with lagosync plan --out") from None
+
+
+async def staleness_warnings(
+    plan: Plan,
+    root: str | Path,
+    env: str | None = None,
+    *,
+    client_factory: Callable[[Any, str], Any] | None = None,
+) -> list[str]:
+    """Why a saved plan may no longer describe what apply would do (empty when it is current).
+
+    Compares the workspace digest, then re-reads the plan's environment (when reachable) and
+    compares the fingerprints of the objects the plan touches. Never raises for an unreachable
+    environment or a missing workspace: it says what could not be checked.
+    """
+    from .client.connect import connect, resolve_environment
+    from .live import read_live
+    from .workspace import load_workspace
+
+    out: list[str] = []
+    try:
+        workspace = load_workspace(root)
+    except LagosyncError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [f"not checked against the workspace or Lago: cannot load the workspace at {root} ({first})"]
+    if workspace.digest != plan.workspace_digest:
+        out.append("the workspace files changed since this plan was made; run lagosync plan again")
+    env_name = env or plan.environment
+    if env_name != plan.environment:
+        out.append(f"this plan was made for environment '{plan.environment}', not '{env_name}'")
+    try:
+        env_name = resolve_environment(workspace, env_name).name
+        client = (client_factory or connect)(workspace, env_name)
+        async with client:
+            live = await read_live(client, workspace, prune=any(
+                op.action == "delete" and op.details.get("pruned") for op in plan.operations))
+            lago_url = getattr(client, "base_url", None)
+    except LagosyncError as exc:
+        out.append(f"not checked against Lago: environment '{env_name}' is not reachable ({exc})")
+        return out
+    if plan.lago_url and lago_url and plan.lago_url.rstrip("/") != lago_url.rstrip("/"):
+        out.append(f"this plan was made for Lago at {plan.lago_url}, not {lago_url}")
+    changed = stale_objects(plan, live)
+    if changed:
+        shown = changed[:_MAX_STALE] + ([f"and {len(changed) - _MAX_STALE} more"] if len(changed) > _MAX_STALE else [])
+        out.append(f"Lago changed since this plan was made ({len(changed)} object(s)): " + "; ".join(shown)
+                   + "; run lagosync plan again")
+    return out
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    plan: Plan
+    output: str
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r} (use one of: {', '.join(FORMATS)})")
+
+
+def run_plan(
+    root: str | Path,
+    env: str | None = None,
+    *,
+    fmt: str = "text",
+    out: str | Path | None = None,
+    prune: bool = False,
+    color: bool = False,
+    client_factory: Callable[[Any, str], Any] | None = None,
+) -> PlanRun:
+    """``lagosync plan``: make the plan, save it to ``out`` if given, render it in ``fmt``."""
+    _check_format(fmt)
+    plan = asyncio.run(plan_workspace(root, env, prune=prune, client_factory=client_factory))
+    if out is not None:
+        save_plan(plan, out)
+    return PlanRun(plan=plan, output=render(plan, fmt, color=color))
+
+
+def run_show(
+    path: str | Path,
+    root: str | Path = ".",
+    env: str | None = None,
+    *,
+    fmt: str = "text",
+    color: bool = False,
+    check: bool = True,
+    client_factory: Callable[[Any, str], Any] | None = None,
+) -> str:
+    """``lagosync show plan.json``: render a saved plan; a stale plan still renders, with warnings."""
+    _check_format(fmt)
+    plan = load_plan(path)
+    warnings: list[str] = []
+    if check:
+        warnings = asyncio.run(staleness_warnings(plan, root, env, client_factory=client_factory))
+    return render(plan, fmt, color=color, warnings=warnings)
