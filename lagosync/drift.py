@@ -469,3 +469,53 @@ def render(report: DriftReport, fmt: str = "text") -> str:
     if fmt == "text":
         return render_text(report)
     raise UserError(f"unknown drift format {fmt!r} (use one of {', '.join(FORMATS)})")
+
+
+# --------------------------------------------------------------------------- I/O entry point
+
+
+async def drift_async(root=".", env: str | None = None, *, client_factory=None,
+                      today: _dt.date | None = None) -> DriftReport:
+    """Load the workspace, read every live object of ``env`` and return its drift (no writes)."""
+    from .client.connect import connect, resolve_environment
+    from .live import read_live
+    from .planner import make_plan
+    from .workflow import desired_state
+    from .workspace import load_workspace
+
+    workspace = load_workspace(root)
+    settings = workspace.settings
+    rules_items = list(getattr(settings, "ignore", None) or [])
+    parse_ignore_rules(rules_items)  # a malformed rule fails before any request
+    env_name = resolve_environment(workspace, env).name
+    desired = desired_state(workspace)
+    client = (client_factory or connect)(workspace, env_name)
+    async with client:
+        # prune=True only makes the reader list every customer and subscription (unmanaged, coverage)
+        live = await read_live(client, workspace, prune=True)
+        lago_url = getattr(client, "base_url", None)
+    plan = make_plan(desired, live, prune=False, environment=env_name, lago_url=lago_url,
+                     workspace_digest=workspace.digest)
+    facts = live.facts
+    return compute_drift(
+        plan,
+        desired=desired,
+        live_state=live.state,
+        user_subscriptions=getattr(facts, "user_subscriptions", None) or {},
+        migrate_from=getattr(facts, "migrate_from", None) or {},
+        user_id_prefix=getattr(settings, "user_id_prefix", None),
+        ignore=rules_items,
+        sources=workspace.sources,
+        today=today,
+    )
+
+
+def run_drift(root=".", env: str | None = None, fmt: str = "text", *, client_factory=None,
+              today: _dt.date | None = None) -> tuple[str, int]:
+    """(rendered report, exit code): 0 no drift, 2 drift; errors raise LagosyncError (exit 1)."""
+    import asyncio
+
+    if fmt not in FORMATS:
+        raise UserError(f"unknown --format {fmt!r} (use one of {', '.join(FORMATS)})")
+    report = asyncio.run(drift_async(root, env, client_factory=client_factory, today=today))
+    return render(report, fmt), report.exit_code

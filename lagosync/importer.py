@@ -326,3 +326,56 @@ def count_objects(files: dict[str, dict]) -> dict[str, int]:
             if section == "orgs":
                 counts["subscriptions"] += sum(len(o.get("subscriptions") or []) for o in items)
     return counts
+
+
+# --------------------------------------------------------------------------- I/O entry point
+
+
+async def import_async(root=".", env: str | None = None, *, select: list[str] | None = None,
+                       force: bool = False, client_factory=None) -> ImportResult:
+    """Read ``env`` and write YAML for the selected live objects into the workspace at ``root``."""
+    from .client.connect import connect, resolve_environment
+    from .live import read_live
+    from .workspace import load_workspace
+
+    chosen = parse_select(select)
+    workspace = _load_for_import(root, load_workspace)
+    env_name = resolve_environment(workspace, env).name
+    client = (client_factory or connect)(workspace, env_name)
+    async with client:
+        live = await read_live(client, workspace, prune=True)  # prune=True: list every customer
+    files, skipped = build_files(live.state, declared=workspace.desired, select=chosen)
+    written = write_files(Path(workspace.root), files, force=force) if files else []
+    return ImportResult(written=written, skipped=skipped, counts=count_objects(files))
+
+
+def _load_for_import(root, load_workspace):
+    """The workspace; a fresh one (lagosync.yaml, no plans yet) is fine: import is how it starts."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from .errors import WorkspaceError
+
+    try:
+        return load_workspace(root)
+    except WorkspaceError as exc:
+        only_empty = exc.diagnostics and all(d.file == "plans/" for d in exc.diagnostics)
+        if not only_empty:
+            raise
+    # settings as the loader reads them, from a copy with an empty catalog file
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(Path(root) / "lagosync.yaml", Path(tmp) / "lagosync.yaml")
+        (Path(tmp) / "plans").mkdir()
+        (Path(tmp) / "plans" / "empty.yaml").write_text("{}\n", encoding="utf-8")
+        if (Path(root) / "orgs.yaml").is_file():
+            shutil.copy(Path(root) / "orgs.yaml", Path(tmp) / "orgs.yaml")
+        workspace = load_workspace(tmp)
+    return dataclasses.replace(workspace, root=Path(root))
+
+
+def run_import(root=".", env: str | None = None, *, select=None, force: bool = False,
+               client_factory=None) -> ImportResult:
+    import asyncio
+
+    return asyncio.run(import_async(root, env, select=select, force=force, client_factory=client_factory))
