@@ -350,7 +350,7 @@ class LagoClient:
             if status in RETRY_STATUSES and attempt < self.max_retries:
                 maybe_applied = status in AMBIGUOUS_STATUSES
                 if not (maybe_applied and not idempotent and recover is None):
-                    wait = self._retry_after(response) if status == 429 else None
+                    wait = self._retry_after(response) if status in (429, 503) else None
                     if wait is None:
                         wait = self._backoff_delay(attempt)
                     log.info("%s %s: HTTP %s, retrying in %.2f s", method, self._display(path), status, wait)
