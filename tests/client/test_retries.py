@@ -260,3 +260,21 @@ def test_invalid_settings_are_user_errors():
         LagoClient("https://h", "k", concurrency=0)
     with pytest.raises(UserError):
         LagoClient("https://h", "k", rate_limit=-1)
+
+
+def test_retry_after_on_503_is_honoured():
+    answers = iter([reply(503, {}, headers={"Retry-After": "2"}), reply(200, {"plan": {}})])
+    sleep = Recorder()
+    c = FakeLago(lambda r, f: next(answers)).client(sleep=sleep)
+    run(c.get_plan("pro"))
+    assert sleep.waits == [2.0]
+
+
+def test_pages_without_total_pages_follow_next_page():
+    def script(request, fake):
+        page = int(request.url.params["page"])
+        return reply(200, {"taxes": [{"lago_id": f"t{page}"}], "meta": {"next_page": page + 1 if page < 3 else None}})
+
+    c = FakeLago(script).client()
+    assert [t["lago_id"] for t in run(c.list_taxes())] == ["t1", "t2", "t3"]
+    assert c.request_count == 3
