@@ -348,8 +348,8 @@ class Checker:
             if last and t is not None:
                 self.diags.append(e.doc.diag(full + (i, "to_value"),
                                              f"the last range must be open-ended, not end at {t}",
-                                             "set to_value: null so every quantity is priced "
-                                             "; range rules, notes §3.3"))
+                                             "set to_value: null so every quantity is priced; "
+                                             "range rules, notes §3.3"))
             if t is not None and t <= f:
                 self.diags.append(e.doc.diag(full + (i, "to_value"),
                                              f"to_value {t} must be greater than from_value {f}",

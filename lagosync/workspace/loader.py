@@ -109,7 +109,7 @@ def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
         settings_doc, settings_bad = run.read(settings_path, "settings")
     else:
         run.diags.append(Diagnostic(SETTINGS_FILE, 1, 1, "", "missing workspace settings file lagosync.yaml",
-                                    "create it (e.g. `default_environment: local`), or pass the workspace "
+                                    "create it, e.g. with `default_environment: local`, or pass the workspace "
                                     "folder with -w DIR"))
     settings = _settings(settings_doc, settings_bad, run.diags)
     checker = Checker(settings.org_id_prefix, settings.user_id_prefix)

@@ -151,6 +151,9 @@ def parse_yaml(text: str, file: str) -> tuple[Document, list[Diagnostic]]:
         line, col = _pos(mark) if mark is not None else (1, 1)
         problem = exc.problem or "invalid YAML"
         context = f" {exc.context}" if exc.context else ""
+        if exc.context_mark is not None and exc.problem_mark is not None \
+                and exc.context_mark.line != exc.problem_mark.line:
+            context += f" started at line {exc.context_mark.line + 1}"
         return doc, [Diagnostic(file, line, col, "", f"YAML syntax error: {problem}{context}".strip(),
                                 "fix the indentation, quoting or punctuation at this spot")]
     except yaml.YAMLError as exc:
