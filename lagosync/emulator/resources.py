@@ -682,14 +682,13 @@ class Resources:
 
     @staticmethod
     def _auto_charge_code(plan: dict, bm_code: str) -> str:
-        """notes §3.3: code auto-generated from the metric code when omitted (suffixed if taken)."""
-        taken = {c["code"] for c in plan["_charges"]}
-        if bm_code not in taken:
-            return bm_code
-        n = 2
-        while f"{bm_code}_{n}" in taken:
-            n += 1
-        return f"{bm_code}_{n}"
+        """notes §3.3: code auto-generated from the metric when omitted.
+
+        The emulator uses the metric code itself (docs/ARCHITECTURE.md "Kinds and identity"), so a
+        second charge of the same metric without an explicit code clashes (value_already_exist),
+        like re-sending an existing charge without its id (notes §4.2).
+        """
+        return bm_code
 
     def _plan_charges(self, plan: dict, charges, errors: Errors, locked: bool) -> None:
         """notes §4.2: charges matched by id; unmatched created; existing not referenced deleted.

@@ -203,9 +203,11 @@ def _check_ranges(ranges, key: str, errors: Errors, volume: bool) -> None:
         if i == 0:
             if frm not in (0, 1):
                 ok = False
+        elif prev_to is None:
+            ok = False  # only the last range may be open-ended
         else:
             allowed = (prev_to + 1, prev_to + 2) if volume else (prev_to, prev_to + 1)
-            if prev_to is None or frm not in allowed:
+            if frm not in allowed:
                 ok = False
         if last != (to_i is None):
             ok = False
