@@ -86,3 +86,44 @@ def test_random_faults_converge_without_duplicates(tmp_path, seed):
         pytest.fail(f"seed {seed}: apply did not finish in 12 runs; faults: {faults.log[-5:]}")
     assert faults.log, "the faults must actually have fired"
     assert_converged_without_duplicates(lago, lago.desired)
+
+
+def change_everything(desired: dict) -> None:
+    d = desired
+    d["tax"]["vat"]["rate"] = "19"
+    d["plan"]["starter"]["amount_cents"] = 2900                    # re-prices its subscribers
+    d["plan"]["professional"]["interval"] = "quarterly"           # locked: new version + migration
+    d["plan"]["professional"]["amount_cents"] = 14700
+    d["plan"]["enterprise"]["charges"][1]["properties"] = {"amount": "0.2"}
+    d["subscription"]["sub_org_0"]["plan_code"] = "enterprise"     # upgrade
+    d["subscription"]["sub_org_2"]["name"] = "Renamed"
+    d["customer"]["org_1"]["metadata"] = [{"key": "billing_type", "value": "org"}, {"key": "tier", "value": "gold"}]
+    d["coupon"]["credit"] = {"code": "credit", "ensure": "absent"}
+
+
+def test_crash_at_each_write_of_an_update_apply_converges(tmp_path):
+    k = 1
+    while True:
+        lago = Env(root=tmp_path / f"u{k}", emulator=Emulator(":memory:", api_key=KEY))
+        lago.root.mkdir()
+        lago.desired = catalog(6)
+        assert lago.apply().ok
+        change_everything(lago.desired)
+        faults = Faults(crash_after_writes=k)
+        try:
+            result = lago.apply(faults, allow_reprice=True, allow_destroy=True)
+        except EmulatorCrash:
+            pass
+        else:
+            assert result.ok
+            break
+        result = lago.apply(allow_reprice=True, allow_destroy=True)
+        assert result.ok, (k, {i: o for i, o in result.outcomes.items() if o.status != "done"}, result.not_converged)
+        plan = lago.plan()
+        assert not plan.has_changes, (k, [op.describe() for op in plan.operations])
+        codes = Counter(p["code"] for p in lago.list("/plans", "plans"))
+        assert codes == Counter(["starter", "professional", "professional__v2", "enterprise"]), (k, codes)
+        on_pro = [s for s in lago.list("/subscriptions", "subscriptions") if s["plan_code"].startswith("professional")]
+        assert {s["plan_code"] for s in on_pro} == {"professional__v2"}, (k, on_pro)
+        k += 1
+    assert k > 10
