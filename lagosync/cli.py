@@ -157,6 +157,38 @@ def apply_cmd(plan_file, workspace, env, auto_approve, allow_destroy, allow_repr
             no_color=no_color)
 
 
+# --- drift and import (issue 6) ---
+
+
+@main.command("drift")
+@workspace_option
+@env_option
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True, help="Output format (json: the documented drift document).")
+@handle_errors
+def drift_cmd(workspace, env, fmt):
+    """Report what changed in Lago outside lagosync. Exit 0 no drift, 2 drift, 1 error."""
+    from .drift import run_drift
+
+    text, code = run_drift(workspace, env, fmt)
+    click.echo(text, nl=False)
+    sys.exit(code)
+
+
+@main.command("import")
+@workspace_option
+@env_option
+@click.option("--select", "select", multiple=True, metavar="KIND:CODE",
+              help="Import only these objects (repeatable), e.g. plan:pro, metric:api_calls, customer:org_acme.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@handle_errors
+def import_cmd(workspace, env, select, force):
+    """Write workspace YAML for objects that already exist in Lago (adopting an existing Lago)."""
+    from .importer import run_import
+
+    click.echo(run_import(workspace, env, select=list(select), force=force).summary(), nl=False)
+
+
 # --- ci (issue 7): helpers the GitHub workflows and action.yml call ---
 
 

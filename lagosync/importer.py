@@ -294,7 +294,7 @@ class ImportResult:
                          + ", ".join(self.skipped))
         total = sum(self.counts.values())
         if not self.written:
-            lines.append("nothing to import: every selected live object is already declared")
+            lines.append("nothing to import: no live object matches that is not declared already")
         else:
             parts = ", ".join(f"{n} {k}" for k, n in self.counts.items() if n)
             lines.append(f"imported {total} object(s) ({parts}); run `lagosync plan` to check it shows no changes")
