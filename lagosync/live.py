@@ -311,7 +311,10 @@ def _customers_into(customers, declared, state: State, raw, facts: LiveFacts) ->
         ext = obj.get("external_id")
         if not ext:
             continue
-        state["customer"][ext] = from_api("customer", obj, declared=declared.get(ext))
+        template = declared.get(ext)
+        if template is not None and template.get("ensure") == "absent":
+            template = None  # to be deleted: show the whole org, not only declared fields
+        state["customer"][ext] = from_api("customer", obj, declared=template)
         raw["customer"][ext] = obj
         for entry in obj.get("metadata") or []:
             if entry.get("key") == MARKER_KEY and entry.get("value") == MARKER_VALUE:

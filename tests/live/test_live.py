@@ -267,3 +267,32 @@ def test_prune_lists_everything(big_org):
     assert len(live.state["customer"]) == N_ORGS  # the managed orgs absent from the YAML are seen
     assert len(live.facts.managed["customer"]) == N_ORGS
     assert count <= 5 + 2 + 2 * math.ceil(N_ORGS / 100)
+
+
+def write_workspace(root, desired: dict) -> None:
+    """Write ``desired`` as workspace files (lagosync.yaml, plans/catalog.yaml, orgs.yaml)."""
+    import yaml
+
+    (root / "plans").mkdir()
+    (root / "lagosync.yaml").write_text("default_environment: local\nenvironments:\n  local: {}\n")
+    catalog = {"taxes": list(desired["tax"].values()),
+               "billable_metrics": list(desired["billable_metric"].values()),
+               "plans": list(desired["plan"].values())}
+    (root / "plans" / "catalog.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
+    orgs = []
+    for org in desired["customer"].values():
+        orgs.append({**{k: v for k, v in org.items() if k != "metadata"},
+                     "metadata": [{"key": k, "value": v} for k, v in org["metadata"].items()],
+                     "subscriptions": [{"plan_code": "starter"}]})
+    (root / "orgs.yaml").write_text(yaml.safe_dump({"orgs": orgs}, sort_keys=False))
+
+
+def test_request_count_with_the_real_workspace_loader(big_org, tmp_path):
+    from lagosync.workspace import load_workspace
+
+    write_workspace(tmp_path, big_workspace(N_ORGS))
+    ws = load_workspace(tmp_path)
+    assert len(ws.desired["customer"]) == N_ORGS and len(ws.desired["subscription"]) == N_ORGS
+    live, count = read(big_org, ws)
+    assert count <= 5 + 2 + 2 * math.ceil(N_ORGS / 100)
+    assert live.state == canonical_state(ws.desired)

@@ -483,3 +483,22 @@ def test_canonical_state_covers_all_kinds():
     state = model.canonical_state({"tax": {"vat": {"code": "vat", "name": "VAT", "rate": "20"}}})
     assert list(state) == list(KINDS)
     assert state["tax"]["vat"]["rate"] == "20"
+
+
+def test_example_workspace_objects_are_canonical():
+    """Every object of the example workspace at the repository root normalises, twice the same."""
+    from pathlib import Path
+
+    from lagosync.workspace import load_workspace
+
+    root = Path(__file__).resolve().parents[2]
+    ws = load_workspace(root)
+    state = model.canonical_state(ws.desired)
+    assert state["plan"] and state["customer"] and state["subscription"]
+    for kind, objects in state.items():
+        for key, canon in objects.items():
+            assert model.key_of(kind, canon) == key
+    assert state["plan"]["trial"]["trial_period"] == "14"
+    # auto charge codes: every charge is keyed by a code
+    for plan in state["plan"].values():
+        assert all(code == charge["code"] for code, charge in plan["charges"].items())
