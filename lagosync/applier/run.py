@@ -69,17 +69,10 @@ def is_reprice(op) -> bool:
 
 
 def desired_state(workspace) -> dict[str, dict[str, dict]]:
-    """Canonical desired state; objects declared ``ensure: absent`` stay marked for the planner."""
-    from .. import model
+    """Canonical desired state (``ensure: absent`` kept): the one ``lagosync.workflow`` builds."""
+    from ..workflow import desired_state as _desired
 
-    state: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
-    for kind in KINDS:
-        for key, obj in (workspace.desired.get(kind) or {}).items():
-            if isinstance(obj, dict) and obj.get("ensure") == "absent":
-                state[kind][key] = {"ensure": "absent"}
-            else:
-                state[kind][key] = model.from_yaml(kind, obj)
-    return state
+    return _desired(workspace)
 
 
 def _lago_url(client) -> str | None:
@@ -90,7 +83,7 @@ async def _read_and_plan(workspace, client, env_name: str, prune: bool):
     from ..live import read_live
     from ..planner import make_plan
 
-    live = await read_live(client, workspace)
+    live = await read_live(client, workspace, prune=prune)
     plan = make_plan(desired_state(workspace), live, prune=prune, environment=env_name,
                      lago_url=_lago_url(client), workspace_digest=workspace.digest)
     return live, plan
@@ -210,14 +203,11 @@ async def apply_async(
 
     saved = None
     if plan_file is not None:
-        from ..planner import Plan
+        from ..workflow import load_plan
 
-        try:
-            saved = Plan.from_json(Path(plan_file).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"{plan_file}: no such plan file (make one with lagosync plan --out FILE)") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{plan_file}: not a lagosync plan ({exc}); make one with lagosync plan --out FILE") from None
+        saved = load_plan(plan_file)
+        # the re-plan after apply must see what the saved plan saw: a plan made with --prune prunes
+        prune = prune or any((op.details or {}).get("pruned") for op in saved.operations)
 
     # a loaded Workspace may be passed instead of a directory (tests, callers that already loaded it)
     workspace = workspace_dir if hasattr(workspace_dir, "desired") else load_workspace(workspace_dir)
@@ -229,7 +219,8 @@ async def apply_async(
             if saved is not None:
                 from ..live import read_live
 
-                live = await read_live(client, workspace)
+                # read wide (every customer/subscription): a plan made with --prune fingerprinted them
+                live = await read_live(client, workspace, prune=True)
                 check_saved_plan(saved, live, environment=env_name, lago_url=_lago_url(client),
                                  digest=workspace.digest)
                 plan = saved
