@@ -42,7 +42,11 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
                     status, headers, payload = faults.error_response(decision)
                     return self._send(status, headers, payload)
             query = parse_qsl(parts.query, keep_blank_values=True)
-            resp = emulator.handle(self.command, parts.path, query, dict(self.headers.items()), body)
+            try:
+                resp = emulator.handle(self.command, parts.path, query, dict(self.headers.items()), body)
+            except Exception:  # an emulator bug: answer like Rails would (non-JSON 500, notes §1.5)
+                self.log_error("emulator error on %s %s", self.command, parts.path)
+                return self._send(500, {"content-type": "text/html"}, b"<html><body>Internal Server Error</body></html>")
             if faults is not None:
                 faults.after_response(self.command, resp.status)
             if decision == COMMIT_DROP:
