@@ -315,3 +315,31 @@ def ci_github_fetch_plan(env, out, sha):
 
     from . import ci
     click.echo(ci.gh_fetch_plan(env or "local", out, sha=sha, environ=os.environ))
+
+
+@main.group("emulator")
+def emulator_group() -> None:
+    """The embedded Lago emulator (lago-api 1.51.0 behaviour)."""
+
+
+@emulator_group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=3000, show_default=True, type=int, help="TCP port (0 = any free port).")
+@click.option("--db", default=":memory:", show_default=True, help="SQLite file holding the state (or :memory:).")
+@click.option("--api-key", default="lago-local-key", show_default=True, help="The API key clients must send.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault injection.")
+@click.option("--latency", default=0.0, type=float, help="Seconds added to every request.")
+@click.option("--p429", default=0.0, type=float, help="Probability of a 429 with Retry-After.")
+@click.option("--p500", default=0.0, type=float, help="Probability of a 500.")
+@click.option("--p503", default=0.0, type=float, help="Probability of a 503.")
+@click.option("--p-drop", default=0.0, type=float, help="Probability of dropping the connection.")
+@click.option("--p-commit-drop", default=0.0, type=float, help="Probability of committing, then dropping.")
+@click.option("--rps-limit", default=None, type=float, help="Requests per second before 429 (Lago Cloud: 50).")
+@handle_errors
+def emulator_serve(host, port, db, api_key, seed, latency, p429, p500, p503, p_drop, p_commit_drop, rps_limit):
+    """Serve the Lago-compatible API over HTTP until interrupted."""
+    from .emulator.server import serve_from_options
+
+    serve_from_options(host, port, db, api_key, seed=seed, latency=latency, p429=p429, p500=p500, p503=p503,
+                       p_drop=p_drop, p_commit_drop=p_commit_drop, rps_limit=rps_limit,
+                       announce=lambda text: click.echo(text, err=True))

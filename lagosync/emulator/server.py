@@ -85,12 +85,37 @@ def start_in_thread(**kwargs) -> tuple[ThreadingHTTPServer, threading.Thread]:
 
 
 def serve(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_key: str = "lago-local-key",
-          faults: Faults | None = None) -> None:
-    """Serve until interrupted (``lagosync emulator serve``)."""
+          faults: Faults | None = None, *, announce=None) -> None:
+    """Serve until interrupted (``lagosync emulator serve``); ``announce(text)`` gets the URL line."""
     server = make_server(host, port, db, api_key, faults)
+    if announce is not None:
+        bound = server.server_address
+        announce(f"Lago emulator (lago-api 1.51.0 behaviour) listening on http://{bound[0]}:{bound[1]}/api/v1 "
+                 f"(db: {db}); Ctrl-C stops it")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+
+
+def serve_from_options(host: str, port: int, db: str, api_key: str, *, seed: int = 0, latency: float = 0.0,
+                       p429: float = 0.0, p500: float = 0.0, p503: float = 0.0, p_drop: float = 0.0,
+                       p_commit_drop: float = 0.0, rps_limit: float | None = None, announce=None) -> None:
+    """The ``lagosync emulator serve`` command: faults only when an option asks for them."""
+    from ..errors import UserError
+
+    for name, p in (("--p429", p429), ("--p500", p500), ("--p503", p503), ("--p-drop", p_drop),
+                    ("--p-commit-drop", p_commit_drop)):
+        if not 0.0 <= p <= 1.0:
+            raise UserError(f"{name} must be a probability between 0 and 1, got {p}")
+    if not api_key:
+        raise UserError("--api-key must not be empty")
+    wanted = any((latency, p429, p500, p503, p_drop, p_commit_drop)) or rps_limit is not None
+    faults = Faults(seed=seed, latency=latency, p429=p429, p500=p500, p503=p503, p_drop=p_drop,
+                    p_commit_drop=p_commit_drop, rps_limit=rps_limit) if wanted else None
+    try:
+        serve(host, port, db, api_key, faults, announce=announce)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port)") from None
