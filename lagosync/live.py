@@ -190,7 +190,7 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     # 2. customers and subscriptions: the cheaper of listing and fetching
     fact_plans = sorted(set(declared_plan_codes(desired)) | _marked_plans(index))
     wide_cost = (_pages(customer_total) if customer_total else 0) + (_pages(sub_total) if sub_total else 0)
-    narrow_cost = 2 * len(declared_customers) + 2 * len(fact_plans)
+    narrow_cost = 2 * len(set(declared_customers) | set(migrate_from)) + 2 * len(fact_plans)
     narrow = not prune and narrow_cost + NARROW_MARGIN < wide_cost
     probes: dict[str, tuple[int, int]] = {}
     if narrow:

@@ -296,3 +296,20 @@ def test_request_count_with_the_real_workspace_loader(big_org, tmp_path):
     live, count = read(big_org, ws)
     assert count <= 5 + 2 + 2 * math.ceil(N_ORGS / 100)
     assert live.state == canonical_state(ws.desired)
+
+
+def test_migrate_from_users_and_their_active_subscriptions(emulator, seed):
+    """issue 6 facts: user customers named by migrate_from (or by user_id_prefix) and their subs."""
+    from types import SimpleNamespace
+
+    seed_catalog(seed, [(plan_yaml("starter", 1900), MARKER)])
+    seed(("POST", "/customers", {"customer": {"external_id": "usr_1", "name": "Alice"}}),
+         ("POST", "/customers", {"customer": {"external_id": "usr_2", "name": "Bob"}}),
+         sub("usr_1", "starter", "sub_usr_1"))
+    ws = workspace(customer={"org_1": {**org_yaml("org_1"), "migrate_from": ["usr_1", "usr_9"]}})
+    ws.settings = SimpleNamespace(user_id_prefix="usr_")
+    live, _ = read(emulator, ws)
+    assert live.facts.migrate_from == {"usr_1": "org_1", "usr_9": "org_1"}
+    assert set(live.facts.user_subscriptions) == {"usr_1", "usr_2"}  # usr_9 does not exist in Lago
+    assert [s["external_id"] for s in live.facts.user_subscriptions["usr_1"]] == ["sub_usr_1"]
+    assert live.facts.user_subscriptions["usr_2"] == []
