@@ -146,6 +146,13 @@ def preflight(plan, live, desired: dict) -> list[str]:
             }.get(next((r for r in op.reasons if r.endswith("_locked")), ""), "Lago would ignore them")
             hint = f" ({d['hint']})" if d.get("hint") else ""
             problems.append(f"{_label(op.kind)} '{op.key}': cannot change {paths}: {why}{hint}")
+        elif op.kind == "subscription" and op.before and op.after and op.action in ("update", "migrate") \
+                and op.before.get("billing_time") != op.after.get("billing_time"):
+            problems.append(
+                f"subscription '{op.key}': billing_time cannot change on an existing subscription "
+                f"(Lago keeps '{op.before.get('billing_time')}', notes §4.6); give the subscription "
+                "a new external_id and mark the old one ensure: absent instead"
+            )
         elif op.action == "update" and "locked_after_subscription" in op.reasons:
             problems.append(
                 f"plan '{op.key}': locked fields change after subscriptions (notes §4.2); plan again"

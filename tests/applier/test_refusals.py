@@ -166,6 +166,13 @@ def test_preflight_refuses_a_locked_metric_change_before_any_write(applied):
     assert lago.get("/taxes/vat")["tax"]["name"] == "VAT"
 
 
+def test_preflight_refuses_a_billing_time_change_on_an_existing_subscription(applied):
+    lago = applied
+    lago.desired["subscription"]["sub_org_0"]["billing_time"] = "anniversary"
+    with pytest.raises(ApplyRefused, match="subscription 'sub_org_0': billing_time cannot change"):
+        lago.apply()
+
+
 def test_preflight_refuses_deleting_what_the_workspace_still_uses(applied):
     lago = applied
     lago.desired["billable_metric"]["storage"] = {"code": "storage", "ensure": "absent"}
