@@ -1,0 +1,192 @@
+"""Run the repository's workflows and composite action locally, against the embedded emulator.
+
+The work directory is a temporary copy of the example workspace (the `local` environment keeps
+its emulator in .lagosync/, which plays the part of the Lago server across runs). GitHub is faked
+behind an HTTP server (GITHUB_API_URL); `lagosync` runs as a subprocess of each `run:` script,
+exactly as the workflow files say (tests/ci/gha_runner.py executes them).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fake_github import TOKEN, FakeGitHub
+from gha_runner import SKIPPED_RUN_IDS, Runner, copy_workspace, venv_env
+
+from lagosync import ci
+
+ROOT = Path(__file__).resolve().parents[2]
+WF = ROOT / ".github" / "workflows"
+PR, HEAD1, HEAD2, MERGE = 5, "a" * 40, "b" * 40, "c" * 40
+
+
+@pytest.fixture
+def world(tmp_path):
+    fake = FakeGitHub()
+    url, server = fake.serve()
+    ws = copy_workspace(ROOT, tmp_path / "repo")
+    yield fake, url, ws
+    server.shutdown()
+
+
+def runner(fake, url, ws, *, event_name, sha, event, artifacts, **kw) -> Runner:
+    event_path = ws.parent / f"event-{event_name}-{sha[:6]}.json"
+    event_path.write_text(json.dumps(event))
+    github = {"event": event, "event_name": event_name, "repository": fake.repo, "sha": sha, "token": TOKEN,
+              "api_url": url, "server_url": "https://github.com", "run_id": "4242", "event_path": str(event_path)}
+
+    def on_upload(name, files):
+        fake.add_artifact(name, files, head_sha=sha, created_at=f"2025-01-01T00:00:{len(fake.artifacts):02d}Z")
+
+    return Runner(ws, github=github, vars={"LAGOSYNC_ENVIRONMENTS": "local"}, base_env=venv_env(),
+                  artifacts=artifacts, on_upload=on_upload, **kw)
+
+
+def pr_event(head):
+    return {"number": PR, "pull_request": {"number": PR, "head": {"sha": head}}}
+
+
+def only(results, job) -> object:
+    assert len(results[job]) == 1, f"job {job} did not run"
+    res = results[job][0]
+    assert not res.failed, res.log
+    return res
+
+
+def sticky(fake, env="local"):
+    mine = [c for c in fake.comments.get(PR, []) if c["body"].startswith(ci.plan_marker(env))]
+    assert len(mine) == 1, f"{len(mine)} lagosync comments for {env}"
+    return mine[0]
+
+
+def ui_edit(ws: Path):
+    """Someone changes a plan's price in the Lago UI (directly in the emulator, not via lagosync)."""
+    from lagosync.emulator import Emulator
+
+    emu = Emulator(db_path=str(ws / ".lagosync" / "local.db"), api_key="lago-local-key")
+    body = json.dumps({"plan": {"amount_cents": 123456}}).encode()
+    resp = emu.handle("PUT", "/api/v1/plans/starter", [], {"Authorization": "Bearer lago-local-key",
+                                                           "Content-Type": "application/json"}, body)
+    assert resp.status == 200, resp.body
+
+
+def test_pr_merge_and_drift_flows_end_to_end(world):
+    fake, url, ws = world
+    artifacts: dict = {}
+
+    # 1. a pull request: validate, plan `local`, sticky comment, artifacts, labels
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts=artifacts)
+    res = r.run_workflow(WF / "lagosync-pr.yml")
+    only(res, "validate")
+    plan_job = only(res, "plan")
+    assert plan_job.matrix == {"environment": "local", "api_key_env": "", "emulator": True}
+    only(res, "labels")
+    body = sticky(fake)["body"]
+    assert "23 to create" in body and "`lagosync:changes`" in body
+    assert f"lagosync-plan-local-pr{PR}" in body and "actions/runs/4242" in body
+    assert fake.issue_labels[PR] == ["lagosync:changes"]
+    files = artifacts[f"lagosync-plan-local-pr{PR}"]
+    assert {"plan.json", "plan.md", "plan.render.json"} <= set(files)
+    assert json.loads(files["plan.json"])["environment"] == "local"
+    assert all(step.startswith("python -m pip install") for step in r.skipped_runs) and r.skipped_runs
+    assert SKIPPED_RUN_IDS == {"install"}
+
+    # 2. another push to the PR: the same comment is updated, not a second one
+    first_id = sticky(fake)["id"]
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD2, event=pr_event(HEAD2), artifacts=artifacts)
+    only(r.run_workflow(WF / "lagosync-pr.yml"), "labels")
+    assert sticky(fake)["id"] == first_id and len(fake.comments[PR]) == 1
+
+    # 3. merge: apply the plan reviewed on the PR (the newest artifact, made for HEAD2)
+    fake.pulls_by_commit[MERGE] = [{"number": PR, "merged_at": "2025-01-02T00:00:00Z", "merge_commit_sha": MERGE,
+                                    "head": {"sha": HEAD2}}]
+    merge = runner(fake, url, ws, event_name="push", sha=MERGE, event={"ref": "refs/heads/main"}, artifacts={})
+    res = merge.run_workflow(WF / "lagosync-apply.yml")
+    apply_job = only(res, "apply")
+    fetched = apply_job.step("Fetch the plan reviewed on the merged pull request")
+    assert fetched.outcome == "success" and f"pull request #{PR}" in fetched.stdout
+    applied = apply_job.step("Apply the reviewed plan (refused if Lago or the workspace changed since)")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert apply_job.step("Plan and apply now").outcome == "skipped"
+
+    # 4. re-running the merge workflow with the same, now stale, reviewed plan is refused
+    res = merge.run_workflow(WF / "lagosync-apply.yml")
+    again = res["apply"][0]
+    assert again.failed
+    stale = again.step("Apply the reviewed plan (refused if Lago or the workspace changed since)")
+    assert stale.returncode not in (0, None), stale.stdout + stale.stderr
+
+    # 5. the PR plan after apply: no changes
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD2, event=pr_event(HEAD2), artifacts=artifacts)
+    only(r.run_workflow(WF / "lagosync-pr.yml"), "labels")
+    assert fake.issue_labels[PR] == ["lagosync:no-changes"]
+    assert "`lagosync:no-changes`" in sticky(fake)["body"] and len(fake.comments[PR]) == 1
+
+    # 6. scheduled drift: none yet, no issue
+    sched = runner(fake, url, ws, event_name="schedule", sha=MERGE, event={"schedule": "17 6 * * *"}, artifacts={})
+    drift_job = only(sched.run_workflow(WF / "lagosync-drift.yml"), "drift")
+    assert drift_job.step("drift").returncode == 0
+    assert "no drift in 'local'" in drift_job.step("Open, update or close the drift issue").stdout
+    assert fake.issues == {}
+
+    # 7. an edit in the Lago UI: drift (exit 2) opens one issue with the fingerprint
+    ui_edit(ws)
+    drift_job = only(sched.run_workflow(WF / "lagosync-drift.yml"), "drift")
+    assert drift_job.step("drift").returncode == 2
+    assert drift_job.step("drift").outcome == "failure"  # continue-on-error: the job goes on
+    opened = drift_job.step("Open, update or close the drift issue")
+    number = int(opened.outputs["issue"])
+    assert f"opened issue #{number}" in opened.stdout and opened.outputs["status"] == "opened"
+    assert list(fake.issues) == [number]
+    issue = fake.issues[number]
+    assert issue["labels"] == ["lagosync:drift"] and "plan:starter" in issue["body"]
+    env, fp = ci.parse_drift_marker(issue["body"])
+    assert env == "local" and fp.startswith("sha256:")
+
+    # 8. the next run: same drift, no re-alert (no write to GitHub at all)
+    fake.requests.clear()
+    drift_job = only(sched.run_workflow(WF / "lagosync-drift.yml"), "drift")
+    assert "no new alert" in drift_job.step("Open, update or close the drift issue").stdout
+    assert fake.writes() == [] and number not in fake.comments
+
+    # 9. apply puts Lago back (fresh mode, by hand); then the drift issue is closed
+    fix = runner(fake, url, ws, event_name="workflow_dispatch", sha=MERGE, event={}, artifacts={})
+    res = fix.run_workflow(WF / "lagosync-apply.yml", inputs={"apply-mode": "fresh", "environments": "local",
+                                                              "allow-destroy": False, "allow-reprice": True})
+    fresh = only(res, "apply")
+    assert fresh.step("Fetch the plan reviewed on the merged pull request").outcome == "skipped"
+    assert fresh.step("Plan and apply now").returncode == 0
+    drift_job = only(sched.run_workflow(WF / "lagosync-drift.yml"), "drift")
+    assert f"closed issue #{number}" in drift_job.step("Open, update or close the drift issue").stdout
+    assert fake.issues[number]["state"] == "closed"
+
+
+def test_pr_flow_fails_clearly_on_an_invalid_workspace(world):
+    fake, url, ws = world
+    (ws / "orgs.yaml").write_text((ws / "orgs.yaml").read_text().replace("plan_code: enterprise",
+                                                                         "plan_code: no_such_plan", 1))
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts={})
+    res = r.run_workflow(WF / "lagosync-pr.yml")
+    validate = res["validate"][0]
+    assert validate.failed
+    step = validate.step("Validate the workspace")
+    assert step.returncode == 1 and "orgs.yaml:" in step.stderr + step.stdout and "Traceback" not in step.stderr
+    assert res["plan"] == [] and res["labels"] == []
+    assert fake.comments == {} and fake.issue_labels == {}
+
+
+def test_composite_action_plan_comments_labels_and_outputs(world):
+    fake, url, ws = world
+    artifacts: dict = {}
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts=artifacts,
+               action_root=ROOT)
+    ctx = r._ctx()
+    steps = [{"id": "lagosync", "uses": "./", "with": {"command": "plan", "environment": "local"}}]
+    [res] = r.run_steps(steps, ctx, {})
+    assert res.outcome == "success", res.stdout
+    assert res.outputs["has-changes"] == "true" and res.outputs["labels"] == "lagosync:changes"
+    assert "23 to create" in sticky(fake)["body"]
+    assert fake.issue_labels[PR] == ["lagosync:changes"]
+    assert f"lagosync-plan-local-pr{PR}" in artifacts
