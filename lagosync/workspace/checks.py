@@ -209,11 +209,13 @@ class Checker:
         seen: dict[str, int] = {}
         for k, f in enumerate(_list(m.get("filters"))):
             key = f.get("key") if isinstance(f, dict) else None
+            if not isinstance(key, str):
+                continue
             if key in seen:
                 self.diags.append(e.doc.diag(e.path + ("filters", k, "key"),
                                              f"filter key '{key}' is declared twice (filters[{seen[key]}])",
                                              "merge the values into one filter"))
-            elif isinstance(key, str):
+            else:
                 seen[key] = k
 
     def check_plan(self, e: Entry) -> None:
@@ -472,7 +474,8 @@ class Checker:
         """An org without a declared currency still cannot mix plans of different currencies."""
         by_org: dict[str, list[tuple[Entry, str]]] = {}
         for sub in self.index["subscription"].values():
-            plan = self.index["plan"].get(sub.obj.get("plan_code"))  # type: ignore[arg-type]
+            code = sub.obj.get("plan_code")
+            plan = self.index["plan"].get(code) if isinstance(code, str) else None
             if plan is not None and isinstance(plan.obj.get("amount_currency"), str) and not sub.absent:
                 by_org.setdefault(sub.obj["external_customer_id"], []).append((sub, plan.obj["amount_currency"]))
         for org_id, subs in by_org.items():

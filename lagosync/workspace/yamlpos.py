@@ -8,6 +8,8 @@ user exactly as written). Timestamps stay strings (dates are compared as text, n
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +25,26 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MAX_DEPTH = 200
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$@/+-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Escape control characters so one Diagnostic is always one line."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
 def format_path(path: PathT) -> str:
-    """``("plans", 1, "charges", 0, "code")`` -> ``plans[1].charges[0].code``."""
+    """``("plans", 1, "charges", 0, "code")`` -> ``plans[1].charges[0].code``; odd keys as ``["a b"]``."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif _PLAIN_KEY.match(str(part)):
             out += ("." if out else "") + str(part)
-    return out
+        else:
+            out += "[" + json.dumps(str(part), ensure_ascii=False) + "]"
+    return clean_text(out)
 
 
 @dataclass
@@ -57,7 +70,7 @@ class Document:
 
     def diag(self, path: PathT, message: str, hint: str = "", *, key: bool = False) -> Diagnostic:
         line, col = self.where(path, key=key)
-        return Diagnostic(self.file, line, col, format_path(path), message, hint)
+        return Diagnostic(self.file, line, col, format_path(path), clean_text(message), clean_text(hint))
 
 
 def _pos(mark) -> tuple[int, int]:
@@ -125,15 +138,15 @@ class _Builder:
                     line, col = _pos(key_node.start_mark)
                     self.errors.append(Diagnostic(
                         self.doc.file, line, col, format_path(path),
-                        f"key {key_node.value!r} is read as {type(key).__name__}, not a string",
-                        f'quote it: "{key_node.value}"'))
+                        clean_text(f"key {key_node.value!r} is read as {type(key).__name__}, not a string"),
+                        clean_text(f'quote it: "{key_node.value}"')))
                     key = key_node.value
             child = path + (key,)
             if key in result:
                 line, col = _pos(key_node.start_mark)
                 first = self.doc.key_positions.get(child, (0, 0))
                 self.errors.append(Diagnostic(self.doc.file, line, col, format_path(child),
-                                              f"duplicate key '{key}' (first at line {first[0]})",
+                                              clean_text(f"duplicate key '{key}' (first at line {first[0]})"),
                                               "keep only one of them"))
                 continue
             self.doc.key_positions[child] = _pos(key_node.start_mark)
@@ -149,15 +162,23 @@ def parse_yaml(text: str, file: str) -> tuple[Document, list[Diagnostic]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _pos(mark) if mark is not None else (1, 1)
-        problem = exc.problem or "invalid YAML"
-        context = f" {exc.context}" if exc.context else ""
+        problem = " ".join((exc.problem or "invalid YAML").split())
+        context = f" {' '.join(exc.context.split())}" if exc.context else ""
         if exc.context_mark is not None and exc.problem_mark is not None \
                 and exc.context_mark.line != exc.problem_mark.line:
             context += f" started at line {exc.context_mark.line + 1}"
-        return doc, [Diagnostic(file, line, col, "", f"YAML syntax error: {problem}{context}".strip(),
+        return doc, [Diagnostic(file, line, col, "", clean_text(f"YAML syntax error: {problem}{context}"),
                                 "fix the indentation, quoting or punctuation at this spot")]
+    except yaml.reader.ReaderError as exc:
+        pos = max(0, min(exc.position, len(text)))
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        return doc, [Diagnostic(file, line, col, "", f"character U+{ord(char):04X} is not allowed in YAML",
+                                "remove it (control characters must be escaped inside a quoted string)")]
     except yaml.YAMLError as exc:
-        return doc, [Diagnostic(file, 1, 1, "", f"YAML syntax error: {exc}", "fix the YAML")]
+        message = " ".join(str(exc).split())
+        return doc, [Diagnostic(file, 1, 1, "", f"YAML syntax error: {message}", "fix the YAML")]
     except RecursionError:
         return doc, [Diagnostic(file, 1, 1, "", "YAML structure nested too deeply", "flatten the document")]
     if node is None:
