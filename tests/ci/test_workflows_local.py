@@ -190,3 +190,41 @@ def test_composite_action_plan_comments_labels_and_outputs(world):
     assert "23 to create" in sticky(fake)["body"]
     assert fake.issue_labels[PR] == ["lagosync:changes"]
     assert f"lagosync-plan-local-pr{PR}" in artifacts
+
+
+def test_pr_flow_for_a_remote_environment_uses_its_secret_and_never_prints_it(world):
+    """`staging` points at an emulator over HTTP that accepts only the key stored as the secret
+    named by api_key_env; the key travels secrets -> export-api-key -> lagosync and is never shown."""
+    from lagosync.emulator.server import start_in_thread
+
+    fake, url, ws = world
+    secret = "lago_staging_key_7c1f0e_never_print"
+    server, _ = start_in_thread(host="127.0.0.1", port=0, db=":memory:", api_key=secret)
+    try:
+        host, port = server.server_address[:2]
+        settings = (ws / "lagosync.yaml").read_text()
+        (ws / "lagosync.yaml").write_text(settings.replace("https://lago.staging.example.com",
+                                                           f"http://{host}:{port}"))
+        r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts={})
+        r.vars = {"LAGOSYNC_ENVIRONMENTS": "staging"}
+        r.secrets = {"LAGO_STAGING_API_KEY": secret}
+        res = r.run_workflow(WF / "lagosync-pr.yml")
+        plan_job = only(res, "plan")
+        only(res, "labels")
+        assert "23 to create" in sticky(fake, "staging")["body"]
+        everything = plan_job.log + json.dumps([c["body"] for c in fake.comments[PR]])
+        assert secret not in everything
+
+        # without the secret: a clear error naming the secret to create, and no comment
+        before = [dict(c) for c in fake.comments[PR]]
+        fake.requests.clear()
+        r.secrets = {}
+        res = r.run_workflow(WF / "lagosync-pr.yml")
+        failed = res["plan"][0]
+        assert failed.failed and res["labels"] == []
+        step = failed.step("API key from the secret named like api_key_env in lagosync.yaml")
+        assert "set the secret LAGO_STAGING_API_KEY" in step.stderr
+        assert fake.comments[PR] == before and fake.writes() == []
+    finally:
+        server.shutdown()
+        server.server_close()
