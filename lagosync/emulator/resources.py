@@ -146,14 +146,14 @@ class Resources:
         return [o for o in self.store.all(kind) if not o.get("_deleted_at")]
 
     def _by_code(self, kind: str, code: str, resource: str | None = None) -> dict:
-        for o in self.store.all(kind):
-            if o.get("code") == code and not o.get("_deleted_at"):
-                return o
-        raise not_found(resource or kind)
+        found = self._find_code(kind, code)
+        if found is None:
+            raise not_found(resource or kind)
+        return found
 
     def _find_code(self, kind: str, code) -> dict | None:
-        for o in self.store.all(kind):
-            if o.get("code") == code and not o.get("_deleted_at"):
+        for o in self.store.find(kind, "code", code):
+            if not o.get("_deleted_at"):
                 return o
         return None
 
@@ -529,7 +529,7 @@ class Resources:
     # ================================================================ plans (§3.2, §3.3, §4.2)
     def _plan_has_had_subscriptions(self, plan: dict) -> bool:
         """notes §4.2: attached_to_subscriptions? = any subscription, any status."""
-        return any(s["_plan_id"] == plan["lago_id"] for s in self.store.all(SUB))
+        return bool(self.store.find(SUB, "_plan_id", plan["lago_id"]))
 
     def _charge_out(self, plan: dict, c: dict, taxes: bool = True) -> dict:
         bm = self.store.get(BM, c["_bm_id"])
@@ -844,8 +844,8 @@ class Resources:
         if plan is None or plan.get("_deleted_at"):
             return
         now = iso(self.emu.now())
-        for s in list(self.store.all(SUB)):
-            if s["_plan_id"] == plan_id and s["status"] in ("active", "pending"):
+        for s in self.store.find(SUB, "_plan_id", plan_id):
+            if s["status"] in ("active", "pending"):
                 s = self.store.edit(SUB, s["lago_id"])
                 if s["status"] == "active":
                     s.update(status="terminated", terminated_at=now)
@@ -943,7 +943,7 @@ class Resources:
         return out
 
     def _coupon_applied_ever(self, cp: dict) -> bool:
-        return any(a["_coupon_id"] == cp["lago_id"] for a in self.store.all(APPLIED))
+        return bool(self.store.find(APPLIED, "_coupon_id", cp["lago_id"]))
 
     def _coupon_apply(self, cp: dict, p: dict, errors: Errors, *, create: bool) -> None:
         # notes §4.3: always editable
@@ -1054,8 +1054,8 @@ class Resources:
         cp["_deleted_at"] = now
         cp["terminated_at"] = cp["terminated_at"] or now
         # notes §4.3: DELETE terminates all active applied coupons
-        for a in list(self.store.all(APPLIED)):
-            if a["_coupon_id"] == cp["lago_id"] and a["status"] == "active":
+        for a in self.store.find(APPLIED, "_coupon_id", cp["lago_id"]):
+            if a["status"] == "active":
                 a = self.store.edit(APPLIED, a["lago_id"])
                 a.update(status="terminated", terminated_at=now)
         return {"coupon": self._coupon_out(cp)}
@@ -1084,8 +1084,8 @@ class Resources:
         return out
 
     def _customer_by_ext(self, ext: str) -> dict:
-        for c in self.store.all(CUSTOMER):
-            if c["external_id"] == ext and not c.get("_deleted_at"):
+        for c in self.store.find(CUSTOMER, "external_id", ext):
+            if not c.get("_deleted_at"):
                 return c
         raise not_found("customer")
 
@@ -1097,7 +1097,7 @@ class Resources:
 
     def _new_customer(self, ext: str) -> dict:
         now = iso(self.emu.now())
-        seq = len(list(self.store.all(CUSTOMER))) + 1
+        seq = self.store.count(CUSTOMER) + 1
         c = {
             "lago_id": self.emu.new_id(), "billing_entity_code": "default", "external_id": ext,
             "account_type": "customer", "name": None, "firstname": None, "lastname": None,
@@ -1123,11 +1123,9 @@ class Resources:
 
     def _customer_editable(self, c: dict) -> bool:
         """notes §4.5 [≤v1.51.0]: editable = no subscriptions, no currency-bearing applied coupons."""
-        if any(s["_customer_id"] == c["lago_id"] for s in self.store.all(SUB)):
+        if self.store.find(SUB, "_customer_id", c["lago_id"]):
             return False
-        return not any(
-            a["_customer_id"] == c["lago_id"] and a.get("amount_currency") for a in self.store.all(APPLIED)
-        )
+        return not any(a.get("amount_currency") for a in self.store.find(APPLIED, "_customer_id", c["lago_id"]))
 
     def _customer_metadata(self, c: dict, items, errors: Errors) -> None:
         """notes §4.5: id-based reconciliation; create before delete; max 5 entries."""
@@ -1245,15 +1243,15 @@ class Resources:
         c["_deleted_at"] = now
         # notes §4.5: terminates active subscriptions, cancels pending ones, terminates applied
         # coupons (run synchronously here)
-        for s in list(self.store.all(SUB)):
-            if s["_customer_id"] == c["lago_id"] and s["status"] in ("active", "pending"):
+        for s in self.store.find(SUB, "_customer_id", c["lago_id"]):
+            if s["status"] in ("active", "pending"):
                 s = self.store.edit(SUB, s["lago_id"])
                 if s["status"] == "active":
                     s.update(status="terminated", terminated_at=now)
                 else:
                     s.update(status="canceled", canceled_at=now)
-        for a in list(self.store.all(APPLIED)):
-            if a["_customer_id"] == c["lago_id"] and a["status"] == "active":
+        for a in self.store.find(APPLIED, "_customer_id", c["lago_id"]):
+            if a["status"] == "active":
                 self.store.edit(APPLIED, a["lago_id"]).update(status="terminated", terminated_at=now)
         return {"customer": self._customer_out(c)}
 
@@ -1301,8 +1299,8 @@ class Resources:
         return start_dt, end_dt
 
     def _next_sub(self, s: dict) -> dict | None:
-        for n in self.store.all(SUB):
-            if n.get("_previous_id") == s["lago_id"] and n["status"] in ("pending", "active"):
+        for n in self.store.find(SUB, "_previous_id", s["lago_id"]):
+            if n["status"] in ("pending", "active"):
                 return n
         return None
 
@@ -1340,7 +1338,7 @@ class Resources:
 
     def _sub_rows(self, ext: str, status: str | None) -> dict:
         status = status or "active"
-        rows = [s for s in self.store.all(SUB) if s["external_id"] == ext and s["status"] == status]
+        rows = [s for s in self.store.find(SUB, "external_id", ext) if s["status"] == status]
         if not rows:
             raise not_found("subscription")
         rows.sort(key=lambda s: s["_created"], reverse=True)
@@ -1353,7 +1351,16 @@ class Resources:
         plan_code = req.q("plan_code")
         ext_id = req.q("external_id")
         rows = []
-        for s in self.store.all(SUB):
+        if customer_id:
+            source = self.store.find(SUB, "_customer_id", customer_id)
+        elif ext_id is not None:
+            source = self.store.find(SUB, "external_id", ext_id)
+        elif ext_cust is not None:
+            source = [s for c in self.store.find(CUSTOMER, "external_id", ext_cust)
+                      for s in self.store.find(SUB, "_customer_id", c["lago_id"])]
+        else:
+            source = self.store.all(SUB)
+        for s in source:
             if s["status"] not in statuses:
                 continue
             if customer_id and s["_customer_id"] != customer_id:
@@ -1418,8 +1425,9 @@ class Resources:
             customer = self._new_customer(ext_cust)
         # notes §4.6: current subscription searched within the customer: active, or pending in future
         current = None
-        for s in self.store.all(SUB):
-            if s["_customer_id"] == customer["lago_id"] and s["external_id"] == ext_id:
+        same_ext = sorted(self.store.find(SUB, "external_id", ext_id), key=lambda s: s["_created"])
+        for s in same_ext:
+            if s["_customer_id"] == customer["lago_id"]:
                 if s["status"] == "active":
                     current = s
                     break
@@ -1427,7 +1435,7 @@ class Resources:
                     current = s
         name = str(p.get("name") or "").strip()
         if current is None:
-            if any(s["external_id"] == ext_id and s["status"] == "active" for s in self.store.all(SUB)):
+            if any(s["status"] == "active" for s in same_ext):
                 errors.add("external_id", "value_already_exist")
                 errors.raise_if_any()
             sub_at = _parse_time(p.get("subscription_at")) if p.get("subscription_at") else now
@@ -1584,7 +1592,7 @@ class Resources:
         cp = self._find_code(COUPON, p.get("coupon_code"))
         if cp is None or cp.get("terminated_at"):
             raise not_found("coupon")
-        mine = [a for a in self.store.all(APPLIED) if a["_customer_id"] == customer["lago_id"]]
+        mine = self.store.find(APPLIED, "_customer_id", customer["lago_id"])
         if not cp["reusable"] and any(a["_coupon_id"] == cp["lago_id"] for a in mine):
             # notes §4.7: non-reusable coupons can be applied once per customer ever
             raise unprocessable({"coupon": ["coupon_is_not_reusable"]})
@@ -1721,9 +1729,8 @@ class Resources:
 
     def event_get(self, req: Request):
         tid = req.params["transaction_id"]
-        for ev in self.store.all(EVENT):
-            if ev["transaction_id"] == tid:
-                return {"event": _public(ev)}
+        for ev in self.store.find(EVENT, "transaction_id", tid):
+            return {"event": _public(ev)}
         raise not_found("event")
 
     def event_list(self, req: Request):

@@ -22,6 +22,20 @@ CREATE TABLE IF NOT EXISTS objects (
 """
 
 
+# Secondary indexes (field values -> ids), so lookups by natural key stay O(1) with 1,000s of orgs.
+INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
+    "subscription": ("external_id", "_previous_id", "_customer_id", "_plan_id"),
+    "customer": ("external_id",),
+    "applied_coupon": ("_customer_id", "_coupon_id"),
+    "event": ("transaction_id",),
+    "billable_metric": ("code",),
+    "plan": ("code",),
+    "tax": ("code",),
+    "add_on": ("code",),
+    "coupon": ("code",),
+}
+
+
 class Store:
     """Objects by ``(kind, id)``; values are plain JSON-able dicts."""
 
@@ -31,9 +45,35 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL" if self.db_path != ":memory:" else "PRAGMA journal_mode=MEMORY")
         self._db.executescript(_SCHEMA)
         self._cache: dict[str, dict[str, dict]] = {}
+        self._index: dict[tuple[str, str], dict] = {}
         for kind, oid, data in self._db.execute("SELECT kind, id, data FROM objects"):
-            self._cache.setdefault(kind, {})[oid] = json.loads(data)
+            obj = json.loads(data)
+            self._cache.setdefault(kind, {})[oid] = obj
+            self._reindex(kind, oid, None, obj)
         self._pending: dict[tuple[str, str], dict] = {}
+
+    def _reindex(self, kind: str, oid: str, old: dict | None, new: dict) -> None:
+        for fld in INDEXED_FIELDS.get(kind, ()):
+            idx = self._index.setdefault((kind, fld), {})
+            if old is not None:
+                ids = idx.get(old.get(fld))
+                if ids is not None:
+                    ids.discard(oid)
+            idx.setdefault(new.get(fld), set()).add(oid)
+
+    def find(self, kind: str, fld: str, value) -> list[dict]:
+        """Objects of ``kind`` whose indexed field ``fld`` equals ``value`` (pending writes included)."""
+        ids = set(self._index.get((kind, fld), {}).get(value, ()))
+        for (k, oid), obj in self._pending.items():
+            if k == kind:
+                if obj.get(fld) == value:
+                    ids.add(oid)
+                else:
+                    ids.discard(oid)
+        return [self.get(kind, oid) for oid in sorted(ids)]
+
+    def count(self, kind: str) -> int:
+        return len(set(self._cache.get(kind, {})) | {oid for k, oid in self._pending if k == kind})
 
     # -- reads (see pending writes of the current unit of work) --
     def get(self, kind: str, oid: str) -> dict | None:
@@ -80,7 +120,9 @@ class Store:
             self._pending.clear()
             raise
         for (k, oid), obj in self._pending.items():
-            self._cache.setdefault(k, {})[oid] = obj
+            cache = self._cache.setdefault(k, {})
+            self._reindex(k, oid, cache.get(oid), obj)
+            cache[oid] = obj
         self._pending.clear()
 
     def rollback(self) -> None:
