@@ -141,3 +141,14 @@ def test_cli_drift_issue_tells_whether_the_fingerprint_is_the_open_issues(tmp_pa
     assert json.loads(res.output)["same_as_current"] is False
     res = runner.invoke(main, ["ci", "drift-issue", str(write_json("nofp.json", {"environment": "x"}))])
     assert res.exit_code == 1 and "fingerprint" in res.output
+
+
+def test_pr_comment_renders_the_saved_plan_with_the_planners_markdown():
+    plan = plan_doc("staging", [op("create", kind="tax", key="vat_20", reasons=["new"])])
+    body = ci.pr_comment_body(plan)
+    assert body.startswith("<!-- lagosync:plan:staging -->\n")
+    assert "vat_20" in body and "1 to create" in body
+    # the renderer is given the room left by the header and footer
+    small = ci.pr_comment_body(plan_doc("staging", [op("create", kind="customer", key=f"org_{i}", reasons=["new"])
+                                                    for i in range(3000)]), limit=20000)
+    assert len(small) <= 20000

@@ -228,3 +228,16 @@ def test_pr_flow_for_a_remote_environment_uses_its_secret_and_never_prints_it(wo
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_composite_action_drift_opens_the_issue_once(world):
+    fake, url, ws = world
+    r = runner(fake, url, ws, event_name="schedule", sha=MERGE, event={}, artifacts={}, action_root=ROOT)
+    steps = [{"id": "lagosync", "uses": "./", "with": {"command": "drift", "environment": "local"}}]
+    [res] = r.run_steps(steps, r._ctx(), {})  # nothing applied to the fresh emulator: all missing
+    assert res.outcome == "success", res.stdout
+    assert res.outputs["drift-status"] == "opened"
+    number = int(res.outputs["drift-issue"])
+    assert "tax:vat_20" in fake.issues[number]["body"]
+    [res] = r.run_steps(steps, r._ctx(), {})
+    assert res.outputs["drift-status"] == "unchanged" and len(fake.issues) == 1
