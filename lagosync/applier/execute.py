@@ -27,7 +27,6 @@ from . import payloads as pl
 from .audit import AuditLog
 
 KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
-DESTROY_ACTIONS = ("delete",)
 ATTEMPTS = 3
 
 

@@ -306,6 +306,8 @@ def _approve(plan, env_name: str, is_saved: bool, *, auto_approve: bool, allow_d
     if reprice and not allow_reprice:
         need.append("re-prices existing subscribers: " + "; ".join(op.describe() for op in reprice)
                     + " (--allow-reprice)")
+    if is_saved and not need:
+        return  # a saved plan is the reviewed plan: no prompt (like terraform apply plan.tfplan)
     if auto_approve or (is_saved and confirm is None):
         if need:
             raise ApplyRefused("refusing to apply without explicit permission; this plan "
