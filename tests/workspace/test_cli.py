@@ -1,0 +1,67 @@
+"""`lagosync validate` through click: output and exit codes."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from lagosync.cli import main
+
+
+def test_validate_example_workspace_exit_0(example_copy):
+    result = CliRunner().invoke(main, ["validate", "-w", str(example_copy)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "ok: 23 objects in 6 files"
+
+
+def test_validate_broken_copy_exit_1_all_errors_then_count(example_copy):
+    plans = example_copy / "plans" / "plans.yaml"
+    plans.write_text(plans.read_text().replace('amount: "0.001"', "amount: 0.001")
+                     .replace("billable_metric_code: active_users", "billable_metric_code: active_user", 1))
+    orgs = example_copy / "orgs.yaml"
+    orgs.write_text(orgs.read_text().replace("plan_code: starter", "plan_code: startr"))
+    result = CliRunner().invoke(main, ["validate", "--workspace", str(example_copy)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()  # CliRunner mixes stderr into output
+    assert lines == [
+        "orgs.yaml:37:20: orgs[2].subscriptions[0].plan_code: unknown plan 'startr' "
+        "(define it under plans, or fix the code; Lago would answer plan_not_found)",
+        'plans/plans.yaml:53:19: plans[2].charges[0].properties.amount: 0.001 is a number; '
+        'write it as a decimal string "0.001" (Lago rejects numbers, notes §3.3)',
+        "plans/plans.yaml:94:31: plans[3].charges[2].billable_metric_code: unknown metric 'active_user' "
+        "(define it under billable_metrics, or fix the code)",
+        "3 errors in the workspace",
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_validate_errors_go_to_stderr(example_copy):
+    (example_copy / "plans" / "extras.yaml").write_text("add_ons: [\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["validate", "-w", str(example_copy)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "1 error in the workspace"
+    assert result.stderr.startswith("plans/extras.yaml:2:1: YAML syntax error")
+    assert result.stdout == ""
+
+
+def test_validate_missing_workspace_is_a_clean_error(tmp_path):
+    result = CliRunner().invoke(main, ["validate", "-w", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "workspace folder not found" in result.output and "Traceback" not in result.output
+
+
+def test_validate_empty_folder_names_every_missing_piece(tmp_path):
+    result = CliRunner().invoke(main, ["validate", "-w", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "lagosync.yaml:1:1: missing workspace settings file lagosync.yaml (create it, e.g. with "
+        "`default_environment: local`, or pass the workspace folder with -w DIR)",
+        "plans/:1:1: missing plans/ folder (create plans/ with YAML files declaring billable_metrics, plans, "
+        "taxes, add_ons and coupons)",
+        "2 errors in the workspace",
+    ]
+
+
+def test_validate_help():
+    result = CliRunner().invoke(main, ["validate", "--help"])
+    assert result.exit_code == 0 and "--workspace" in result.output
