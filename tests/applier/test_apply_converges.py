@@ -28,3 +28,22 @@ def test_apply_creates_everything_and_plan_is_then_empty(lago):
     # a second apply has nothing to do
     again = lago.apply()
     assert again.outcomes == {} and not again.plan.has_changes
+
+
+def test_graduated_percentage_without_a_premium_license_fails_with_lagos_error(lago):
+    """notes §3.3/§4.9: graduated_percentage needs a premium license; the failure is reported, not hidden."""
+    import pytest
+
+    from lagosync.applier import ApplyFailed
+
+    lago.desired = catalog(1)
+    lago.desired["plan"]["premium"] = {
+        "code": "premium", "name": "Premium", "interval": "monthly", "amount_cents": 100, "amount_currency": "USD",
+        "charges": [{"billable_metric_code": "spend", "charge_model": "graduated_percentage", "properties": {
+            "graduated_percentage_ranges": [
+                {"from_value": 0, "to_value": None, "rate": "1", "flat_amount": "0"}]}}]}
+    with pytest.raises(ApplyFailed):
+        lago.apply()
+    text = "\n".join(lago.out)
+    assert "failed:  plan:premium" in text and "premium" in text.split("failed:  plan:premium")[1].lower()
+    assert "Apply summary: " in text
