@@ -102,7 +102,8 @@ def test_no_workflow_step_interpolates_expressions_into_scripts():
 
 
 def test_secrets_only_reach_lagosync_through_env_and_nothing_echoes_them():
-    for path in [*workflows(), ROOT / "action.yml"]:
+    ours = [p for p in workflows() if p.name.startswith("lagosync-")]
+    for path in [*ours, ROOT / "action.yml"]:
         text = path.read_text()
         for line in text.splitlines():
             if "secrets" in line and not line.strip().startswith("#"):
