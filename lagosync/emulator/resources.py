@@ -825,9 +825,12 @@ class Resources:
 
     def plan_update(self, req: Request):
         plan = self._edit(PLAN, self._by_code(PLAN, req.params["code"]))
+        old_amount = plan["amount_cents"]
         errors = Errors()
         self._plan_apply(plan, req.root("plan"), errors, create=False)
         errors.raise_if_any()
+        if plan["amount_cents"] != old_amount:
+            self._reevaluate_plan_changes(plan)  # notes §4.2
         return {"plan": self._plan_out(plan)}
 
     def plan_delete(self, req: Request):
@@ -1463,27 +1466,60 @@ class Resources:
             cur = self.store.edit(SUB, current["lago_id"])
             cur["_plan_id"], cur["name"] = plan["lago_id"], name
             return {"subscription": self._sub_out(cur)}
-        now_iso = iso(now)
-        pending = self._next_sub(current)
         if self._yearly(plan) >= self._yearly(cur_plan):
-            # notes §4.6 upgrade: new row now; old terminated; pending downgrade canceled
-            if pending is not None:
-                self.store.edit(SUB, pending["lago_id"]).update(status="canceled", canceled_at=now_iso)
             ending_at = self._ending_at(p, now, now, errors) if "ending_at" in p else current["ending_at"]
             errors.raise_if_any()
-            old = self.store.edit(SUB, current["lago_id"])
-            old.update(status="terminated", terminated_at=now_iso)
-            new = self._new_sub(customer, plan, ext_id, name, current["billing_time"],
-                                _parse_time(current["subscription_at"]), p, ending_at)
-            new.update(status="active", started_at=now_iso, activated_at=now_iso, _previous_id=old["lago_id"])
-            return {"subscription": self._sub_out(new)}
+            return {"subscription": self._sub_out(self._upgrade_now(current, plan, name, p, ending_at))}
         # notes §4.6 downgrade: pending next subscription; earlier pending one canceled
-        if pending is not None:
-            self.store.edit(SUB, pending["lago_id"]).update(status="canceled", canceled_at=now_iso)
+        self._cancel_next(current)
         new = self._new_sub(customer, plan, ext_id, name, current["billing_time"],
                             _parse_time(current["subscription_at"]), p, current["ending_at"])
         new.update(status="pending", _previous_id=current["lago_id"])
         return {"subscription": self._sub_out(self.store.get(SUB, current["lago_id"]))}
+
+    def _cancel_next(self, current: dict) -> None:
+        """Cancel the pending next (downgrade) subscription of ``current``, if any (notes §4.6)."""
+        pending = self._next_sub(current)
+        if pending is not None and pending["status"] == "pending":
+            self.store.edit(SUB, pending["lago_id"]).update(status="canceled", canceled_at=iso(self.emu.now()))
+
+    def _upgrade_now(self, current: dict, plan: dict, name, p: dict, ending_at) -> dict:
+        """notes §4.6 upgrade: a new active row now (same external_id; subscription_at and billing_time
+        copied from the old row, the request's are ignored); any pending downgrade canceled; the old
+        row terminated. Returns the new row."""
+        now_iso = iso(self.emu.now())
+        self._cancel_next(current)
+        old = self.store.edit(SUB, current["lago_id"])
+        old.update(status="terminated", terminated_at=now_iso)
+        customer = self.store.get(CUSTOMER, current["_customer_id"])
+        new = self._new_sub(customer, plan, current["external_id"], name, current["billing_time"],
+                            _parse_time(current["subscription_at"]), p, ending_at)
+        new.update(status="active", started_at=now_iso, activated_at=now_iso, _previous_id=old["lago_id"])
+        return new
+
+    def _reevaluate_plan_changes(self, plan: dict) -> None:
+        """notes §4.2 "amount_cents change re-evaluates scheduled plan changes" (update_service.rb:332-364).
+
+        1. active subscriptions on this plan whose pending downgrade target is now *more* expensive
+           (yearly amount, notes §4.6) get that pending subscription canceled;
+        2. pending (downgrade) subscriptions *targeting* this plan whose new yearly amount is >= the
+           current plan's are executed now as upgrades (new active row, name from the pending row).
+        """
+        yearly = self._yearly(plan)
+        for s in self.store.find(SUB, "_plan_id", plan["lago_id"]):
+            if s["status"] == "active":
+                nxt = self._next_sub(s)
+                if nxt is not None and nxt["status"] == "pending" and nxt["_plan_id"] != plan["lago_id"]:
+                    if self._yearly(self.store.get(PLAN, nxt["_plan_id"])) > yearly:
+                        self._cancel_next(s)
+        for s in self.store.find(SUB, "_plan_id", plan["lago_id"]):
+            if s["status"] != "pending" or not s.get("_previous_id"):
+                continue
+            current = self.store.get(SUB, s["_previous_id"])
+            if current is None or current["status"] != "active":
+                continue
+            if yearly >= self._yearly(self.store.get(PLAN, current["_plan_id"])):
+                self._upgrade_now(current, plan, s["name"], {}, current["ending_at"])
 
     def _set_customer_currency(self, customer: dict, plan: dict) -> None:
         if customer["currency"] is None:
