@@ -1,13 +1,16 @@
 """JSON Schema validation of workspace files, with errors turned into friendly Diagnostics.
 
 The schemas live in ``schemas/`` at the repository root (they are also what editors use through the
-``yaml-language-server`` modeline of each file).
+``yaml-language-server`` modeline of each file). That one folder ships inside the package as
+``lagosync.schemas`` (pyproject.toml maps the package onto it), so an installed wheel reads them with
+importlib.resources; a checkout whose install predates that mapping falls back to the folder itself.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import importlib.resources
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,14 +31,27 @@ SCHEMA_FILES = {
 DECIMAL_PATTERN = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
 
 
+def schema_text(name: str) -> str:
+    """The text of one schema file (``name`` as in SCHEMA_FILES' values)."""
+    try:
+        resource = importlib.resources.files("lagosync.schemas").joinpath(name)
+        if resource.is_file():
+            return resource.read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        pass  # an install made before lagosync.schemas was mapped: read the checkout's folder
+    return (schemas_dir() / name).read_text(encoding="utf-8")
+
+
 def schemas_dir() -> Path:
-    """Where the JSON schemas are: ``<repo>/schemas`` next to the package (editable install / checkout)."""
+    """The ``schemas/`` folder of the checkout next to the package (editable install / source tree)."""
     here = Path(__file__).resolve()
     for parent in here.parents:
         candidate = parent / "schemas"
         if (candidate / SCHEMA_FILES["plans"]).is_file():
             return candidate
-    raise FileNotFoundError("lagosync schemas/ folder not found next to the package")  # install defect
+    # install defect, not a user mistake
+    raise FileNotFoundError("lagosync JSON schemas not found: neither the lagosync.schemas package data "
+                            "nor a schemas/ folder next to the package; reinstall lagosync")
 
 
 def _is_integer(checker, instance) -> bool:
@@ -51,7 +67,7 @@ _Validator = validators.extend(
 
 @functools.cache
 def validator(name: str):
-    schema = json.loads((schemas_dir() / SCHEMA_FILES[name]).read_text(encoding="utf-8"))
+    schema = json.loads(schema_text(SCHEMA_FILES[name]))
     Draft202012Validator.check_schema(schema)
     return _Validator(schema)
 
