@@ -187,8 +187,10 @@ def _move_op(desired: dict, user: str, org: str, sub: dict, after_record: list[s
         if after.get("plan_code") != sub.get("plan_code"):
             changes.append(Change("plan_code", sub.get("plan_code"), after.get("plan_code")))
             deps.append(f"plan:{after.get('plan_code')}")
-    return Operation("migrate", "subscription", sub["external_id"], ("customer_move",), tuple(changes),
-                     dict(sub), after, details, tuple(deps))
+    # the user's subscription is terminated (notes §4.6): a destructive step, so the reason says so
+    # and apply needs --allow-destroy (issue 5), like every other termination
+    return Operation("migrate", "subscription", sub["external_id"], ("customer_move", "terminates_subscriptions"),
+                     tuple(changes), dict(sub), after, details, tuple(deps))
 
 
 def describe_move(op: Operation) -> tuple[str, list[str]]:

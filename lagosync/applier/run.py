@@ -54,8 +54,10 @@ class ApplyResult:
 
 
 def is_destructive(op) -> bool:
-    """Deletes: objects, metric deletes (destroys_events), subscription terminations."""
-    return op.action == "delete"
+    """Needs --allow-destroy: deletes, and operations with a reason in ``DESTROY_REASONS`` (a metric
+    delete, a subscription termination incl. a user-to-org move, a charge Lago deletes): the same
+    rule as the ``lagosync:destroy`` PR label."""
+    return op.destructive
 
 
 def is_reprice(op) -> bool:

@@ -44,6 +44,11 @@ WARNING_REASONS = (
     "charge_removed",
 )
 
+# Reasons that mean something is destroyed in Lago: a metric delete destroys its events (notes
+# §4.1), a plan/customer delete or a user-to-org move terminates subscriptions (notes §4.6), a charge
+# omitted from a plan update is deleted by Lago (notes §4.2). Such operations need --allow-destroy.
+DESTROY_REASONS = ("destroys_events", "terminates_subscriptions", "charge_removed")
+
 KIND_LABELS = {
     "tax": "tax",
     "billable_metric": "metric",
@@ -95,6 +100,11 @@ class Operation:
     @property
     def id(self) -> str:
         return f"{self.kind}:{self.key}"
+
+    @property
+    def destructive(self) -> bool:
+        """A delete, or an operation that destroys something in Lago (``DESTROY_REASONS``)."""
+        return self.action == "delete" or any(r in DESTROY_REASONS for r in self.reasons)
 
     @property
     def blocked(self) -> bool:
@@ -164,6 +174,8 @@ class Operation:
                 out.append(f"deletes metric '{self.key}' and its events{tail}")
             elif reason == "terminates_subscriptions":
                 n = d.get("active_subscriptions", 0)
+                if "customer_move" in self.reasons:
+                    continue  # the move's own sentences name the termination and its options
                 if self.kind == "subscription":
                     out.append(f"terminates subscription '{self.key}'")
                 else:

@@ -57,7 +57,11 @@ def test_charge_removed_and_added(applied):
     starter = lago.desired["plan"]["starter"]
     starter["charges"] = starter["charges"][:1] + [
         {"billable_metric_code": "storage", "charge_model": "standard", "properties": {"amount": "3"}}]
-    ok(lago, allow_reprice=True)
+    # Lago deletes a charge left out of a plan update (notes §4.2): destructive, like the PR label
+    with pytest.raises(ApplyRefused, match=r"destroys: .*removes charge 'tokens' from plan 'starter'.*--allow-destroy"):
+        lago.apply(allow_reprice=True)
+    assert sorted(c["code"] for c in lago.get("/plans/starter")["plan"]["charges"]) == ["api_call", "tokens"]
+    ok(lago, allow_reprice=True, allow_destroy=True)
     codes = sorted(c["code"] for c in lago.get("/plans/starter")["plan"]["charges"])
     assert codes == ["api_call", "storage"]
 

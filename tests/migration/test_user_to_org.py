@@ -78,9 +78,9 @@ class World:
                                         [("external_customer_id", customer), *(("status[]", s) for s in statuses)])
         return asyncio.run(go())
 
-    def apply(self, faults=None):
+    def apply(self, faults=None, allow_destroy=True, **kw):
         return apply(self.root, None, auto_approve=True, client_factory=self.factory(faults),
-                     out=lambda s: None, err=lambda s: None)
+                     allow_destroy=allow_destroy, out=lambda s: None, err=lambda s: None, **kw)
 
     def plan(self):
         return asyncio.run(plan_workspace(self.root, client_factory=self.factory()))
@@ -172,3 +172,48 @@ def test_record_format():
     assert parse_record(format_record(["usr_2", "usr_1"], "2026-08-01")) == (["usr_1", "usr_2"], "2026-08-01")
     long = format_record([f"usr_{i:03d}" for i in range(30)], "2026-08-01")
     assert len(long) <= 100 and "+" in long
+
+
+def test_moves_terminate_user_subscriptions_so_they_need_allow_destroy(world):
+    from lagosync.applier import ApplyRefused
+
+    with pytest.raises(ApplyRefused) as exc:
+        world.apply(allow_destroy=False)
+    msg = str(exc.value)
+    assert "--allow-destroy" in msg
+    assert "move subscription 'sub_usr_1' of user 'usr_1' to org 'org_acme'" in msg
+    assert "sub_usr_2" in msg
+    # nothing was written: the users keep their active subscriptions, the org does not exist
+    assert [s["status"] for s in world.subs("usr_1")] == ["active"]
+    assert world.subs("org_acme") == []
+
+
+def test_interactive_confirmation_names_the_moves(world):
+    asked: list[str] = []
+
+    def confirm(text: str) -> bool:
+        asked.append(text)
+        return False
+
+    from lagosync.applier import ApplyRefused
+
+    with pytest.raises(ApplyRefused, match="cancelled"):
+        apply(world.root, None, confirm=confirm, client_factory=world.factory(),
+              out=lambda s: None, err=lambda s: None)
+    assert len(asked) == 1
+    assert "destroys:" in asked[0] and "terminates subscription 'sub_usr_1' of 'usr_1' now" in asked[0]
+    assert [s["status"] for s in world.subs("usr_1")] == ["active"]
+
+
+def test_record_only_move_needs_no_allow_destroy(world):
+    # the users' subscriptions were already terminated by hand: only the record is left to write
+    for user in ("usr_1", "usr_2"):
+        world.call("DELETE", f"/subscriptions/sub_{user}")
+    moves = [op for op in world.plan().operations if "customer_move" in op.reasons]
+    assert [(op.id, op.details.get("record_only")) for op in moves] == [
+        ("customer:usr_1", True), ("customer:usr_2", True)]
+    result = world.apply(allow_destroy=False)
+    assert result.ok, result.outcomes
+    org = world.call("GET", "/customers/org_acme")["customer"]
+    assert parse_record({m["key"]: m["value"] for m in org["metadata"]}["migrated_from"])[0] == ["usr_1", "usr_2"]
+    assert world.plan().operations == ()
