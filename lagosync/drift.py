@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UserError
+from .planner import KINDS
+from .planner.ops import KIND_LABELS
 
 FORMAT_VERSION = 1
-KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
 FORMATS = ("text", "markdown", "json")
 
 
@@ -351,15 +352,7 @@ def _percent(part: int, whole: int) -> str:
 
 # --------------------------------------------------------------------------- renderers
 
-_LABEL = {
-    "tax": "tax",
-    "billable_metric": "metric",
-    "add_on": "add-on",
-    "plan": "plan",
-    "coupon": "coupon",
-    "customer": "customer",
-    "subscription": "subscription",
-}
+_LABEL = KIND_LABELS  # the planner's labels: drift and plan name objects the same way
 
 
 def _v(value: Any) -> str:
@@ -478,9 +471,7 @@ async def drift_async(root=".", env: str | None = None, *, client_factory=None,
                       today: _dt.date | None = None) -> DriftReport:
     """Load the workspace, read every live object of ``env`` and return its drift (no writes)."""
     from .client.connect import connect, resolve_environment
-    from .live import read_live
-    from .planner import make_plan
-    from .workflow import desired_state
+    from .workflow import desired_state, read_and_plan
     from .workspace import load_workspace
 
     workspace = load_workspace(root)
@@ -489,13 +480,9 @@ async def drift_async(root=".", env: str | None = None, *, client_factory=None,
     parse_ignore_rules(rules_items)  # a malformed rule fails before any request
     env_name = resolve_environment(workspace, env).name
     desired = desired_state(workspace)
-    client = (client_factory or connect)(workspace, env_name)
-    async with client:
-        # prune=True only makes the reader list every customer and subscription (unmanaged, coverage)
-        live = await read_live(client, workspace, prune=True)
-        lago_url = getattr(client, "base_url", None)
-    plan = make_plan(desired, live, prune=False, environment=env_name, lago_url=lago_url,
-                     workspace_digest=workspace.digest)
+    async with (client_factory or connect)(workspace, env_name) as client:
+        # the plan's own path; read_wide lists every customer and subscription (unmanaged, coverage)
+        live, plan = await read_and_plan(workspace, client, env_name, prune=False, read_wide=True)
     facts = live.facts
     return compute_drift(
         plan,

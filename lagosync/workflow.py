@@ -47,6 +47,21 @@ def use_color(no_color: bool) -> bool:
     return not no_color and not os.environ.get("NO_COLOR")
 
 
+async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False,
+                        read_wide: bool | None = None):
+    """Read Lago through ``client`` and plan ``workspace`` against it: ``(LiveState, Plan)``.
+
+    The one planning path shared by ``plan``, ``apply`` (before and after its writes) and ``drift``.
+    ``read_wide`` (default: ``prune``) makes the reader list every customer and subscription.
+    """
+    from .live import read_live
+
+    live = await read_live(client, workspace, prune=prune if read_wide is None else read_wide)
+    plan = make_plan(desired_state(workspace), live, prune=prune, environment=env_name,
+                     lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest)
+    return live, plan
+
+
 async def plan_workspace(
     root: str | Path,
     env: str | None = None,
@@ -56,18 +71,12 @@ async def plan_workspace(
 ) -> Plan:
     """Load the workspace at ``root``, read ``env`` from Lago and return the plan (no writes)."""
     from .client.connect import connect, resolve_environment
-    from .live import read_live
     from .workspace import load_workspace
 
     workspace = load_workspace(root)
     env_name = resolve_environment(workspace, env).name
-    desired = desired_state(workspace)
-    client = (client_factory or connect)(workspace, env_name)
-    async with client:
-        live = await read_live(client, workspace, prune=prune)
-        lago_url = getattr(client, "base_url", None)
-    return make_plan(desired, live, prune=prune, environment=env_name, lago_url=lago_url,
-                     workspace_digest=workspace.digest)
+    async with (client_factory or connect)(workspace, env_name) as client:
+        return (await read_and_plan(workspace, client, env_name, prune=prune))[1]
 
 
 def save_plan(plan: Plan, path: str | Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LagosyncError, UserError
+from ..workflow import desired_state, read_and_plan
 from .audit import AuditLog
 from .execute import KINDS, Context, Outcome, _refs, run_all
 from .lock import ApplyLock
@@ -68,13 +69,8 @@ def is_reprice(op) -> bool:
 
 
 # ------------------------------------------------------------------ desired state and plan
-
-
-def desired_state(workspace) -> dict[str, dict[str, dict]]:
-    """Canonical desired state (``ensure: absent`` kept): the one ``lagosync.workflow`` builds."""
-    from ..workflow import desired_state as _desired
-
-    return _desired(workspace)
+# One planning path: lagosync.workflow builds the desired state and the plan for plan, apply, drift
+# (desired_state is re-exported by lagosync.applier).
 
 
 def _lago_url(client) -> str | None:
@@ -82,13 +78,7 @@ def _lago_url(client) -> str | None:
 
 
 async def _read_and_plan(workspace, client, env_name: str, prune: bool):
-    from ..live import read_live
-    from ..planner import make_plan
-
-    live = await read_live(client, workspace, prune=prune)
-    plan = make_plan(desired_state(workspace), live, prune=prune, environment=env_name,
-                     lago_url=_lago_url(client), workspace_digest=workspace.digest)
-    return live, plan
+    return await read_and_plan(workspace, client, env_name, prune=prune)
 
 
 # ------------------------------------------------------------------ checks
