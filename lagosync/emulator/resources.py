@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import calendar
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -73,6 +75,24 @@ def _add_months(d: date, months: int, day: int | None = None) -> date:
     return date(year, month, min(day, calendar.monthrange(year, month)[1]))
 
 
+# ==================================================================== code-keyed catalogue CRUD
+@dataclass(frozen=True)
+class Catalog:
+    """One code-keyed catalogue resource (notes §2): POST /<plural>, GET /<plural> (list),
+    GET/PUT/DELETE /<plural>/{code}. Each resource states only its own rules in the callables."""
+
+    kind: str
+    root: str  # singular envelope key (notes §1.2)
+    plural: str  # path segment and list root
+    fresh: Callable[[], dict]  # the serialised defaults of a new object
+    apply: Callable[..., None]  # (obj, params, errors, *, create) -> None: assign + validate
+    out: Callable[[dict], dict]  # write / list responses
+    out_get: Callable[[dict], dict] | None = None  # GET /<plural>/{code} if it differs
+    out_list: Callable[[dict], dict] | None = None  # list items if they differ
+    after_update: Callable[[dict, dict], None] | None = None  # (before, after) side effects
+    delete: Callable[[dict], None] | None = None  # mark deleted + side effects (default soft-delete)
+
+
 class Resources:
     def __init__(self, emu: Emulator):
         self.emu = emu
@@ -83,26 +103,7 @@ class Resources:
         r = [
             ("GET", "/organizations", self.org_get),
             ("PUT", "/organizations", self.org_update),
-            ("POST", "/billable_metrics", self.bm_create),
-            ("GET", "/billable_metrics", self.bm_list),
-            ("GET", "/billable_metrics/{code}", self.bm_get),
-            ("PUT", "/billable_metrics/{code}", self.bm_update),
-            ("DELETE", "/billable_metrics/{code}", self.bm_delete),
-            ("POST", "/taxes", self.tax_create),
-            ("GET", "/taxes", self.tax_list),
-            ("GET", "/taxes/{code}", self.tax_get),
-            ("PUT", "/taxes/{code}", self.tax_update),
-            ("DELETE", "/taxes/{code}", self.tax_delete),
-            ("POST", "/add_ons", self.addon_create),
-            ("GET", "/add_ons", self.addon_list),
-            ("GET", "/add_ons/{code}", self.addon_get),
-            ("PUT", "/add_ons/{code}", self.addon_update),
-            ("DELETE", "/add_ons/{code}", self.addon_delete),
-            ("POST", "/plans", self.plan_create),
-            ("GET", "/plans", self.plan_list),
-            ("GET", "/plans/{code}", self.plan_get),
-            ("PUT", "/plans/{code}", self.plan_update),
-            ("DELETE", "/plans/{code}", self.plan_delete),
+            *(route for cat in self.catalog for route in self._crud_routes(cat)),
             ("POST", "/plans/{code}/metadata", self.plan_meta_replace),
             ("PATCH", "/plans/{code}/metadata", self.plan_meta_merge),
             ("DELETE", "/plans/{code}/metadata", self.plan_meta_delete_all),
@@ -112,11 +113,6 @@ class Resources:
             ("GET", "/plans/{code}/charges/{charge_code}", self.charge_get),
             ("PUT", "/plans/{code}/charges/{charge_code}", self.charge_update),
             ("DELETE", "/plans/{code}/charges/{charge_code}", self.charge_delete),
-            ("POST", "/coupons", self.coupon_create),
-            ("GET", "/coupons", self.coupon_list),
-            ("GET", "/coupons/{code}", self.coupon_get),
-            ("PUT", "/coupons/{code}", self.coupon_update),
-            ("DELETE", "/coupons/{code}", self.coupon_delete),
             ("POST", "/customers", self.customer_upsert),
             ("GET", "/customers", self.customer_list),
             ("GET", "/customers/{external_customer_id}", self.customer_get),
@@ -140,6 +136,138 @@ class Resources:
             ("GET", "/invoices", self.invoice_list),
         ]
         return r
+
+    # ================================================================ catalogue CRUD (shared logic)
+    @property
+    def catalog(self) -> tuple[Catalog, ...]:
+        return (
+            Catalog(BM, "billable_metric", "billable_metrics", self._bm_fresh, self._bm_apply, self._bm_out,
+                    out_get=lambda bm: self._bm_out(bm, counters=False), delete=self._bm_destroy),
+            Catalog(TAX, "tax", "taxes", self._tax_fresh, self._tax_apply, self._tax_out,
+                    after_update=self._tax_after_update, delete=self._tax_destroy),
+            Catalog(ADD_ON, "add_on", "add_ons", self._addon_fresh, self._addon_apply, self._addon_out),
+            Catalog(PLAN, "plan", "plans", self._plan_fresh, self._plan_apply, self._plan_out,
+                    out_list=lambda plan: self._plan_out(plan, single=False),
+                    after_update=self._plan_after_update, delete=self._plan_prepare_destroy),
+            Catalog(COUPON, "coupon", "coupons", self._coupon_fresh, self._coupon_apply, self._coupon_out,
+                    delete=self._coupon_destroy),
+        )
+
+    def _crud_routes(self, cat: Catalog):
+        base, one = f"/{cat.plural}", f"/{cat.plural}/{{code}}"
+
+        def create(req: Request):
+            obj = {"lago_id": self.emu.new_id(), **cat.fresh(), "created_at": iso(self.emu.now())}
+            errors = Errors()
+            cat.apply(obj, req.root(cat.root), errors, create=True)
+            errors.raise_if_any()
+            self._new(cat.kind, obj)
+            return {cat.root: cat.out(obj)}
+
+        def list_(req: Request):
+            # notes §1.4: created_at DESC; deleted rows hidden (pending_deletion plans listed, §4.2)
+            return self.emu.paginate(req, _desc_created(self._live(cat.kind)), cat.plural, cat.out_list or cat.out)
+
+        def get(req: Request):
+            return {cat.root: (cat.out_get or cat.out)(self._by_code(cat.kind, req.params["code"]))}
+
+        def update(req: Request):
+            obj = self._edit(cat.kind, self._by_code(cat.kind, req.params["code"]))
+            before = dict(obj)
+            errors = Errors()
+            cat.apply(obj, req.root(cat.root), errors, create=False)
+            errors.raise_if_any()  # nothing is written on error (unit of work rolled back)
+            if cat.after_update:
+                cat.after_update(before, obj)
+            return {cat.root: cat.out(obj)}
+
+        def delete(req: Request):
+            obj = self._edit(cat.kind, self._by_code(cat.kind, req.params["code"]))
+            if cat.delete:
+                cat.delete(obj)
+            else:
+                obj["_deleted_at"] = iso(self.emu.now())
+            return {cat.root: cat.out(obj)}
+
+        return [("POST", base, create), ("GET", base, list_), ("GET", one, get), ("PUT", one, update),
+                ("DELETE", one, delete)]
+
+    def _check_code(self, kind: str, obj: dict, errors: Errors) -> None:
+        """code required and unique among non-deleted objects of the kind (notes §1.5 value_already_exist)."""
+        if blank(obj.get("code")):
+            errors.add("code", "value_is_mandatory")
+            return
+        other = self._find_code(kind, obj["code"])
+        if other is not None and other["lago_id"] != obj["lago_id"]:
+            errors.add("code", "value_already_exist")
+
+    # ---------------------------------------------------------------- per-kind defaults and hooks
+    @staticmethod
+    def _bm_fresh() -> dict:
+        return {"name": None, "code": None, "description": None, "aggregation_type": None,
+                "weighted_interval": None, "recurring": False, "rounding_function": None,
+                "rounding_precision": None, "created_at": None, "field_name": None, "expression": None,
+                "filters": []}
+
+    def _bm_destroy(self, bm: dict) -> None:
+        bm["_deleted_at"] = iso(self.emu.now())
+        # notes §4.1: DELETE has no guard; soft-deletes every charge using it on every plan
+        for plan in self._live(PLAN):
+            if any(c["_bm_id"] == bm["lago_id"] for c in plan["_charges"]):
+                plan = self._edit(PLAN, plan)
+                plan["_charges"] = [c for c in plan["_charges"] if c["_bm_id"] != bm["lago_id"]]
+
+    @staticmethod
+    def _tax_fresh() -> dict:
+        return {"name": None, "code": None, "rate": None, "description": None,
+                "applied_to_organization": False}
+
+    def _tax_after_update(self, before: dict, tax: dict) -> None:
+        if tax["code"] != before["code"]:
+            self._rename_tax(before["code"], tax["code"])  # notes §4.4: code editable
+
+    def _tax_destroy(self, tax: dict) -> None:
+        tax["_deleted_at"] = iso(self.emu.now())
+        # notes §4.4: DELETE detaches the tax from customers, plans, charges, add-ons
+        self._rename_tax(tax["code"], None)
+
+    @staticmethod
+    def _addon_fresh() -> dict:
+        return {"name": None, "invoice_display_name": None, "code": None, "amount_cents": None,
+                "amount_currency": None, "created_at": None, "description": None, "_tax_codes": []}
+
+    @staticmethod
+    def _plan_fresh() -> dict:
+        return {"name": None, "invoice_display_name": None, "created_at": None, "code": None, "interval": None,
+                "description": None, "amount_cents": None, "amount_currency": None, "trial_period": None,
+                "pay_in_advance": False, "bill_charges_monthly": None, "bill_fixed_charges_monthly": None,
+                "pending_deletion": False, "_charges": [], "_tax_codes": [], "_metadata": None}
+
+    def _plan_after_update(self, before: dict, plan: dict) -> None:
+        if plan["amount_cents"] != before["amount_cents"]:
+            self._reevaluate_plan_changes(plan)  # notes §4.2
+
+    def _plan_prepare_destroy(self, plan: dict) -> None:
+        # notes §4.2: never refused; pending_deletion now, Plans::DestroyJob later (see Emulator docs)
+        plan["pending_deletion"] = True
+        plan_id = plan["lago_id"]
+        self.emu.enqueue(lambda: self._plan_destroy_job(plan_id))
+
+    @staticmethod
+    def _coupon_fresh() -> dict:
+        return {"name": None, "code": None, "description": None, "coupon_type": None, "amount_cents": None,
+                "amount_currency": None, "percentage_rate": None, "frequency": None, "frequency_duration": None,
+                "reusable": True, "limited_plans": False, "limited_billable_metrics": False, "created_at": None,
+                "expiration": None, "expiration_at": None, "terminated_at": None, "_plan_ids": [], "_bm_ids": []}
+
+    def _coupon_destroy(self, cp: dict) -> None:
+        now = iso(self.emu.now())
+        cp["_deleted_at"] = now
+        cp["terminated_at"] = cp["terminated_at"] or now
+        # notes §4.3: DELETE terminates all active applied coupons
+        for a in self.store.find(APPLIED, "_coupon_id", cp["lago_id"]):
+            if a["status"] == "active":
+                self.store.edit(APPLIED, a["lago_id"]).update(status="terminated", terminated_at=now)
 
     # ================================================================ lookups
     def _live(self, kind: str) -> list[dict]:
@@ -271,7 +399,8 @@ class Resources:
             out[str(f["key"])] = [str(v) for v in dict.fromkeys(values)]
         return [{"key": k, "values": v} for k, v in out.items()]
 
-    def _bm_apply(self, bm: dict, p: dict, errors: Errors, locked: bool) -> None:
+    def _bm_apply(self, bm: dict, p: dict, errors: Errors, *, create: bool) -> None:
+        locked = not create and self._bm_in_use(bm)
         for key in ("name", "description"):
             if key in p:
                 bm[key] = p[key]
@@ -309,12 +438,7 @@ class Resources:
             errors.add("rounding_precision", "value_is_invalid")
         if blank(bm.get("name")):
             errors.add("name", "value_is_mandatory")
-        if blank(bm.get("code")):
-            errors.add("code", "value_is_mandatory")
-        else:
-            other = self._find_code(BM, bm["code"])
-            if other is not None and other["lago_id"] != bm["lago_id"]:
-                errors.add("code", "value_already_exist")
+        self._check_code(BM, bm, errors)
 
     def _bm_set_filters(self, bm: dict, filters: list[dict]) -> None:
         old = {f["key"]: set(f["values"]) for f in bm.get("filters", [])}
@@ -344,48 +468,6 @@ class Resources:
                         kept.append(f)
                 c["filters"] = kept
 
-    def bm_create(self, req: Request):
-        p = req.root("billable_metric")
-        bm = {
-            "lago_id": self.emu.new_id(), "name": None, "code": None, "description": None,
-            "aggregation_type": None, "weighted_interval": None, "recurring": False,
-            "rounding_function": None, "rounding_precision": None, "created_at": iso(self.emu.now()),
-            "field_name": None, "expression": None, "filters": [],
-        }
-        errors = Errors()
-        self._bm_apply(bm, p, errors, locked=False)
-        errors.raise_if_any()
-        self._new(BM, bm)
-        return {"billable_metric": self._bm_out(bm)}
-
-    def bm_list(self, req: Request):
-        return self.emu.paginate(req, _desc_created(self._live(BM)), "billable_metrics", self._bm_out)
-
-    def bm_get(self, req: Request):
-        bm = self._by_code(BM, req.params["code"])
-        return {"billable_metric": self._bm_out(bm, counters=False)}
-
-    def bm_update(self, req: Request):
-        bm = self._by_code(BM, req.params["code"])
-        p = req.root("billable_metric")
-        locked = self._bm_in_use(bm)
-        bm = self._edit(BM, bm)
-        errors = Errors()
-        self._bm_apply(bm, p, errors, locked=locked)
-        errors.raise_if_any()
-        return {"billable_metric": self._bm_out(bm)}
-
-    def bm_delete(self, req: Request):
-        bm = self._by_code(BM, req.params["code"])
-        bm = self._edit(BM, bm)
-        bm["_deleted_at"] = iso(self.emu.now())
-        # notes §4.1: DELETE has no guard; soft-deletes every charge using it on every plan
-        for plan in self._live(PLAN):
-            if any(c["_bm_id"] == bm["lago_id"] for c in plan["_charges"]):
-                plan = self._edit(PLAN, plan)
-                plan["_charges"] = [c for c in plan["_charges"] if c["_bm_id"] != bm["lago_id"]]
-        return {"billable_metric": self._bm_out(bm)}
-
     # ================================================================ taxes (§3.7)
     def _tax_out(self, tax: dict) -> dict:
         out = _public(tax)
@@ -394,7 +476,7 @@ class Resources:
         out["applied_to_billing_entities_codes"] = []
         return out
 
-    def _tax_apply(self, tax: dict, p: dict, errors: Errors) -> None:
+    def _tax_apply(self, tax: dict, p: dict, errors: Errors, *, create: bool) -> None:
         for key in ("code", "name", "description"):
             if key in p:
                 tax[key] = p[key]
@@ -410,38 +492,7 @@ class Resources:
             errors.add("rate", "value_is_mandatory")
         if blank(tax.get("name")):
             errors.add("name", "value_is_mandatory")
-        if blank(tax.get("code")):
-            errors.add("code", "value_is_mandatory")
-        else:
-            other = self._find_code(TAX, tax["code"])
-            if other is not None and other["lago_id"] != tax["lago_id"]:
-                errors.add("code", "value_already_exist")
-
-    def tax_create(self, req: Request):
-        p = req.root("tax")
-        tax = {"lago_id": self.emu.new_id(), "name": None, "code": None, "rate": None, "description": None,
-               "applied_to_organization": False, "created_at": iso(self.emu.now())}
-        errors = Errors()
-        self._tax_apply(tax, p, errors)
-        errors.raise_if_any()
-        self._new(TAX, tax)
-        return {"tax": self._tax_out(tax)}
-
-    def tax_list(self, req: Request):
-        return self.emu.paginate(req, _desc_created(self._live(TAX)), "taxes", self._tax_out)
-
-    def tax_get(self, req: Request):
-        return {"tax": self._tax_out(self._by_code(TAX, req.params["code"]))}
-
-    def tax_update(self, req: Request):
-        tax = self._edit(TAX, self._by_code(TAX, req.params["code"]))
-        errors = Errors()
-        old_code = tax["code"]
-        self._tax_apply(tax, req.root("tax"), errors)
-        errors.raise_if_any()
-        if tax["code"] != old_code:
-            self._rename_tax(old_code, tax["code"])
-        return {"tax": self._tax_out(tax)}
+        self._check_code(TAX, tax, errors)
 
     def _rename_tax(self, old: str, new: str | None) -> None:
         """Tax references are kept by code here; follow a code change (or a delete when new is None)."""
@@ -461,20 +512,14 @@ class Resources:
                 for c in obj.get("_charges", []):
                     c["_tax_codes"] = fix(c.get("_tax_codes", []))
 
-    def tax_delete(self, req: Request):
-        tax = self._edit(TAX, self._by_code(TAX, req.params["code"]))
-        tax["_deleted_at"] = iso(self.emu.now())
-        # notes §4.4: DELETE detaches the tax from customers, plans, charges, add-ons
-        self._rename_tax(tax["code"], None)
-        return {"tax": self._tax_out(tax)}
-
     # ================================================================ add-ons (§3.5, §4.4)
     def _addon_out(self, a: dict) -> dict:
         out = _public(a)
         out["taxes"] = self._taxes_for(a["_tax_codes"])
         return out
 
-    def _addon_apply(self, a: dict, p: dict, errors: Errors) -> None:
+    def _addon_apply(self, a: dict, p: dict, errors: Errors, *, create: bool) -> None:
+        # notes §4.4: all fields editable at any time; tax_codes key ⇒ replace
         for key in ("name", "invoice_display_name", "code", "description", "amount_currency"):
             if key in p:
                 a[key] = p[key]
@@ -489,42 +534,7 @@ class Resources:
             errors.add("amount_cents", "value_is_out_of_range" if isinstance(a.get("amount_cents"), int)
                        else "value_is_mandatory")
         check_currency(a.get("amount_currency"), "amount_currency", errors)
-        if blank(a.get("code")):
-            errors.add("code", "value_is_mandatory")
-        else:
-            other = self._find_code(ADD_ON, a["code"])
-            if other is not None and other["lago_id"] != a["lago_id"]:
-                errors.add("code", "value_already_exist")
-
-    def addon_create(self, req: Request):
-        p = req.root("add_on")
-        a = {"lago_id": self.emu.new_id(), "name": None, "invoice_display_name": None, "code": None,
-             "amount_cents": None, "amount_currency": None, "created_at": iso(self.emu.now()),
-             "description": None, "_tax_codes": []}
-        errors = Errors()
-        self._addon_apply(a, p, errors)
-        errors.raise_if_any()
-        self._new(ADD_ON, a)
-        return {"add_on": self._addon_out(a)}
-
-    def addon_list(self, req: Request):
-        return self.emu.paginate(req, _desc_created(self._live(ADD_ON)), "add_ons", self._addon_out)
-
-    def addon_get(self, req: Request):
-        return {"add_on": self._addon_out(self._by_code(ADD_ON, req.params["code"]))}
-
-    def addon_update(self, req: Request):
-        # notes §4.4: all fields editable at any time; tax_codes key ⇒ replace
-        a = self._edit(ADD_ON, self._by_code(ADD_ON, req.params["code"]))
-        errors = Errors()
-        self._addon_apply(a, req.root("add_on"), errors)
-        errors.raise_if_any()
-        return {"add_on": self._addon_out(a)}
-
-    def addon_delete(self, req: Request):
-        a = self._edit(ADD_ON, self._by_code(ADD_ON, req.params["code"]))
-        a["_deleted_at"] = iso(self.emu.now())
-        return {"add_on": self._addon_out(a)}
+        self._check_code(ADD_ON, a, errors)
 
     # ================================================================ plans (§3.2, §3.3, §4.2)
     def _plan_has_had_subscriptions(self, plan: dict) -> bool:
@@ -764,12 +774,7 @@ class Resources:
         # validations (notes §3.2)
         if blank(plan.get("name")):
             errors.add("name", "value_is_mandatory")
-        if blank(plan.get("code")):
-            errors.add("code", "value_is_mandatory")
-        else:
-            other = self._find_code(PLAN, plan["code"])
-            if other is not None and other["lago_id"] != plan["lago_id"]:
-                errors.add("code", "value_already_exist")
+        self._check_code(PLAN, plan, errors)
         if plan.get("interval") not in PLAN_INTERVALS:
             errors.add("interval", "value_is_invalid")
         if not isinstance(plan.get("amount_cents"), int) or isinstance(plan.get("amount_cents"), bool):
@@ -799,47 +804,6 @@ class Resources:
                 continue
             out[str(k)] = v
         return out
-
-    def plan_create(self, req: Request):
-        p = req.root("plan")
-        plan = {
-            "lago_id": self.emu.new_id(), "name": None, "invoice_display_name": None,
-            "created_at": iso(self.emu.now()), "code": None, "interval": None, "description": None,
-            "amount_cents": None, "amount_currency": None, "trial_period": None, "pay_in_advance": False,
-            "bill_charges_monthly": None, "bill_fixed_charges_monthly": None, "pending_deletion": False,
-            "_charges": [], "_tax_codes": [], "_metadata": None,
-        }
-        errors = Errors()
-        self._plan_apply(plan, p, errors, create=True)
-        errors.raise_if_any()
-        self._new(PLAN, plan)
-        return {"plan": self._plan_out(plan)}
-
-    def plan_list(self, req: Request):
-        # notes §4.2: the list includes pending_deletion plans
-        return self.emu.paginate(req, _desc_created(self._live(PLAN)), "plans",
-                                 lambda p: self._plan_out(p, single=False))
-
-    def plan_get(self, req: Request):
-        return {"plan": self._plan_out(self._by_code(PLAN, req.params["code"]))}
-
-    def plan_update(self, req: Request):
-        plan = self._edit(PLAN, self._by_code(PLAN, req.params["code"]))
-        old_amount = plan["amount_cents"]
-        errors = Errors()
-        self._plan_apply(plan, req.root("plan"), errors, create=False)
-        errors.raise_if_any()
-        if plan["amount_cents"] != old_amount:
-            self._reevaluate_plan_changes(plan)  # notes §4.2
-        return {"plan": self._plan_out(plan)}
-
-    def plan_delete(self, req: Request):
-        plan = self._edit(PLAN, self._by_code(PLAN, req.params["code"]))
-        # notes §4.2: never refused; pending_deletion now, Plans::DestroyJob later (see Emulator docs)
-        plan["pending_deletion"] = True
-        plan_id = plan["lago_id"]
-        self.emu.enqueue(lambda: self._plan_destroy_job(plan_id))
-        return {"plan": self._plan_out(plan)}
 
     def _plan_destroy_job(self, plan_id: str) -> None:
         """notes §4.2: terminates active subscriptions, cancels pending ones, soft-deletes the plan."""
@@ -992,12 +956,7 @@ class Resources:
                 cp["limited_billable_metrics"] = bool(bm_ids)
         if blank(cp.get("name")):
             errors.add("name", "value_is_mandatory")
-        if blank(cp.get("code")):
-            errors.add("code", "value_is_mandatory")
-        else:
-            other = self._find_code(COUPON, cp["code"])
-            if other is not None and other["lago_id"] != cp["lago_id"]:
-                errors.add("code", "value_already_exist")
+        self._check_code(COUPON, cp, errors)
         if cp.get("coupon_type") not in ("fixed_amount", "percentage"):
             errors.add("coupon_type", "value_is_invalid")
         if cp.get("frequency") not in ("once", "recurring", "forever"):
@@ -1021,47 +980,6 @@ class Resources:
                 errors.add("expiration_at", "invalid_date")
             else:
                 cp["expiration_at"] = iso(at)
-
-    def coupon_create(self, req: Request):
-        p = req.root("coupon")
-        cp = {
-            "lago_id": self.emu.new_id(), "name": None, "code": None, "description": None,
-            "coupon_type": None, "amount_cents": None, "amount_currency": None, "percentage_rate": None,
-            "frequency": None, "frequency_duration": None, "reusable": True, "limited_plans": False,
-            "limited_billable_metrics": False, "created_at": iso(self.emu.now()),
-            "expiration": None, "expiration_at": None, "terminated_at": None,
-            "_plan_ids": [], "_bm_ids": [],
-        }
-        errors = Errors()
-        self._coupon_apply(cp, p, errors, create=True)
-        errors.raise_if_any()
-        self._new(COUPON, cp)
-        return {"coupon": self._coupon_out(cp)}
-
-    def coupon_list(self, req: Request):
-        return self.emu.paginate(req, _desc_created(self._live(COUPON)), "coupons", self._coupon_out)
-
-    def coupon_get(self, req: Request):
-        return {"coupon": self._coupon_out(self._by_code(COUPON, req.params["code"]))}
-
-    def coupon_update(self, req: Request):
-        cp = self._edit(COUPON, self._by_code(COUPON, req.params["code"]))
-        errors = Errors()
-        self._coupon_apply(cp, req.root("coupon"), errors, create=False)
-        errors.raise_if_any()
-        return {"coupon": self._coupon_out(cp)}
-
-    def coupon_delete(self, req: Request):
-        cp = self._edit(COUPON, self._by_code(COUPON, req.params["code"]))
-        now = iso(self.emu.now())
-        cp["_deleted_at"] = now
-        cp["terminated_at"] = cp["terminated_at"] or now
-        # notes §4.3: DELETE terminates all active applied coupons
-        for a in self.store.find(APPLIED, "_coupon_id", cp["lago_id"]):
-            if a["status"] == "active":
-                a = self.store.edit(APPLIED, a["lago_id"])
-                a.update(status="terminated", terminated_at=now)
-        return {"coupon": self._coupon_out(cp)}
 
     # ================================================================ customers (§3.8, §4.5)
     CUSTOMER_FIELDS = (
