@@ -472,7 +472,8 @@ class Resources:
     def _tax_out(self, tax: dict) -> dict:
         out = _public(tax)
         out["rate"] = float(tax["rate"])  # notes §3.7/§6: rate is a float in responses
-        out.update(add_ons_count=0, charges_count=0, customers_count=0, plans_count=0)
+        # notes §3.7: counters add_ons_count…commitments_count, all 0
+        out.update(add_ons_count=0, charges_count=0, customers_count=0, plans_count=0, commitments_count=0)
         out["applied_to_billing_entities_codes"] = []
         return out
 

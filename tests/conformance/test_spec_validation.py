@@ -98,3 +98,32 @@ def test_get_organizations_validated_like_put(api, validator):
     assert r.status_code == 200
     assert validator.validate("GET", "/organizations", 200, r.json()) == []
     assert validator.validate("GET", "/organizations", 200, {"organization": {"name": 3}})
+
+
+def test_session_check_fails_the_run_on_a_non_conforming_response(request, spec_path):
+    """The root conftest's end-of-session hook turns a recorded non-conforming body into exit status 1."""
+    from types import SimpleNamespace
+
+    root = next(p for p in request.config.pluginmanager.get_plugins()
+                if getattr(p, "__file__", "").endswith("tests/conftest.py")
+                and "conformance" not in getattr(p, "__file__", ""))
+    rec = root.recorder
+    saved = (rec.responses, dict(root._report), root.SPEC_PATH)
+    try:
+        rec.responses = {("GET", "/plans/{code}", 404): [{"status": 404, "error": "Not Found"}]}  # no code
+        root.SPEC_PATH = spec_path
+        session = SimpleNamespace(exitstatus=0)
+        root.pytest_sessionfinish(session, 0)
+        assert session.exitstatus == 1
+        assert any("/plans/{code}" in p for p in root._report["problems"])
+        # and a conforming one does not
+        root._report.update(problems=[], checked=0)
+        rec.responses = {("GET", "/plans/{code}", 404): [
+            {"status": 404, "error": "Not Found", "code": "plan_not_found"}]}
+        session = SimpleNamespace(exitstatus=0)
+        root.pytest_sessionfinish(session, 0)
+        assert session.exitstatus == 0 and root._report["problems"] == []
+    finally:
+        rec.responses, root.SPEC_PATH = saved[0], saved[2]
+        root._report.clear()
+        root._report.update(saved[1])

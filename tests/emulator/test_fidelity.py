@@ -60,3 +60,211 @@ def test_plan_update_without_amount_change_touches_no_subscription(api):
     api.subscribe(plan="basic")
     api.ok("PUT", "/plans/pro", plan={"amount_cents": 5000, "name": "Pro 2"})
     assert _rows(api) == [("basic", "pending"), ("pro", "active")]
+
+
+# ---------------------------------------------------------------- response field lists (notes §3.x "Response")
+
+def _fields(text: str) -> set[str]:
+    return {f.strip() for f in text.split(",")}
+
+
+BM_FIELDS = _fields("lago_id, name, code, description, aggregation_type, weighted_interval, recurring, "
+                    "rounding_function, rounding_precision, created_at, field_name, expression, filters")
+BM_COUNTERS = _fields("active_subscriptions_count, draft_invoices_count, plans_count")
+PLAN_FIELDS = _fields(
+    "lago_id, name, invoice_display_name, created_at, code, interval, description, amount_cents, amount_currency, "
+    "trial_period, pay_in_advance, bill_charges_monthly, bill_fixed_charges_monthly, customers_count, "
+    "active_subscriptions_count, draft_invoices_count, parent_id, pending_deletion, charges, usage_thresholds, "
+    "applicable_usage_thresholds, taxes, entitlements")
+CHARGE_FIELDS = _fields(
+    "lago_id, lago_billable_metric_id, code, invoice_display_name, billable_metric_code, created_at, charge_model, "
+    "invoiceable, regroup_paid_fees, pay_in_advance, prorated, min_amount_cents, accepts_target_wallet, properties, "
+    "applied_pricing_unit, lago_parent_id, filters, taxes")
+FILTER_FIELDS = _fields("lago_id, charge_code, invoice_display_name, properties, values")
+ADD_ON_FIELDS = _fields("lago_id, name, invoice_display_name, code, amount_cents, amount_currency, created_at, "
+                        "description, taxes")
+COUPON_FIELDS = _fields(
+    "lago_id, name, code, description, coupon_type, amount_cents, amount_currency, percentage_rate, frequency, "
+    "frequency_duration, reusable, limited_plans, limited_billable_metrics, plan_codes, billable_metric_codes, "
+    "created_at, expiration, expiration_at, terminated_at")
+SUB_FIELDS = _fields(
+    "lago_id, external_id, lago_customer_id, external_customer_id, name, plan_code, plan_amount_cents, "
+    "plan_amount_currency, status, billing_time, subscription_at, started_at, trial_ended_at, ending_at, "
+    "terminated_at, canceled_at, created_at, previous_plan_code, next_plan_code, downgrade_plan_date, "
+    "current_billing_period_started_at, current_billing_period_ending_at, on_termination_credit_note, "
+    "on_termination_invoice, progressive_billing_disabled, consolidate_invoice, purchase_order_number, "
+    "cancellation_reason, activated_at, payment_method, activation_rules")
+SUB_SINGLE = _fields("plan, entitlements, applicable_usage_thresholds, applied_invoice_custom_sections")
+APPLIED_FIELDS = _fields(
+    "lago_id, lago_coupon_id, coupon_code, coupon_name, coupon_description, coupon_status, coupon_deleted_at, "
+    "lago_customer_id, external_customer_id, status, amount_cents, amount_cents_remaining, amount_currency, "
+    "percentage_rate, frequency, frequency_duration, frequency_duration_remaining, expiration_at, created_at, "
+    "terminated_at")
+CUSTOMER_FIELDS = _fields(
+    "lago_id, billing_entity_code, external_id, account_type, name, firstname, lastname, customer_type, "
+    "sequential_id, slug, created_at, updated_at, country, address_line1, address_line2, state, zipcode, email, "
+    "city, url, phone, logo_url, legal_name, legal_number, currency, tax_identification_number, timezone, "
+    "applicable_timezone, net_payment_term, external_salesforce_id, finalize_zero_amount_invoice, "
+    "billing_configuration, shipping_address, skip_invoice_custom_sections, metadata")
+CUSTOMER_SINGLE = _fields("taxes, integration_customers, applicable_invoice_custom_sections")
+TAX_FIELDS = _fields("lago_id, name, code, rate, description, applied_to_organization, created_at, "
+                     "applied_to_billing_entities_codes")
+
+
+def test_response_field_lists_follow_the_serializers(api):
+    """Each object carries exactly the serializer's fields (notes §3.1-§3.10)."""
+    tax = api.ok("POST", "/taxes", tax={"name": "VAT", "code": "vat", "rate": "20"})["tax"]
+    assert set(tax) == TAX_FIELDS | _fields("add_ons_count, charges_count, customers_count, plans_count, "
+                                            "commitments_count")
+    bm = api.metric(filters=[{"key": "region", "values": ["eu"]}])
+    assert set(bm) == BM_FIELDS | BM_COUNTERS  # create/update/delete/list add the counters (§3.1)
+    assert set(api.ok("GET", "/billable_metrics/api_calls")["billable_metric"]) == BM_FIELDS
+    plan = api.plan(charges=[{"billable_metric_id": bm["lago_id"], "charge_model": "standard",
+                              "properties": {"amount": "1"},
+                              "filters": [{"values": {"region": ["eu"]}, "properties": {"amount": "2"}}]}],
+                    metadata={"k": "v"})
+    assert set(plan) == PLAN_FIELDS | {"fixed_charges", "metadata"}  # metadata only if present (§3.2)
+    assert set(api.ok("GET", "/plans")["plans"][0]) == PLAN_FIELDS | {"metadata"}  # list: no fixed_charges
+    charge = plan["charges"][0]
+    assert set(charge) == CHARGE_FIELDS and set(charge["filters"][0]) == FILTER_FIELDS
+    add_on = api.ok("POST", "/add_ons", add_on={"name": "Setup", "code": "setup", "amount_cents": 100,
+                                                "amount_currency": "EUR"})["add_on"]
+    assert set(add_on) == ADD_ON_FIELDS
+    coupon = api.ok("POST", "/coupons", coupon={"name": "C", "code": "c", "coupon_type": "percentage",
+                                               "percentage_rate": "10", "frequency": "once",
+                                               "expiration": "no_expiration"})["coupon"]
+    assert set(coupon) == COUPON_FIELDS  # no status field (§3.6)
+    sub = api.subscribe()
+    assert set(sub) == SUB_FIELDS | SUB_SINGLE
+    assert set(api.ok("GET", "/subscriptions")["subscriptions"][0]) == SUB_FIELDS  # list: no plan (§3.9)
+    customer = api.ok("GET", "/customers/cus_1")["customer"]
+    assert set(customer) == CUSTOMER_FIELDS | CUSTOMER_SINGLE
+    applied = api.ok("POST", "/applied_coupons", applied_coupon={"external_customer_id": "cus_1",
+                                                                 "coupon_code": "c"})["applied_coupon"]
+    assert set(applied) == APPLIED_FIELDS
+
+
+# ---------------------------------------------------------------- notes §4.6 subscriptions
+
+def test_current_subscription_is_searched_within_the_given_customer(api):
+    api.plan("pro", amount_cents=5000)
+    api.plan("basic", amount_cents=1000)
+    api.subscribe("s1", plan="pro", customer="a")
+    # another customer's *active* row with that external_id → 422 value_already_exist
+    status, body = api.post("/subscriptions", subscription={"external_customer_id": "b", "plan_code": "basic",
+                                                            "external_id": "s1"})
+    assert status == 422 and body["error_details"] == {"external_id": ["value_already_exist"]}
+    # nothing was changed for customer a (no downgrade scheduled on a's row)
+    assert api.ok("GET", "/subscriptions/s1")["subscription"]["next_plan_code"] is None
+    # once a's row is terminated, b may use the external_id: a new subscription, not a plan change
+    api.ok("DELETE", "/subscriptions/s1")
+    sub = api.subscribe("s1", plan="basic", customer="b")
+    assert sub["external_customer_id"] == "b" and sub["previous_plan_code"] is None
+
+
+def test_another_customers_pending_subscription_does_not_block(api):
+    # notes §4.6: only another customer's *active* row is a clash
+    api.plan()
+    api.subscribe("s1", customer="a", subscription_at="2027-01-01T00:00:00Z")
+    sub = api.subscribe("s1", customer="b")
+    assert sub["status"] == "active" and sub["external_customer_id"] == "b"
+
+
+def test_pending_subscription_upgrade_also_swaps_in_place(api):
+    # notes §4.6: pending (future start): both upgrade and downgrade swap plan and name in place
+    api.plan("basic", amount_cents=1000)
+    api.plan("pro", amount_cents=5000)
+    sub = api.subscribe(plan="basic", subscription_at="2027-01-01T00:00:00Z", name="B")
+    swapped = api.subscribe(plan="pro", name="P")
+    assert swapped["lago_id"] == sub["lago_id"] and swapped["status"] == "pending"
+    assert (swapped["plan_code"], swapped["name"], swapped["previous_plan_code"]) == ("pro", "P", None)
+    rows = api.ok("GET", "/subscriptions", params=[("status[]", "pending"), ("status[]", "terminated")])
+    assert len(rows["subscriptions"]) == 1
+
+
+def test_upgrade_ignores_requested_subscription_at_and_billing_time(api):
+    # notes §4.6: subscription_at and billing_time copied from the old row
+    api.plan("basic", amount_cents=1000)
+    api.plan("max", amount_cents=2000)
+    old = api.subscribe(plan="basic", billing_time="anniversary", subscription_at="2026-07-15T00:00:00Z")
+    new = api.subscribe(plan="max", billing_time="calendar", subscription_at="2026-08-01T00:00:00Z")
+    assert (new["subscription_at"], new["billing_time"]) == (old["subscription_at"], "anniversary")
+
+
+def test_subscription_to_a_pending_deletion_plan_is_accepted(emulator, api):
+    # notes §4.6: plan looked up among parent plans incl. pending-deletion ones
+    emulator.defer_jobs = True
+    api.plan()
+    api.ok("DELETE", "/plans/pro")
+    assert api.subscribe()["plan"]["pending_deletion"] is True
+    emulator.run_jobs()  # Plans::DestroyJob terminates it (notes §4.2)
+    assert api.get("/subscriptions/sub_1")[0] == 404
+    assert api.get("/plans/pro")[0] == 404
+
+
+# ---------------------------------------------------------------- notes §4.5 customer currency (≤v1.51.0)
+
+def test_customer_currency_free_while_editable_then_locked(api):
+    api.ok("POST", "/customers", customer={"external_id": "c", "currency": "EUR"})
+    assert api.ok("POST", "/customers", customer={"external_id": "c", "currency": "USD"})["customer"]["currency"] == "USD"
+    status, body = api.post("/customers", customer={"external_id": "c", "currency": "XXX"})
+    assert status == 422 and body["error_details"] == {"currency": ["value_is_invalid"]}
+    api.plan(amount_currency="USD")
+    api.subscribe(customer="c")
+    # same currency re-sent: fine (no change); another: 422
+    api.ok("POST", "/customers", customer={"external_id": "c", "currency": "USD"})
+    status, body = api.post("/customers", customer={"external_id": "c", "currency": "EUR"})
+    assert status == 422 and body["error_details"] == {"currency": ["currencies_does_not_match"]}
+
+
+def test_fixed_amount_coupon_sets_then_checks_customer_currency(api):
+    # notes §3.10 / §4.5: fixed-amount coupons set/verify the customer currency
+    api.ok("POST", "/coupons", coupon={"name": "F", "code": "f", "coupon_type": "fixed_amount", "amount_cents": 100,
+                                       "amount_currency": "EUR", "frequency": "once", "expiration": "no_expiration"})
+    api.ok("POST", "/customers", customer={"external_id": "c"})
+    api.ok("POST", "/applied_coupons", applied_coupon={"external_customer_id": "c", "coupon_code": "f"})
+    assert api.ok("GET", "/customers/c")["customer"]["currency"] == "EUR"
+    status, body = api.post("/customers", customer={"external_id": "c", "currency": "USD"})
+    assert status == 422 and body["error_details"] == {"currency": ["currencies_does_not_match"]}
+
+
+# ---------------------------------------------------------------- notes §3.6 / §4.3 coupon applies_to
+
+def _coupon(**kw):
+    return {"name": "C", "code": "c", "coupon_type": "percentage", "percentage_rate": "10", "frequency": "once",
+            "expiration": "no_expiration", **kw}
+
+
+def test_coupon_applies_to_errors(api):
+    api.plan()
+    api.metric()
+    status, body = api.post("/coupons", coupon=_coupon(applies_to={"billable_metric_codes": ["nope"]}))
+    assert (status, body["code"]) == (404, "billable_metrics_not_found")
+    status, body = api.post("/coupons", coupon=_coupon(applies_to={"plan_codes": ["pro", "nope"]}))
+    assert (status, body["code"]) == (404, "plans_not_found")
+    # both kinds → 405, even when a code is unknown (checked first)
+    status, body = api.post("/coupons", coupon=_coupon(applies_to={"plan_codes": ["nope"],
+                                                                   "billable_metric_codes": ["api_calls"]}))
+    assert status == 405 and body == {"status": 405, "error": "Method Not Allowed",
+                                      "code": "only_one_limitation_type_per_coupon_allowed"}
+    assert api.ok("GET", "/coupons")["coupons"] == []  # nothing created
+
+
+def test_coupon_applies_to_ignored_once_applied(api):
+    # notes §4.3: once applied, applies_to (and amounts, code...) are silently ignored; name editable
+    api.plan()
+    api.plan("other")
+    api.ok("POST", "/coupons", coupon=_coupon(applies_to={"plan_codes": ["pro"]}))
+    api.ok("POST", "/customers", customer={"external_id": "c"})
+    api.ok("POST", "/applied_coupons", applied_coupon={"external_customer_id": "c", "coupon_code": "c"})
+    cp = api.ok("PUT", "/coupons/c", coupon=_coupon(name="Renamed", percentage_rate="50",
+                                                    applies_to={"plan_codes": ["other"]}))["coupon"]
+    assert (cp["name"], cp["percentage_rate"], cp["plan_codes"]) == ("Renamed", "10.0", ["pro"])
+
+
+def test_coupon_put_without_applies_to_drops_targets_keeps_limited_flag(api):
+    # notes §4.3 pitfall (not-yet-applied coupon)
+    api.plan()
+    api.ok("POST", "/coupons", coupon=_coupon(applies_to={"plan_codes": ["pro"]}))
+    cp = api.ok("PUT", "/coupons/c", coupon={"name": "x"})["coupon"]
+    assert cp["plan_codes"] == [] and cp["limited_plans"] is True
