@@ -118,6 +118,15 @@ def live_subscriptions_on(ctx: Context, plan_code: str) -> list[str]:
     return sorted(k for k, s in ctx.l("subscription").items() if s.get("plan_code") == plan_code)
 
 
+def pending_subscriptions_to(ctx: Context, plan_code: str) -> list[str]:
+    """Subscriptions still active elsewhere with a downgrade to ``plan_code`` scheduled (notes §4.6):
+    e.g. those a previous, cheaper plan version is waiting for. They are the plan's subscribers from
+    their next period on, so a price change hits them and a new version must move them too."""
+    pending = getattr(ctx.facts, "pending_downgrades", None) or {}
+    return sorted(k for k, code in pending.items()
+                  if code == plan_code and (ctx.l("subscription").get(k) or {}).get("plan_code") != plan_code)
+
+
 def next_version_code(ctx: Context, code: str) -> str:
     """``<code>__v<N>``: N is one more than the current live version (version 1 has no suffix)."""
     live_code = (getattr(ctx.facts, "plan_versions", None) or {}).get(code, code)
@@ -233,15 +242,17 @@ def compare_plan(ctx: Context, key: str, before: dict, after: dict) -> Operation
                 locked.append(".".join(parts[:3]))
         locked = _sorted_set(locked)
     removed = sorted(set(before_charges) - set(after_charges))
-    n_active = active_subscriptions(ctx, key)
+    pending_here = [s for s in pending_subscriptions_to(ctx, key) if not _leaves_plan(ctx, s, key)]
+    n_active = active_subscriptions(ctx, key) + len(pending_here)
     if had_subs and locked:
         # notes §4.2: locked fields are silently ignored once the plan has had subscriptions, so the
         # route that works is a new plan version plus moving the subscriptions (ARCHITECTURE "Plan
         # versions"). Subscriptions the workspace moves elsewhere or removes are left to their own op.
-        migrate = [
-            s for s in live_subscriptions_on(ctx, key)
-            if not _leaves_plan(ctx, s, key)
-        ]
+        # A subscription waiting for a scheduled downgrade to this plan (a previous, cheaper version)
+        # moves too, else it would land on the superseded version (a perpetual diff).
+        migrate = sorted(
+            [s for s in live_subscriptions_on(ctx, key) if not _leaves_plan(ctx, s, key)] + pending_here
+        )
         details: dict[str, Any] = {
             "new_code": next_version_code(ctx, key),
             "live_code": (getattr(ctx.facts, "plan_versions", None) or {}).get(key, key),

@@ -100,6 +100,30 @@ def test_locked_field_change_creates_a_version_and_moves_subscriptions(applied):
     assert lago.get("/plans/professional__v2")["plan"]["name"] == "Pro"
 
 
+def test_second_version_while_subscriptions_wait_for_a_downgrade_to_the_first(applied):
+    lago = applied
+    pro = lago.desired["plan"]["professional"]
+    pro["interval"] = "quarterly"  # 4900/quarter < 4900/month: the move is a downgrade at period end
+    ok(lago, allow_reprice=True)
+    sub = lago.get("/subscriptions/sub_org_1")["subscription"]
+    assert (sub["plan_code"], sub["next_plan_code"]) == ("professional", "professional__v2")
+    # a price change on the waiting version re-prices the waiting subscription
+    pro["amount_cents"] = 4500
+    plan = lago.plan()
+    assert plan.operations[0].details["active_subscriptions"] == 1
+    assert "reprices_subscribers" in plan.operations[0].reasons
+    ok(lago, allow_reprice=True)
+    # a second locked change: version 3 must take the waiting subscription along (no straggler)
+    pro["interval"] = "yearly"
+    plan = lago.plan()
+    [op] = plan.operations
+    assert (op.action, op.details["new_code"], op.details["migrate"]) == ("replace", "professional__v3",
+                                                                          ["sub_org_1"])
+    ok(lago, allow_reprice=True)
+    sub = lago.get("/subscriptions/sub_org_1")["subscription"]
+    assert (sub["plan_code"], sub["next_plan_code"]) == ("professional", "professional__v3")
+
+
 def test_deletes_need_allow_destroy_and_then_happen(applied):
     lago = applied
     d = lago.desired

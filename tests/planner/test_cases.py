@@ -21,6 +21,7 @@ class Case:
     paths: dict[str, list[str]] = field(default_factory=dict)  # "kind:key" -> change paths
     unmanaged: list[tuple[str, str]] = field(default_factory=list)
     prune: bool = False
+    live_mutate: Callable[[Any, dict], None] | None = None  # applied to the live state after build
 
 
 def same_both(b):
@@ -139,6 +140,19 @@ CASES = [
                       plan_has_had_subscriptions={"pro"}, plan_versions={"pro": "pro__v2"}),
          [("replace", "plan:pro", ("locked_after_subscription", "downgrade_at_period_end"))],
          details={"plan:pro": {"new_code": "pro__v3", "live_code": "pro__v2"}}),
+    Case("second locked change while subscriptions wait for the first version: they move too",
+         with_desired(set_("plan", "pro", interval="yearly", amount_cents=10000),
+                      plan_has_had_subscriptions={"pro"}, plan_versions={"pro": "pro__v2"},
+                      pending_downgrades={"sub_acme": "pro"}),
+         [("replace", "plan:pro", ("locked_after_subscription", "downgrade_at_period_end"))],
+         details={"plan:pro": {"new_code": "pro__v3", "migrate": ["sub_acme"], "active_subscriptions": 1}},
+         live_mutate=set_("subscription", "sub_acme", plan_code="pro__v1")),
+    Case("price change counts subscriptions waiting for a downgrade to the plan",
+         with_desired(set_("plan", "pro", amount_cents=3900), plan_has_had_subscriptions={"pro"},
+                      pending_downgrades={"sub_acme": "pro"}),
+         [("update", "plan:pro", ("changed", "reprices_subscribers"))],
+         details={"plan:pro": {"active_subscriptions": 1}},
+         live_mutate=set_("subscription", "sub_acme", plan_code="pro__v1")),
     Case("locked charge field after subscription",
          with_desired(set_("plan", "pro", charges=pro_charges(1, charge_model="package")),
                       plan_has_had_subscriptions={"pro"}),
@@ -215,6 +229,8 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case(case: Case, builders):
     desired, live = case.build(builders)
+    if case.live_mutate is not None:
+        case.live_mutate(builders, live.state)
     plan = make_plan(desired, live, prune=case.prune, environment="test", created_at="2025-01-01T00:00:00+00:00")
     got = [(op.action, op.id, op.reasons) for op in plan.operations]
     assert got == case.expect
