@@ -268,3 +268,49 @@ def test_coupon_put_without_applies_to_drops_targets_keeps_limited_flag(api):
     api.ok("POST", "/coupons", coupon=_coupon(applies_to={"plan_codes": ["pro"]}))
     cp = api.ok("PUT", "/coupons/c", coupon={"name": "x"})["coupon"]
     assert cp["plan_codes"] == [] and cp["limited_plans"] is True
+
+
+# ---------------------------------------------------------------- notes §1.3/§2: charge filter sub-resources
+
+def _plan_with_filter(api):
+    bm = api.metric(filters=[{"key": "region", "values": ["eu", "us"]}, {"key": "tier", "values": ["a", "b"]}])
+    api.plan(charges=[{"billable_metric_id": bm["lago_id"], "code": "calls", "charge_model": "standard",
+                       "properties": {"amount": "1"},
+                       "filters": [{"values": {"region": ["eu"]}, "properties": {"amount": "2"},
+                                    "invoice_display_name": "EU"}]}])
+    return "/plans/pro/charges/calls/filters"
+
+
+def test_charge_filter_crud(api):
+    base = _plan_with_filter(api)
+    listed = api.ok("GET", base)
+    assert listed["meta"]["total_count"] == 1
+    eu = listed["filters"][0]
+    assert (eu["charge_code"], eu["values"], eu["properties"]) == ("calls", {"region": ["eu"]}, {"amount": "2"})
+    assert api.ok("GET", f"{base}/{eu['lago_id']}")["filter"] == eu
+    us = api.ok("POST", base, filter={"values": {"region": ["us"]}, "properties": {"amount": "3", "junk": 1},
+                                      "invoice_display_name": "US"})["filter"]
+    assert us["properties"] == {"amount": "3"}  # unknown keys stripped (notes §3.3)
+    upd = api.ok("PUT", f"{base}/{us['lago_id']}", filter={"properties": {"amount": "4"}})["filter"]
+    assert (upd["lago_id"], upd["properties"], upd["invoice_display_name"]) == (us["lago_id"], {"amount": "4"}, "US")
+    plan = api.ok("GET", "/plans/pro")["plan"]
+    assert sorted(f["properties"]["amount"] for f in plan["charges"][0]["filters"]) == ["2", "4"]
+    assert api.ok("DELETE", f"{base}/{eu['lago_id']}")["filter"]["lago_id"] == eu["lago_id"]
+    assert [f["lago_id"] for f in api.ok("GET", base)["filters"]] == [us["lago_id"]]
+
+
+def test_charge_filter_errors(api):
+    base = _plan_with_filter(api)
+    status, body = api.post(base, filter={"values": {"region": ["mars"]}, "properties": {"amount": "1"}})
+    assert status == 422 and body["error_details"] == {"values": ["value_is_invalid"]}
+    status, body = api.post(base, filter={"values": {}, "properties": {"amount": "1"}})
+    assert status == 422 and body["error_details"] == {"values": ["value_is_mandatory"]}
+    status, body = api.post(base, filter={"values": {"region": ["us"]}, "properties": {"amount": 1}})
+    assert status == 422 and body["error_details"] == {"properties": ["invalid_amount"]}  # strings (notes §3.3)
+    status, body = api.post(base, filter={"values": {"region": ["eu"]}, "properties": {"amount": "1"}})
+    assert status == 422 and body["error_details"] == {"values": ["value_already_exist"]}
+    assert api.get(f"{base}/nope")[1]["code"] == "charge_filter_not_found"
+    assert api.get("/plans/pro/charges/nope/filters")[1]["code"] == "charge_not_found"
+    assert api.get("/plans/nope/charges/calls/filters")[1]["code"] == "plan_not_found"
+    assert api.post(base, raw={})[0] == 400  # notes §1.2: root key "filter" required
+    assert api.ok("GET", base)["meta"]["total_count"] == 1  # nothing written by the failures
