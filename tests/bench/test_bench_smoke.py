@@ -1,0 +1,81 @@
+"""Smoke runs of the bench/ scripts with --quick: each exits 0 and prints its table of figures.
+
+No assertion on timings (speed is reported by the scripts, not tested); the checks are on what the
+table says happened: sizes, counts, every apply converged.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ("plan", "apply", "faults", "emulator")
+
+
+def run_quick(name: str) -> list[list[str]]:
+    res = subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py"), "--quick"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("### ") and "cores" in lines[0], res.stdout
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("| ")]
+    assert len(rows) >= 2, res.stdout  # a header and at least one row of figures
+    return rows
+
+
+def _num(cell: str) -> float:
+    return float(cell.replace(",", ""))
+
+
+def test_every_script_is_smoke_tested():
+    on_disk = {p.stem for p in (ROOT / "bench").glob("*.py") if not p.stem.startswith("_")}
+    assert on_disk == set(SCRIPTS)
+
+
+def test_plan_bench():
+    header, *rows = run_quick("plan")
+    assert header[:4] == ["orgs", "Lago", "ops", "requests"]
+    assert [(r[0], r[1]) for r in rows] == [("5", "from empty"), ("5", "in sync"), ("20", "from empty"),
+                                            ("20", "in sync")]
+    for r in rows:
+        assert all(_num(c) >= 0 for c in r[3:]), r
+        assert _num(r[3]) > 0  # it did read Lago
+    # from empty: the catalogue plus one customer and one subscription per org; in sync: nothing
+    assert _num(rows[2][2]) - _num(rows[0][2]) == 2 * 15
+    assert rows[1][2] == rows[3][2] == "0"
+
+
+def test_apply_bench():
+    header, *rows = run_quick("apply")
+    assert header == ["workspace", "operations", "writes", "requests", "seconds", "converged"]
+    assert [r[0] for r in rows] == ["example (6 orgs)", "20 orgs"]
+    for r in rows:
+        assert r[-1] == "yes"
+        assert _num(r[2]) >= _num(r[1]) > 0  # at least one write per operation
+        assert _num(r[3]) > _num(r[2])  # plus the reads and the re-plan
+
+
+def test_faults_bench():
+    header, *rows = run_quick("faults")
+    assert header[0] == "concurrency"
+    assert [r[0] for r in rows] == ["1", "4", "8"]
+    for r in rows:
+        assert r[-1] == "yes", r
+        assert _num(r[4]) > 0, r  # faults were injected and survived
+        assert _num(r[2]) > _num(r[3])  # requests include the retries and reads
+
+
+@pytest.mark.parametrize("name", ["emulator"])
+def test_emulator_bench(name):
+    header, *rows = run_quick(name)
+    assert header == ["path", "writes/s", "list pages/s"]
+    assert [r[0] for r in rows][:3] == ["Emulator.handle()", "httpx, in-process transport",
+                                        "httpx, HTTP server (socket)"]
+    assert all(_num(r[1]) > 0 and _num(r[2]) > 0 for r in rows)
