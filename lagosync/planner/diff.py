@@ -2,8 +2,8 @@
 
 Dicts are compared key by key (so charges by charge code and customer metadata by key give paths
 like ``charges.api_call.properties.amount`` and ``metadata.region.value``); lists of dicts of the
-same length are compared item by item (``properties.graduated_ranges[1].per_unit_amount``); any
-other list is compared whole (tax codes and filter values are already sorted by the model).
+same length are compared item by item (``properties.graduated_ranges[1].per_unit_amount``); a charge's
+filters by their values (``filters[endpoint=chat].properties.amount``); any other list is compared whole (tax codes and filter values are already sorted by the model).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def diff(old: Any, new: Any, path: str = "") -> list[Change]:
             else:
                 out.extend(diff(o, n, _join(path, key)))
         return out
+    if isinstance(old, list) and isinstance(new, list) and _filter_list(old) and _filter_list(new):
+        return _diff_filters(old, new, path)
     if (
         isinstance(old, list)
         and isinstance(new, list)
@@ -62,6 +64,36 @@ def diff(old: Any, new: Any, path: str = "") -> list[Change]:
             out.extend(diff(o, n, f"{path}[{i}]"))
         return out
     return [Change(path, old, new)]
+
+
+def _filter_list(items: list) -> bool:
+    """A charge's filters: dicts identified by their ``values`` ({filter key: [values]})."""
+    return bool(items) and all(isinstance(x, dict) and isinstance(x.get("values"), dict) for x in items)
+
+
+def filter_label(item: dict) -> str:
+    """``endpoint=chat,model=large|small``: a filter named by its values, as people read it."""
+    values = item.get("values") or {}
+    return ",".join(f"{k}={'|'.join(str(v) for v in values[k])}" for k in sorted(values))
+
+
+def _diff_filters(old: list, new: list, path: str) -> list[Change]:
+    """Filters by identity (their values), so adding one shows as one added filter
+    (``charges.api_call.filters[endpoint=chat]``), not as the whole list replaced."""
+    olds = {filter_label(x): x for x in old}
+    news = {filter_label(x): x for x in new}
+    if len(olds) != len(old) or len(news) != len(new):  # duplicate values: not identifiable
+        return [Change(path, old, new)]
+    out: list[Change] = []
+    for label in sorted(set(olds) | set(news)):
+        where = f"{path}[{label}]"
+        if label not in olds:
+            out.append(Change(where, None, news[label]))
+        elif label not in news:
+            out.append(Change(where, olds[label], None))
+        else:
+            out.extend(diff(olds[label], news[label], where))
+    return out
 
 
 def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:

@@ -1,0 +1,74 @@
+"""Second-pass QA of the planner as a billing team uses it: readable filter diffs, charge-model
+changes with and without subscriptions, money never rendered as a float."""
+
+from __future__ import annotations
+
+import copy
+
+from lagosync.planner import make_plan
+from lagosync.planner.diff import diff
+from lagosync.render import render
+
+T0 = "2025-01-01T00:00:00+00:00"
+
+EMBED = {"invoice_display_name": "Embeddings", "properties": {"amount": "0.0005"},
+         "values": {"endpoint": ["embeddings"]}}
+CHAT = {"invoice_display_name": "Chat", "properties": {"amount": "0.0000015"},
+        "values": {"endpoint": ["chat"]}}
+
+
+def test_an_added_filter_is_one_named_change_not_the_whole_list():
+    changes = diff([EMBED], [CHAT, EMBED], "charges.api_calls.filters")
+    assert [(c.path, c.old, c.new) for c in changes] == [
+        ("charges.api_calls.filters[endpoint=chat]", None, CHAT)]
+
+
+def test_a_filter_price_change_is_named_by_the_filter_values():
+    cheaper = copy.deepcopy(EMBED)
+    cheaper["properties"]["amount"] = "0.0004"
+    changes = diff([CHAT, EMBED], [CHAT, cheaper], "f")
+    assert [(c.path, c.old, c.new) for c in changes] == [
+        ("f[endpoint=embeddings].properties.amount", "0.0005", "0.0004")]
+    removed = diff([CHAT, EMBED], [EMBED], "f")
+    assert [(c.path, c.old, c.new) for c in removed] == [("f[endpoint=chat]", CHAT, None)]
+
+
+def _pro_with(b, **charge_changes):
+    charges = copy.deepcopy(b.RAW["plan"]["pro"]["charges"])
+    charges[1].update(charge_changes)
+    return b.canon("plan", "pro", charges=charges)
+
+
+def test_charge_model_change_without_subscriptions_is_in_place(builders):
+    desired = builders.full_state()
+    desired["plan"]["pro"] = _pro_with(builders, charge_model="package",
+                                       properties={"amount": "1", "package_size": 100})
+    plan = make_plan(desired, builders.live(builders.full_state()), created_at=T0)
+    [op] = plan.operations
+    assert (op.action, op.reasons) == ("update", ("changed",))
+    assert "charges.storage.charge_model" in [c.path for c in op.changes]
+
+
+def test_charge_model_change_with_subscriptions_is_a_new_version(builders):
+    desired = builders.full_state()
+    desired["plan"]["pro"] = _pro_with(builders, charge_model="package",
+                                       properties={"amount": "1", "package_size": 100})
+    live = builders.live(builders.full_state(), plan_has_had_subscriptions={"pro"},
+                         plan_active_subscriptions={"pro": 1})
+    [op] = make_plan(desired, live, created_at=T0).operations
+    assert op.action == "replace" and op.details["new_code"] == "pro__v2"
+    assert op.details["migrate"] == ["sub_acme"]
+    assert op.details["locked_paths"] == ["charges.storage.charge_model"]
+
+
+def test_tiny_amounts_render_as_decimal_strings_never_floats(builders):
+    desired = builders.full_state()
+    charges = copy.deepcopy(builders.RAW["plan"]["pro"]["charges"])
+    charges[0]["properties"] = {"amount": "0.0000015"}
+    charges[0]["filters"] = [CHAT]
+    desired["plan"]["pro"] = builders.canon("plan", "pro", charges=charges)
+    plan = make_plan(desired, builders.live(builders.full_state()), created_at=T0)
+    for fmt in ("text", "markdown", "json"):
+        out = render(plan, fmt, color=False)
+        assert "0.0000015" in out, fmt
+        assert "e-06" not in out and "1.5e" not in out, fmt
