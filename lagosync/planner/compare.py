@@ -357,6 +357,7 @@ def delete_op(ctx: Context, kind: str, key: str, before: dict, *, pruned: bool) 
         # notes §4.5: DELETE terminates the customer's active subscriptions.
         subs = sorted(k for k, s in ctx.l("subscription").items() if s.get("external_customer_id") == key)
         details["active_subscriptions"] = len(subs)
+        details["subscriptions"] = subs
         if subs:
             reasons.append("terminates_subscriptions")
     elif kind == "subscription":

@@ -62,6 +62,14 @@ def make_plan(
                 ops.append(delete_op(ctx, kind, key, strip(have[key]), pruned=True))
             else:
                 unmanaged.append((kind, key))
+    # the subscriptions of a customer this plan deletes are terminated by that delete (its blast
+    # radius counts them): they are not "left alone", so not listed as unmanaged
+    deleted_customers = {op.key for op in ops if op.kind == "customer" and op.action == "delete"}
+    unmanaged = [
+        (kind, key) for kind, key in unmanaged
+        if not (kind == "subscription"
+                and (ctx.l("subscription").get(key) or {}).get("external_customer_id") in deleted_customers)
+    ]
     ordered = order_operations(ops)
     # issue 6: user-to-org moves (orgs.yaml migrate_from) come last, with their own depends_on
     from ..migration import plan_moves

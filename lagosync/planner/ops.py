@@ -179,7 +179,9 @@ class Operation:
                 if self.kind == "subscription":
                     out.append(f"terminates subscription '{self.key}'")
                 else:
-                    out.append(f"terminates {_plural(n, 'active subscription')} (deletes {label})")
+                    subs = d.get("subscriptions") or []
+                    named = f": {', '.join(repr(s) for s in subs)}" if subs else ""
+                    out.append(f"terminates {_plural(n, 'active subscription')} (deletes {label}){named}")
             elif reason == "charge_removed":
                 codes = ", ".join(repr(c) for c in d.get("removed_charges", []))
                 out.append(f"removes charge {codes} from plan '{self.key}'")

@@ -72,3 +72,17 @@ def test_tiny_amounts_render_as_decimal_strings_never_floats(builders):
         out = render(plan, fmt, color=False)
         assert "0.0000015" in out, fmt
         assert "e-06" not in out and "1.5e" not in out, fmt
+
+
+def test_absent_org_its_subscriptions_are_terminated_not_unmanaged(builders):
+    from lagosync.model import KEY_FIELDS
+
+    desired = builders.full_state()
+    desired["customer"]["acme"] = {"ensure": "absent", KEY_FIELDS["customer"]: "acme"}
+    del desired["subscription"]["sub_acme"]  # an org marked absent declares no subscriptions
+    plan = make_plan(desired, builders.live(builders.full_state()), created_at=T0)
+    [op] = plan.operations
+    assert (op.action, op.id, op.reasons) == ("delete", "customer:acme", ("removed", "terminates_subscriptions"))
+    assert op.details["subscriptions"] == ["sub_acme"]
+    assert "terminates 1 active subscription (deletes customer 'acme'): 'sub_acme'" in op.impacts()
+    assert list(plan.unmanaged) == []
