@@ -149,6 +149,15 @@ class Emulator:
                 self.store.rollback()
                 raise
 
+    def _advance_time(self) -> None:
+        """Time-driven subscription changes (notes §4.6), committed on their own before the request."""
+        try:
+            if self.res.tick():
+                self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+
     # ------------------------------------------------------------------ entry point
     def handle(self, method: str, path: str, query=None, headers=None, body: bytes = b"") -> EmulatorResponse:
         method = method.upper()
@@ -192,6 +201,7 @@ class Emulator:
             return template, 401, unauthorized().body
         if not self.defer_jobs and self._jobs:
             self._run_jobs()
+        self._advance_time()
         if route is None:
             # unmatched route → 404 resource_not_found (notes §1.5)
             return template, 404, not_found("resource").body

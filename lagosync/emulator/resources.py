@@ -97,6 +97,8 @@ class Resources:
     def __init__(self, emu: Emulator):
         self.emu = emu
         self.store = emu.store
+        self._due: datetime | None = None  # earliest time-driven subscription change (see tick)
+        self._due_scan = True  # scan once after start (state may come from a db file)
 
     # ================================================================ routing
     def routes(self):
@@ -1326,8 +1328,9 @@ class Resources:
             out["current_billing_period_started_at"] = iso(start)
             out["current_billing_period_ending_at"] = iso(end)
             if nxt is not None and nxt["status"] == "pending":
-                # notes §4.6/A.6: downgrade happens at the end of the current billing period
-                out["downgrade_plan_date"] = (end.date() + timedelta(days=1)).isoformat()
+                # notes §4.6/A.6: downgrade happens at the end of the billing period it was scheduled in
+                at = _parse_time(nxt.get("_downgrade_at")) or end + timedelta(seconds=1)
+                out["downgrade_plan_date"] = at.date().isoformat()
         out["payment_method"] = {"payment_method_id": None, "payment_method_type": "provider"}
         out["activation_rules"] = []
         if single:
@@ -1451,6 +1454,7 @@ class Resources:
             s = self._new_sub(customer, plan, ext_id, name or None, billing_time, sub_at, p, ending_at)
             if future:
                 s["status"] = "pending"
+                self._note_due(s["subscription_at"])  # activated when it starts (see tick)
             else:
                 s.update(status="active", started_at=iso(sub_at), activated_at=iso(now))
             return {"subscription": self._sub_out(s)}
@@ -1473,8 +1477,65 @@ class Resources:
         self._cancel_next(current)
         new = self._new_sub(customer, plan, ext_id, name, current["billing_time"],
                             _parse_time(current["subscription_at"]), p, current["ending_at"])
-        new.update(status="pending", _previous_id=current["lago_id"])
+        _, end = self._period(current, cur_plan, now)
+        downgrade_at = iso(end + timedelta(seconds=1))  # next period start
+        new.update(status="pending", _previous_id=current["lago_id"], _downgrade_at=downgrade_at)
+        self._note_due(downgrade_at)
         return {"subscription": self._sub_out(self.store.get(SUB, current["lago_id"]))}
+
+    # -- the passing of time (Lago's clock/billing jobs, notes §4.6) --
+    def _note_due(self, when) -> None:
+        """Remember the earliest moment a subscription changes by itself (start, end, downgrade)."""
+        at = _parse_time(when) if isinstance(when, str) else when
+        if at is not None and (self._due is None or at < self._due):
+            self._due = at
+
+    def tick(self) -> bool:
+        """Apply the subscription transitions Lago's clock jobs make once their time has come.
+
+        Run by the core before each authenticated request (its own unit of work); cheap when nothing is
+        due. notes §4.6: a pending subscription starting in the future is activated at subscription_at;
+        a scheduled downgrade is executed at the end of the billing period (old row terminated, pending
+        row active); an active subscription with ending_at in the past is terminated (its pending
+        successor canceled). Returns True if anything changed.
+        """
+        now = self.emu.now()
+        if not self._due_scan and (self._due is None or self._due > now):
+            return False
+        self._due_scan, self._due = False, None
+        changed = False
+        for s in list(self.store.all(SUB)):
+            if s["status"] == "pending" and not s.get("_previous_id"):
+                at = _parse_time(s["subscription_at"])
+                if at is not None and at <= now:
+                    self.store.edit(SUB, s["lago_id"]).update(
+                        status="active", started_at=s["subscription_at"], activated_at=iso(now))
+                    changed = True
+                else:
+                    self._note_due(at)
+        for s in list(self.store.all(SUB)):
+            if s["status"] == "pending" and s.get("_previous_id"):
+                at = _parse_time(s.get("_downgrade_at"))
+                prev = self.store.get(SUB, s["_previous_id"])
+                if at is None or prev is None or prev["status"] != "active":
+                    continue
+                if at <= now:
+                    self.store.edit(SUB, prev["lago_id"]).update(status="terminated", terminated_at=iso(at))
+                    self.store.edit(SUB, s["lago_id"]).update(status="active", started_at=iso(at),
+                                                              activated_at=iso(now))
+                    changed = True
+                else:
+                    self._note_due(at)
+        for s in list(self.store.all(SUB)):
+            if s["status"] == "active" and s.get("ending_at"):
+                at = _parse_time(s["ending_at"])
+                if at is not None and at <= now:
+                    self._cancel_next(s)
+                    self.store.edit(SUB, s["lago_id"]).update(status="terminated", terminated_at=s["ending_at"])
+                    changed = True
+                else:
+                    self._note_due(at)
+        return changed
 
     def _cancel_next(self, current: dict) -> None:
         """Cancel the pending next (downgrade) subscription of ``current``, if any (notes §4.6)."""
@@ -1549,6 +1610,7 @@ class Resources:
         }
         if plan["pay_in_advance"]:
             s["on_termination_credit_note"] = "credit"
+        self._note_due(ending_at)
         return self._new(SUB, s)
 
     def sub_update(self, req: Request):
@@ -1562,12 +1624,14 @@ class Resources:
         if "ending_at" in p:
             start = _parse_time(s["subscription_at"]) or now
             s["ending_at"] = self._ending_at(p, start, now, errors)  # null clears
+            self._note_due(s["ending_at"])
         if "subscription_at" in p and s["status"] == "pending":
             at = _parse_time(p["subscription_at"])
             if at is None:
                 errors.add("subscription_at", "invalid_date")
             else:
                 s["subscription_at"] = iso(at)
+                self._note_due(s["subscription_at"])
         for key in ("progressive_billing_disabled", "consolidate_invoice"):
             if key in p:
                 s[key] = bool(as_bool(p[key], s[key]))

@@ -314,3 +314,61 @@ def test_charge_filter_errors(api):
     assert api.get("/plans/nope/charges/calls/filters")[1]["code"] == "plan_not_found"
     assert api.post(base, raw={})[0] == 400  # notes §1.2: root key "filter" required
     assert api.ok("GET", base)["meta"]["total_count"] == 1  # nothing written by the failures
+
+
+# ---------------------------------------------------------------- notes §4.6: the passing of time
+
+def test_future_subscription_is_activated_when_it_starts(api, clock):
+    api.plan()
+    assert api.subscribe(subscription_at="2026-08-20T00:00:00Z")["status"] == "pending"
+    clock.advance(days=5)
+    assert api.get("/subscriptions/sub_1")[0] == 404  # still pending
+    clock.advance(days=5)
+    sub = api.ok("GET", "/subscriptions/sub_1")["subscription"]
+    assert (sub["status"], sub["started_at"]) == ("active", "2026-08-20T00:00:00Z")
+
+
+def test_downgrade_is_executed_at_period_end(api, clock):
+    api.plan("pro", amount_cents=5000)
+    api.plan("basic", amount_cents=1000)
+    old = api.subscribe(plan="pro")
+    assert api.subscribe(plan="basic", name="B")["downgrade_plan_date"] == "2026-09-01"
+    clock.advance(days=21)  # 2026-08-31T12:00: still in the period
+    assert api.ok("GET", "/subscriptions/sub_1")["subscription"]["plan_code"] == "pro"
+    assert api.ok("GET", "/subscriptions/sub_1")["subscription"]["downgrade_plan_date"] == "2026-09-01"
+    clock.advance(hours=12)
+    sub = api.ok("GET", "/subscriptions/sub_1")["subscription"]
+    assert (sub["plan_code"], sub["previous_plan_code"], sub["name"]) == ("basic", "pro", "B")
+    assert sub["started_at"] == "2026-09-01T00:00:00Z" and sub["next_plan_code"] is None
+    term = api.ok("GET", "/subscriptions/sub_1", params={"status": "terminated"})["subscription"]
+    assert term["lago_id"] == old["lago_id"] and term["terminated_at"] == "2026-09-01T00:00:00Z"
+
+
+def test_subscription_is_terminated_at_ending_at(api, clock):
+    api.plan("pro", amount_cents=5000)
+    api.plan("basic", amount_cents=1000)
+    api.subscribe(plan="pro", ending_at="2026-08-15T00:00:00Z")
+    api.subscribe(plan="basic")  # pending downgrade, canceled with the termination
+    clock.advance(days=6)
+    assert api.get("/subscriptions/sub_1")[0] == 404
+    assert _rows(api) == [("basic", "canceled"), ("pro", "terminated")]
+
+
+def test_time_driven_changes_survive_a_restart(tmp_path, clock):
+    from lagosync.emulator import Emulator
+
+    from .conftest import KEY, Api
+
+    db = tmp_path / "lago.db"
+    emu = Emulator(str(db), api_key=KEY, clock=clock)
+    api = Api(emu)
+    api.plan()
+    api.subscribe(subscription_at="2026-08-20T00:00:00Z")
+    api.http.close()
+    emu.close()
+    clock.advance(days=30)
+    emu = Emulator(str(db), api_key=KEY, clock=clock)
+    api = Api(emu)
+    assert api.ok("GET", "/subscriptions/sub_1")["subscription"]["status"] == "active"
+    api.http.close()
+    emu.close()
