@@ -12,19 +12,38 @@ import sys
 import click
 
 from . import __version__
-from .errors import LagosyncError
+from .errors import LagosyncError, redact_secrets, setup_logging
 
 
 def handle_errors(fn):
-    """Print a LagosyncError as ``error: ...`` and exit with its code; never a traceback."""
+    """Print a LagosyncError as ``error: ...`` and exit with its code; never a traceback.
+
+    Any other exception is a lagosync bug: it is reported in one line too (exit 1), and its
+    traceback is shown only when ``LAGOSYNC_DEBUG=1``. Secret-looking environment values are
+    redacted from every message (``errors.redact_secrets``).
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except LagosyncError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {redact_secrets(str(exc))}", err=True)
             sys.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+            import os
+
+            if os.environ.get("LAGOSYNC_DEBUG", "") not in ("", "0"):
+                raise
+            detail = redact_secrets(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+            click.echo(
+                f"error: unexpected internal error ({detail}); this is a lagosync bug, please report it "
+                "(run again with LAGOSYNC_DEBUG=1 to see the traceback)",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper
 
@@ -33,7 +52,7 @@ def workspace_option(fn):
     """``-w/--workspace DIR``: the workspace root (default: the current directory)."""
     return click.option(
         "-w", "--workspace", "workspace", default=".", show_default=True,
-        type=click.Path(file_okay=False), help="Workspace root (holds lagosync.yaml, plans/, orgs.yaml).",
+        type=click.Path(), help="Workspace root (holds lagosync.yaml, plans/, orgs.yaml).",
     )(fn)
 
 
@@ -44,10 +63,38 @@ def env_option(fn):
     )(fn)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Usage errors (unknown option, bad --format value) exit 1 like every other error (README
+    "Commands and exit codes"), not click's 2: exit 2 means "changes" for plan --detailed-exitcode
+    and "drift" for drift, so a CI job must never read a typo as one of them."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lagosync")
-def main() -> None:
+@click.option("-v", "--verbose", count=True,
+              help="Log to stderr: -v info, -vv debug (HTTP requests; API keys are never logged). "
+                   "Also LAGOSYNC_LOG_LEVEL=debug.")
+@handle_errors
+def main(verbose: int = 0) -> None:
     """lagosync: billing as code for Lago (plan, apply, drift)."""
+    import os
+
+    level = {0: None, 1: "info"}.get(verbose, "debug") or os.environ.get("LAGOSYNC_LOG_LEVEL") or None
+    setup_logging(level)
 
 
 # --- commands are added below, one block each ---

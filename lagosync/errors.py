@@ -42,3 +42,63 @@ class WorkspaceError(UserError):
         super().__init__(
             "\n".join(lines) + f"\n{count} error{'s' if count != 1 else ''} in the workspace"
         )
+
+
+_SECRET_NAME_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def redact_secrets(text: str, environ=None) -> str:
+    """``text`` with the value of every secret-looking environment variable replaced by ``***``.
+
+    A safety net for messages lagosync prints: API keys are never put in messages on purpose
+    (principle 6), but a message built from a foreign exception could still carry one. Secret-looking
+    means the variable name contains KEY, TOKEN, SECRET or PASSWORD and the value has 8+ characters.
+    """
+    import os
+
+    env = os.environ if environ is None else environ
+    values = {
+        value.strip() for name, value in env.items()
+        if any(part in name.upper() for part in _SECRET_NAME_PARTS) and len(value.strip()) >= 8
+    }
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
+
+
+class _RedactingFormatter:
+    """Wraps a logging formatter: every formatted record (arguments, exception text) is redacted."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def format(self, record) -> str:
+        return redact_secrets(self.inner.format(record))
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def setup_logging(level: str | int | None) -> None:
+    """Log lagosync's own loggers to stderr at ``level`` ("debug", "info", "warning" or a number),
+    through a formatter that redacts secret-looking environment values. ``None``: no change."""
+    import logging
+
+    if level is None or level == "":
+        return
+    if isinstance(level, str):
+        value = logging.getLevelName(level.strip().upper())
+        if not isinstance(value, int):
+            raise UserError(f"unknown log level {level!r}: use debug, info, warning or error")
+        level = value
+    logger = logging.getLogger("lagosync")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_lagosync", False):
+            logger.removeHandler(handler)
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler._lagosync = True  # type: ignore[attr-defined]
+    handler.setFormatter(_RedactingFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s")))
+    logger.addHandler(handler)
+    logger.setLevel(level)

@@ -7,13 +7,15 @@
 
 Client tuning comes from the environment entry when it carries ``concurrency``, ``rate_limit`` or
 ``timeout``, and can be overridden per run with ``LAGOSYNC_CONCURRENCY``, ``LAGOSYNC_RATE_LIMIT``
-(requests/s, ``0`` = off) and ``LAGOSYNC_TIMEOUT`` (seconds). Lago Cloud hosts (``*.getlago.com``)
+(requests/s, ``0`` = off), ``LAGOSYNC_TIMEOUT`` (seconds) and ``LAGOSYNC_MAX_RETRIES`` (``0`` = no retry;
+CI jobs and tests use it to fail fast on an unreachable Lago). Lago Cloud hosts (``*.getlago.com``)
 get a 50 requests/s limit by default, Lago Cloud's limit for management endpoints (notes §1.6).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,13 +46,14 @@ def _number(name: str, raw: Any, kind: type, source: str):
         value = kind(raw)
     except (TypeError, ValueError):
         raise UserError(f"{source}: {name} must be a number, got {raw!r}") from None
-    if value < 0 or (kind is int and value < 1):
+    if value < 0 or (kind is int and value < 1 and name != "LAGOSYNC_MAX_RETRIES"):
         raise UserError(f"{source}: {name} must be positive, got {raw!r}")
     return value
 
 
 def client_settings(env: Any, base_url: str | None) -> dict[str, Any]:
-    """``concurrency``, ``rate_limit``, ``timeout`` for ``env`` (entry, then env-var overrides)."""
+    """``concurrency``, ``rate_limit``, ``timeout``, ``max_retries`` for ``env`` (entry, then env-var
+    overrides)."""
     out: dict[str, Any] = {}
     host = urlsplit(base_url or "").hostname or ""
     if host == "getlago.com" or host.endswith(".getlago.com"):
@@ -64,6 +67,7 @@ def client_settings(env: Any, base_url: str | None) -> dict[str, Any]:
         ("concurrency", "LAGOSYNC_CONCURRENCY", int),
         ("rate_limit", "LAGOSYNC_RATE_LIMIT", float),
         ("timeout", "LAGOSYNC_TIMEOUT", float),
+        ("max_retries", "LAGOSYNC_MAX_RETRIES", int),
     ):
         raw = os.environ.get(var, "").strip()
         if raw:
@@ -86,11 +90,25 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
         from ..emulator import Emulator, EmulatorTransport
 
         folder = Path(workspace.root) / ".lagosync"
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"{folder}: cannot create the local emulator's folder ({exc.strerror or exc}); "
+                f"make the workspace writable, or remove the file of that name"
+            ) from None
         key = LOCAL_API_KEY
         if env.api_key_env and os.environ.get(env.api_key_env, "").strip():
             key = os.environ[env.api_key_env].strip()
-        emulator = Emulator(db_path=str(folder / "local.db"), api_key=key)
+        db = folder / "local.db"
+        try:
+            emulator = Emulator(db_path=str(db), api_key=key)
+        except (sqlite3.Error, ValueError) as exc:
+            raise UserError(
+                f"{db}: the local emulator's database cannot be read ({exc}); it is not a lagosync "
+                f"database or is damaged: delete it to start the 'local' environment afresh "
+                f"(its objects are lost; `lagosync apply -e local` recreates the workspace's)"
+            ) from None
         kwargs = {**client_settings(env, None), **overrides}
         kwargs.setdefault("transport", EmulatorTransport(emulator))
         return LagoClient(LOCAL_BASE_URL, key, environment=name, api_key_env=env.api_key_env, **kwargs)

@@ -111,8 +111,14 @@ async def doctor(workspace: Any, env_name: str | None = None, **client_overrides
 
 
 def run_doctor(root: str | Path, env_name: str | None = None) -> DoctorReport:
-    """Load the workspace at ``root`` and run ``doctor`` (the CLI entry point)."""
-    from ..workspace import load_workspace
+    """Load the settings of the workspace at ``root`` and run ``doctor`` (the CLI entry point).
 
-    workspace = load_workspace(root)
-    return asyncio.run(doctor(workspace, env_name))
+    Only ``lagosync.yaml`` is read (``load_settings``): doctor checks connectivity even when
+    plans/ or orgs.yaml do not validate; ``connect`` only needs ``root`` and ``settings``.
+    """
+    from types import SimpleNamespace
+
+    from ..workspace import load_settings
+
+    settings = load_settings(root)
+    return asyncio.run(doctor(SimpleNamespace(root=Path(root), settings=settings), env_name))

@@ -3,7 +3,7 @@
 See docs/ARCHITECTURE.md, "Workspace".
 """
 
-from .loader import load_workspace, validate_workspace, validation_report
+from .loader import load_settings, load_workspace, validate_workspace, validation_report
 from .model import KINDS, Environment, Location, Settings, Workspace
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "Location",
     "Settings",
     "Workspace",
+    "load_settings",
     "load_workspace",
     "validate_workspace",
     "validation_report",

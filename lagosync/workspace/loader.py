@@ -22,7 +22,9 @@ _EMPTY_HINT = {
 
 
 def _plan_files(plans_dir: Path) -> list[Path]:
-    files = [p for p in plans_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
+    # a dangling symlink is reported (cannot read file), not silently skipped
+    files = [p for p in plans_dir.rglob("*") if p.suffix in (".yaml", ".yml")
+             and (p.is_file() or (p.is_symlink() and not p.exists()))]
     return sorted(files, key=lambda p: p.relative_to(plans_dir).as_posix())
 
 
@@ -97,12 +99,14 @@ def _settings(doc: Document | None, bad: set[tuple], diags: list[Diagnostic]) ->
     return settings
 
 
-def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
-    root = Path(root)
-    if not root.is_dir():
-        return None, [Diagnostic(str(root), 1, 1, "", "workspace folder not found",
-                                 "pass the folder that holds lagosync.yaml with -w DIR")]
-    run = _Run(root)
+def _root_problem(root: Path) -> Diagnostic | None:
+    if root.is_dir():
+        return None
+    what = "is a file, not a workspace folder" if root.exists() else "workspace folder not found"
+    return Diagnostic(str(root), 1, 1, "", what, "pass the folder that holds lagosync.yaml with -w DIR")
+
+
+def _read_settings(root: Path, run: _Run) -> Settings:
     settings_doc, settings_bad = None, set()
     settings_path = root / SETTINGS_FILE
     if settings_path.is_file():
@@ -111,7 +115,31 @@ def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
         run.diags.append(Diagnostic(SETTINGS_FILE, 1, 1, "", "missing workspace settings file lagosync.yaml",
                                     "create it, e.g. with `default_environment: local`, or pass the workspace "
                                     "folder with -w DIR"))
-    settings = _settings(settings_doc, settings_bad, run.diags)
+    return _settings(settings_doc, settings_bad, run.diags)
+
+
+def load_settings(root: Path | str) -> Settings:
+    """Only ``lagosync.yaml`` (schema and settings checks), for commands that need no catalogue
+    (``doctor``, ``connect``): a workspace whose plans/ or orgs.yaml are invalid still loads.
+    Raises WorkspaceError with the settings diagnostics."""
+    root = Path(root)
+    problem = _root_problem(root)
+    if problem is not None:
+        raise WorkspaceError([problem])
+    run = _Run(root)
+    settings = _read_settings(root, run)
+    if run.diags:
+        raise WorkspaceError(run.diags)
+    return settings
+
+
+def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
+    root = Path(root)
+    problem = _root_problem(root)
+    if problem is not None:
+        return None, [problem]
+    run = _Run(root)
+    settings = _read_settings(root, run)
     checker = Checker(settings.org_id_prefix, settings.user_id_prefix)
 
     plans_dir = root / PLANS_DIR
@@ -130,7 +158,7 @@ def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
                 checker.collect_catalog(doc, bad)
 
     orgs_path = root / ORGS_FILE
-    if orgs_path.exists():
+    if orgs_path.exists() or orgs_path.is_symlink():  # a dangling symlink is an error, not "no orgs"
         doc, bad = run.read(orgs_path, "orgs")
         if doc is not None:
             checker.collect_orgs(doc, bad)
