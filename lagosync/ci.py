@@ -73,6 +73,8 @@ def _read_json(path: str | Path, what: str) -> dict:
         raise UserError(f"{p}: no such file (the {what} to read; produce it first)") from None
     except OSError as exc:
         raise UserError(f"{p}: cannot read the {what}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{p}: not a UTF-8 text file; expected a {what}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -704,6 +706,8 @@ def _read_text(path: str | Path | None) -> str | None:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a UTF-8 text file") from None
 
 
 def _maybe_output(environ: Mapping[str, str], values: dict[str, str]) -> None:

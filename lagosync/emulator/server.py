@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -119,3 +120,6 @@ def serve_from_options(host: str, port: int, db: str, api_key: str, *, seed: int
         serve(host, port, db, api_key, faults, announce=announce)
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port)") from None
+    except (sqlite3.Error, ValueError) as exc:
+        raise UserError(f"--db {db}: cannot open the emulator database ({exc}); pass a writable path "
+                        "to a lagosync emulator database, or a new file") from None
