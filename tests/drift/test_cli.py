@@ -30,4 +30,5 @@ def test_import_then_drift_on_the_local_emulator(tmp_path):
     doc = json.loads(res.output)
     assert doc["has_drift"] is False and doc["coverage"]["percent"] == "100.0"
     res = runner.invoke(main, ["drift", "-w", str(tmp_path), "--format", "yaml"])
-    assert res.exit_code == 2 and "Invalid value" in res.output  # click usage error
+    # a usage error is an error (1), never "drift" (2): a scheduled job must not read a typo as drift
+    assert res.exit_code == 1 and "Invalid value" in res.output

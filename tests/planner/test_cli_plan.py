@@ -149,3 +149,11 @@ def test_show_without_a_workspace_still_renders(example, tmp_path):
     assert result.exit_code == 0
     assert result.output.startswith("Warning: not checked against the workspace or Lago")
     assert "Plan: " in result.output
+
+
+@pytest.mark.parametrize("args", [["--format", "yaml"], ["--no-such-flag"]])
+def test_a_usage_error_is_exit_1_never_the_changes_code(example, args):
+    # with --detailed-exitcode, 2 means "changes": a typo must not look like a reviewable plan
+    res = run("plan", "-w", str(example), "--detailed-exitcode", *args)
+    assert res.exit_code == 1, res.output
+    assert "Error:" in res.output
