@@ -555,8 +555,21 @@ class LagoClient:
         return await self._get("customers", "customer", external_id)
 
     async def create_customer(self, body: dict) -> dict:
-        """``POST /customers`` is an upsert by ``external_id`` (notes §4.5): safe to re-send."""
-        result = await self.request("POST", "/customers", json={"customer": body}, idempotent=True)
+        """``POST /customers`` is an upsert by ``external_id`` (notes §4.5): re-sent after an
+        ambiguous failure. Not quite idempotent: metadata items sent without ``id`` are created,
+        so a re-send after the first landed gets 422 ``key: value_already_exist`` (notes §4.5).
+        Then the customer is read back, and the upsert counts as landed when every metadata item
+        of the body is there with its value (otherwise the 422 is raised)."""
+        external_id = body.get("external_id")
+
+        async def recover():
+            found = await self._get_or_none(f"/customers/{seg(external_id)}", "customer")
+            if isinstance(found, dict) and _metadata_landed(body.get("metadata"), found.get("metadata")):
+                return found
+            return None
+
+        result = await self.request("POST", "/customers", json={"customer": body}, idempotent=True,
+                                    recover=recover if external_id else None)
         return _unwrap(result, "customer")
 
     async def update_customer(self, external_id: str, body: dict) -> dict:
@@ -711,6 +724,22 @@ def _param_list(params: Any) -> list[tuple[str, str]]:
                 out.append((key, str(value)))
         return out
     return [(str(k), str(v)) for k, v in params]
+
+
+def _metadata_landed(sent: Any, live: Any) -> bool:
+    """Every sent customer metadata item (key, value, display_in_invoice if given) is in ``live``."""
+    if not sent:
+        return True
+    by_key = {item.get("key"): item for item in live or [] if isinstance(item, dict)}
+    for item in sent:
+        if not isinstance(item, dict):
+            return False
+        got = by_key.get(item.get("key"))
+        if got is None or str(got.get("value")) != str(item.get("value")):
+            return False
+        if "display_in_invoice" in item and bool(got.get("display_in_invoice")) != bool(item["display_in_invoice"]):
+            return False
+    return True
 
 
 def _all_codes(error: LagoApiError) -> set[str]:
