@@ -62,10 +62,10 @@ def is_destructive(op) -> bool:
 
 
 def is_reprice(op) -> bool:
-    """In-place price changes hitting active subscribers, and versions that move subscribers."""
-    if "reprices_subscribers" in op.reasons:
-        return True
-    return op.kind == "plan" and op.action == "replace" and bool((op.details or {}).get("migrate"))
+    """Needs --allow-reprice: in-place price changes hitting active subscribers, subscription plan
+    changes (upgrade now / downgrade at period end), versions that move subscribers: the same rule
+    as the ``lagosync:reprice`` PR label."""
+    return op.reprices
 
 
 # ------------------------------------------------------------------ desired state and plan

@@ -6,10 +6,21 @@ Public API (docs/ARCHITECTURE.md "Plan"): ``ACTIONS``, ``REASONS``, ``Change``, 
 
 from .compare import KINDS, references
 from .make import make_plan, order_operations
-from .ops import ACTIONS, DESTROY_REASONS, FORMAT_VERSION, REASONS, WARNING_REASONS, Change, Operation, Plan
+from .ops import (
+    ACTIONS,
+    DESTROY_REASONS,
+    FORMAT_VERSION,
+    REASONS,
+    REPRICE_REASONS,
+    WARNING_REASONS,
+    Change,
+    Operation,
+    Plan,
+)
 from .stale import stale_objects
 
 __all__ = [
-    "ACTIONS", "DESTROY_REASONS", "FORMAT_VERSION", "KINDS", "REASONS", "WARNING_REASONS", "Change", "Operation", "Plan",
+    "ACTIONS", "DESTROY_REASONS", "FORMAT_VERSION", "KINDS", "REASONS", "REPRICE_REASONS", "WARNING_REASONS",
+    "Change", "Operation", "Plan",
     "make_plan", "order_operations", "references", "stale_objects",
 ]

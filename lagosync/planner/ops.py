@@ -49,6 +49,11 @@ WARNING_REASONS = (
 # omitted from a plan update is deleted by Lago (notes §4.2). Such operations need --allow-destroy.
 DESTROY_REASONS = ("destroys_events", "terminates_subscriptions", "charge_removed")
 
+# Reasons that change what existing subscribers pay: an in-place price change on a plan with active
+# subscriptions (notes §4.2), a subscription moved to another plan (notes §4.6: an upgrade closes and
+# invoices the period now, a downgrade applies at period end). Such operations need --allow-reprice.
+REPRICE_REASONS = ("reprices_subscribers", "upgrade_immediate", "downgrade_at_period_end")
+
 KIND_LABELS = {
     "tax": "tax",
     "billable_metric": "metric",
@@ -105,6 +110,14 @@ class Operation:
     def destructive(self) -> bool:
         """A delete, or an operation that destroys something in Lago (``DESTROY_REASONS``)."""
         return self.action == "delete" or any(r in DESTROY_REASONS for r in self.reasons)
+
+    @property
+    def reprices(self) -> bool:
+        """Changes what existing subscribers pay (``REPRICE_REASONS``), or a new plan version that
+        moves subscriptions onto it. A user-to-org move keeps the plan: destructive, not re-pricing."""
+        if any(r in REPRICE_REASONS for r in self.reasons):
+            return True
+        return self.kind == "plan" and self.action == "replace" and bool(self.details.get("migrate"))
 
     @property
     def blocked(self) -> bool:

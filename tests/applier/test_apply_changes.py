@@ -70,7 +70,12 @@ def test_subscription_upgrade_and_downgrade(applied):
     lago = applied
     lago.desired["subscription"]["sub_org_0"]["plan_code"] = "professional"  # 1900 -> 4900: upgrade now
     lago.desired["subscription"]["sub_org_1"]["plan_code"] = "starter"       # 4900 -> 1900: at period end
-    result = ok(lago)
+    # a plan change re-prices that subscriber (the lagosync:reprice label): it needs --allow-reprice
+    with pytest.raises(ApplyRefused, match=r"re-prices existing subscribers: move subscription 'sub_org_0'.*"
+                                           r"upgrades subscription 'sub_org_0'.*sub_org_1.*--allow-reprice"):
+        lago.apply()
+    assert lago.get("/subscriptions/sub_org_0")["subscription"]["plan_code"] == "starter"
+    result = ok(lago, allow_reprice=True)
     sub0 = lago.get("/subscriptions/sub_org_0")["subscription"]
     assert sub0["plan_code"] == "professional" and sub0["name"] == "Org 0 plan"  # name resent (§4.6)
     sub1 = lago.get("/subscriptions/sub_org_1")["subscription"]
@@ -78,7 +83,7 @@ def test_subscription_upgrade_and_downgrade(applied):
     assert "end of its period" in result.outcomes["subscription:sub_org_1"].message
     # going back to the current plan cancels the scheduled downgrade
     lago.desired["subscription"]["sub_org_1"]["plan_code"] = "professional"
-    ok(lago)
+    ok(lago)  # cancelling a scheduled downgrade keeps the current price: no flag
     assert lago.get("/subscriptions/sub_org_1")["subscription"]["next_plan_code"] is None
 
 
