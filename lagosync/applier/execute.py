@@ -406,12 +406,19 @@ async def _upsert_subscription(op, ctx: Context) -> str:
     else:
         result = live
         verb = "updated"
-    if result is not None and result.get("plan_code") == target:
+    if result is not None and target in (result.get("plan_code"), result.get("next_plan_code")):
         want_name = after.get("name") if after.get("name") is not None else ""
         if (result.get("name") or "") != want_name:
-            # same plan: POST returns the row unchanged (notes §4.6), so the name goes by PUT
+            # same plan: POST returns the row unchanged (notes §4.6), so the name goes by PUT; with a
+            # downgrade scheduled, the active row (what Lago shows now) and the pending row (what
+            # takes over at period end) are both renamed (PUT ?status=pending selects it, notes §4.6)
+            pending = result.get("next_plan_code") == target and result.get("plan_code") != target
             path = pl.path_for("subscription", ext)
-            result = await ctx.write(op, "PUT", path, c.update_subscription(ext, {"name": want_name}))
+            renamed = await ctx.write(op, "PUT", path, c.update_subscription(ext, {"name": want_name}))
+            if pending:
+                ppath = path + "?status=pending"
+                await ctx.write(op, "PUT", ppath, c.update_subscription(ext, {"name": want_name}, status="pending"))
+            result = renamed
     if result is not None:
         ctx.raw["subscription"][ext] = result
         ctx.check(op, "subscription", result, {**after, "plan_code": target}, "POST", "/subscriptions")

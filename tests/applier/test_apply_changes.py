@@ -87,6 +87,28 @@ def test_subscription_upgrade_and_downgrade(applied):
     assert lago.get("/subscriptions/sub_org_1")["subscription"]["next_plan_code"] is None
 
 
+def _rows(lago, ext):
+    rows = lago.list("/subscriptions", "subscriptions", [("status[]", "active"), ("status[]", "pending")])
+    return sorted((r["status"], r["plan_code"], r["name"]) for r in rows if r["external_id"] == ext)
+
+
+def test_rename_while_a_downgrade_is_pending_renames_both_rows(applied):
+    lago = applied
+    lago.desired["subscription"]["sub_org_1"]["plan_code"] = "starter"  # downgrade at period end
+    ok(lago, allow_reprice=True)
+    lago.desired["subscription"]["sub_org_1"]["name"] = "Renamed"
+    ok(lago)  # converges in one apply (was: reported done, name unchanged, perpetual diff)
+    assert _rows(lago, "sub_org_1") == [("active", "professional", "Renamed"), ("pending", "starter", "Renamed")]
+
+
+def test_downgrade_and_rename_together_converge_in_one_apply(applied):
+    lago = applied
+    lago.desired["subscription"]["sub_org_1"].update(plan_code="starter", name="Org 1 basic")
+    ok(lago, allow_reprice=True)
+    assert _rows(lago, "sub_org_1") == [("active", "professional", "Org 1 basic"),
+                                        ("pending", "starter", "Org 1 basic")]
+
+
 def test_locked_field_change_creates_a_version_and_moves_subscriptions(applied):
     lago = applied
     lago.desired["plan"]["professional"]["interval"] = "quarterly"  # locked once subscribed (§4.2)
