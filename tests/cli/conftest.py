@@ -7,7 +7,6 @@ connection early does not print socketserver noise into the captured output."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import sys
 import threading
@@ -18,13 +17,11 @@ import pytest
 
 from lagosync.emulator.server import start_in_thread
 
-REPO = Path(__file__).resolve().parents[2]
-KEY_VAR = "LAGOSYNC_CLI_TEST_KEY"
-UNSET_VAR = "LAGOSYNC_CLI_TEST_UNSET"
-
 _here = str(Path(__file__).parent)
 if _here not in sys.path:
     sys.path.insert(0, _here)
+
+from cli_helpers import KEY_VAR, UNSET_VAR, copy_example  # noqa: E402
 
 
 def closed_port() -> int:
@@ -68,13 +65,6 @@ def servers():
     for server in (emu, html):
         server.shutdown()
         server.server_close()
-
-
-def copy_example(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(REPO / "plans", root / "plans")
-    shutil.copy(REPO / "orgs.yaml", root / "orgs.yaml")
-    return root
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import asyncio
 import logging
 
 import pytest
+from cli_helpers import KEY_VAR, copy_example
 from click.testing import CliRunner
-from conftest import KEY_VAR, copy_example
 
 from lagosync.cli import main
 from lagosync.client import LagoClient
