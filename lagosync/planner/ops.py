@@ -204,6 +204,10 @@ class Operation:
                 out.extend(describe_move(self)[1])
             elif reason == "customer_move":
                 out.append(f"moves {label} to another customer")
+        if self.kind == "subscription" and d.get("cancel_pending_downgrade") and self.action == "update":
+            # notes §4.6: the pending row is cancelled; the subscriber stays on the current plan and price
+            out.append(f"cancels the downgrade of {label} to '{d['cancel_pending_downgrade']}' scheduled "
+                       "at the end of its billing period (it stays on its current plan)")
         return out
 
     def to_dict(self) -> dict:

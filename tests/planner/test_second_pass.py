@@ -86,3 +86,12 @@ def test_absent_org_its_subscriptions_are_terminated_not_unmanaged(builders):
     assert op.details["subscriptions"] == ["sub_acme"]
     assert "terminates 1 active subscription (deletes customer 'acme'): 'sub_acme'" in op.impacts()
     assert list(plan.unmanaged) == []
+
+
+def test_cancelling_a_scheduled_downgrade_is_said_in_the_blast_radius(builders):
+    live = builders.live(builders.full_state(), pending_downgrades={"sub_acme": "basic"})
+    plan = make_plan(builders.full_state(), live, created_at=T0)
+    [op] = plan.operations
+    assert op.impacts() == ["cancels the downgrade of subscription 'sub_acme' to 'basic' scheduled at the end "
+                            "of its billing period (it stays on its current plan)"]
+    assert "cancels the downgrade" in render(plan, "text", color=False).split("lagosync will perform")[0]
