@@ -1,6 +1,7 @@
 """Updates, replaces, migrations and deletes: apply, then plan is empty; Lago holds what was asked."""
 
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -185,3 +186,24 @@ def test_prune_deletes_only_managed_objects(applied):
     # objects lagosync never marked (created by hand) are listed as unmanaged, never pruned
     lago.desired = copy.deepcopy(lago.desired)
     assert not lago.plan(prune=True).has_changes
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def test_plan_outputs_name_objects_by_code_never_by_lago_id(applied):
+    from lagosync.render import render
+
+    lago = applied
+    change_all = lago.desired
+    change_all["plan"]["professional"]["interval"] = "quarterly"           # replace + moves
+    change_all["plan"]["starter"]["charges"] = change_all["plan"]["starter"]["charges"][:1]  # charge_removed
+    change_all["subscription"]["sub_org_0"]["plan_code"] = "enterprise"     # migrate
+    change_all["customer"]["org_1"]["metadata"] = [{"key": "billing_type", "value": "org"}]
+    change_all["coupon"]["credit"] = {"code": "credit", "ensure": "absent"}
+    plan = lago.plan()
+    assert len(plan.operations) >= 5
+    for fmt in ("text", "markdown", "json"):
+        out = render(plan, fmt, color=False)
+        assert not UUID.search(out), (fmt, UUID.search(out).group(0))
+    assert not UUID.search(plan.to_json())
