@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -67,12 +68,22 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that stays quiet when a client hangs up early (e.g. after a 401)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipe, ConnectionReset: the client left
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_key: str = "lago-local-key",
                 faults: Faults | None = None, emulator: Emulator | None = None) -> ThreadingHTTPServer:
     """Build (not start) the server; ``server.server_address`` gives the bound port (port 0 = free)."""
     emulator = emulator or Emulator(db, api_key)
-    server = ThreadingHTTPServer((host, port), _handler_class(emulator, faults))
-    server.daemon_threads = True
+    server = _Server((host, port), _handler_class(emulator, faults))
     server.emulator = emulator  # type: ignore[attr-defined]
     return server
 
