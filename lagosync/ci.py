@@ -29,6 +29,7 @@ from urllib.parse import quote
 import httpx
 
 from .errors import LagosyncError, UserError
+from .planner.ops import Operation
 
 # GitHub rejects issue/PR comment bodies longer than 65,536 characters.
 GITHUB_BODY_LIMIT = 65536
@@ -46,14 +47,6 @@ PLAN_LABELS: dict[str, tuple[str, str]] = {
     LABEL_REPRICE: ("d93f0b", "lagosync plan: changes what existing subscribers pay"),
 }
 DRIFT_LABEL = (LABEL_DRIFT, "5319e7", "lagosync drift: Lago was changed outside lagosync")
-
-# Reasons (docs/ARCHITECTURE.md "Plan") that mean something is destroyed in Lago:
-# a metric delete destroys its events (notes §4.1), a plan delete terminates its subscriptions
-# (notes §4.2), a charge omitted from a plan update is deleted by Lago (notes §4.2).
-DESTROY_REASONS = frozenset({"destroys_events", "terminates_subscriptions", "charge_removed"})
-# Reasons that change what an existing subscriber pays: an in-place price change on a plan with
-# active subscriptions (notes §4.2), a subscription moved to another plan (notes §4.6).
-REPRICE_REASONS = frozenset({"reprices_subscribers", "upgrade_immediate", "downgrade_at_period_end"})
 
 _ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -126,16 +119,8 @@ def plan_counts(plan: Mapping) -> dict[str, int]:
     return dict(Counter(op["action"] for op in _changing(plan)))
 
 
-def is_destructive(op: Mapping) -> bool:
-    return op.get("action") == "delete" or bool(DESTROY_REASONS & set(op.get("reasons") or ()))
-
-
-def is_repricing(op: Mapping) -> bool:
-    if op.get("action") == "migrate" or REPRICE_REASONS & set(op.get("reasons") or ()):
-        return True
-    # a new plan version whose subscriptions are moved onto it (ARCHITECTURE "Plan versions")
-    details = op.get("details") or {}
-    return op.get("action") == "replace" and bool(details.get("migrate"))
+def _operation(op: Mapping) -> Operation:
+    return Operation.from_dict(dict(op))
 
 
 def plan_labels(plans: Iterable[Mapping]) -> list[str]:
@@ -148,9 +133,9 @@ def plan_labels(plans: Iterable[Mapping]) -> list[str]:
     if not ops:
         return [LABEL_NO_CHANGES]
     labels = [LABEL_CHANGES]
-    if any(is_destructive(op) for op in ops):
+    if any(_operation(op).destructive for op in ops):
         labels.append(LABEL_DESTROY)
-    if any(is_repricing(op) for op in ops):
+    if any(_operation(op).reprices for op in ops):
         labels.append(LABEL_REPRICE)
     return labels
 
