@@ -294,6 +294,8 @@ class Plan:
     @classmethod
     def from_dict(cls, d: dict) -> Plan:
         """Read a plan document; unknown keys are ignored (consumers must do the same)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a plan document is a JSON object, not a JSON {type(d).__name__}")
         version = d.get("format_version")
         if version != FORMAT_VERSION:
             raise ValueError(

@@ -106,7 +106,7 @@ BAD_PLANS = {
     "corrupt": ("{not json", "JSON"),
     "truncated": ('{"format_version": 1, "operations": [', "JSON"),
     "empty": ("", "plan"),
-    "list": ("[1, 2]", "plan"),
+    "list": ("[1, 2]", "JSON object"),
     "binary": ("\udcff\x00\x01", "plan"),
 }
 
