@@ -77,14 +77,9 @@ def main() -> None:
                           headers=HEADERS) as client:
             rows.append(["httpx, in-process transport", *run_httpx(client, "transport", writes, pages)])
 
-        for label, nodelay in (("httpx, HTTP server (socket)", False),
-                               ("same, handler with TCP_NODELAY", True)):
+        for label, nodelay in (("httpx, HTTP server (socket)", True),):
             server, thread = start_in_thread(host="127.0.0.1", port=0, db=str(Path(tmp) / f"http{nodelay}.db"),
                                              api_key=LOCAL_API_KEY)
-            if nodelay:
-                # stdlib StreamRequestHandler switch: headers and body go out as two small writes, so
-                # without it each keep-alive response can wait for the peer's delayed ACK (~40 ms)
-                server.RequestHandlerClass.disable_nagle_algorithm = True
             try:
                 host, port = server.server_address[:2]
                 with httpx.Client(base_url=f"http://{host}:{port}", headers=HEADERS) as client:
