@@ -154,11 +154,25 @@ class _Builder:
         return result
 
 
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)  # libyaml: ~5x faster on large orgs.yaml files
+
+
+def _compose(text: str):
+    """Compose with libyaml when available; on any error, compose again with the pure-Python
+    loader so that syntax errors read the same on every install (its messages are the tested ones)."""
+    if _FAST_LOADER is not None:
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except (yaml.YAMLError, RecursionError):
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def parse_yaml(text: str, file: str) -> tuple[Document, list[Diagnostic]]:
     """Parse one YAML document keeping positions; never raises for bad input."""
     doc = Document(file=file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _pos(mark) if mark is not None else (1, 1)
