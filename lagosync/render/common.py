@@ -24,6 +24,10 @@ def title(op: Operation) -> str:
         return f"{label} cannot be updated in place"
     if op.action == "replace":
         return f"{label} -> new version '{op.details.get('new_code')}'"
+    if op.action == "migrate" and "customer_move" in op.reasons and op.details.get("to_customer"):
+        from ..migration import describe_move  # issue 6: a user-to-org move has no from/to plan
+
+        return describe_move(op)[0]
     if op.action == "migrate":
         return f"{label}: plan '{op.details.get('from_plan')}' -> '{op.details.get('to_plan')}'"
     return label

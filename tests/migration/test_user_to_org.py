@@ -217,3 +217,17 @@ def test_record_only_move_needs_no_allow_destroy(world):
     org = world.call("GET", "/customers/org_acme")["customer"]
     assert parse_record({m["key"]: m["value"] for m in org["metadata"]}["migrated_from"])[0] == ["usr_1", "usr_2"]
     assert world.plan().operations == ()
+
+
+def test_rendered_plan_names_each_move_not_a_plan_change(world):
+    from lagosync.render import render
+
+    plan = world.plan()
+    for fmt in ("text", "markdown"):
+        out = render(plan, fmt)
+        assert "move subscription 'sub_usr_1' of user 'usr_1' to org 'org_acme'" in out, fmt
+        assert "plan 'None'" not in out, fmt
+    for user in ("usr_1", "usr_2"):  # the users' subscriptions terminated by hand: record-only moves
+        world.call("DELETE", f"/subscriptions/sub_{user}")
+    text = render(world.plan(), "text")
+    assert "record the move of customer 'usr_1' into org 'org_acme'" in text and "plan 'None'" not in text
