@@ -231,3 +231,27 @@ def test_rendered_plan_names_each_move_not_a_plan_change(world):
         world.call("DELETE", f"/subscriptions/sub_{user}")
     text = render(world.plan(), "text")
     assert "record the move of customer 'usr_1' into org 'org_acme'" in text and "plan 'None'" not in text
+
+
+def test_drift_lists_users_until_moved_then_is_clean(world):
+    import json
+
+    from lagosync.drift import run_drift
+
+    def drift():
+        text, code = run_drift(world.root, None, "json", client_factory=world.factory())
+        return json.loads(text), code
+
+    report, code = drift()
+    assert code == 2
+    assert [(u["external_id"], u["migrating_to"], [s["external_id"] for s in u["subscriptions"]])
+            for u in report["user_customers"]] == [("usr_1", "org_acme", ["sub_usr_1"]),
+                                                   ("usr_2", "org_acme", ["sub_usr_2"])]
+    # named by migrate_from: a user customer is not also "unmanaged"
+    assert not [u for u in report["unmanaged"] if u["kind"] == "customer"]
+    assert world.apply().ok
+    report, code = drift()
+    assert code == 0, report
+    assert report["user_customers"] == [] and report["unmanaged"] == []
+    # the moved users (still in Lago, no active subscription) count as covered by the workspace
+    assert report["coverage"]["by_kind"]["customer"] == {"declared": 3, "live": 3}
