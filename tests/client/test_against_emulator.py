@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import time
 
 import pytest
 from client_fakes import Recorder, workspace
 
-from lagosync.client import LagoClient, LagoNotFound, LagoUnauthorized, connect
+from lagosync.client import (
+    LagoApiError,
+    LagoClient,
+    LagoConnectionError,
+    LagoNotFound,
+    LagoServerError,
+    LagoUnauthorized,
+    connect,
+)
 from lagosync.client.doctor import doctor
-from lagosync.emulator import Emulator, EmulatorTransport, Faults
+from lagosync.emulator import Emulator, EmulatorTransport, Faults, start_in_thread
 
 KEY = "lago-test-key-0042"
 
@@ -215,3 +225,134 @@ def test_doctor_local_is_healthy(tmp_path):
     assert report.healthy, report.format()
     assert report.lago_version == "1.51.0" and report.organization
     assert "(embedded emulator)" in report.format()
+
+
+# ------------------------------------------------ audit of issue 3: the remaining emulator faults
+
+
+def test_500_fault_is_reported_as_non_json_and_not_retried():
+    """The emulator's 500 is a Rails HTML page (notes §1.5): reported as such, never retried."""
+    faults = Faults(script=["500"], match=only_posts)
+    c, emulator, transport = make(faults)
+    with pytest.raises(LagoServerError) as exc:
+        run(c.create_tax({"code": "vat", "name": "VAT", "rate": "20"}))
+    assert str(exc.value) == (
+        "Lago returned HTTP 500 with a non-JSON body on POST /taxes "
+        "(not a Lago error response; check the Lago server logs or the URL)"
+    )
+    assert transport.request_count == 1 and c._sleep.waits == []
+    assert run(make(emulator=emulator)[0].list_taxes()) == []
+
+
+class SlowFirst(Faults):
+    """The emulator's latency fault, scripted: the first ``slow`` requests take ``seconds`` each."""
+
+    def __init__(self, slow: int, seconds: float, **kw):
+        super().__init__(**kw)
+        self.slow, self.seconds = slow, seconds
+
+    def delay(self) -> float:
+        if self.slow > 0:
+            self.slow -= 1
+            return self.seconds
+        return 0.0
+
+
+@pytest.fixture
+def served():
+    """``lagosync emulator serve``'s server on a free port (a real socket), with given faults."""
+    servers = []
+
+    def start(faults: Faults | None = None):
+        server, thread = start_in_thread(host="127.0.0.1", port=0, api_key=KEY, faults=faults)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_address[1]}", server.emulator
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def socket_client(url: str, **kw) -> LagoClient:
+    kw.setdefault("sleep", Recorder())
+    kw.setdefault("rng", random.Random(1))
+    return LagoClient(url, KEY, environment="local", **kw)
+
+
+def test_timeout_on_a_read_is_retried_over_a_socket(served):
+    url, _ = served(SlowFirst(1, 1.0))
+    c = socket_client(url, timeout=0.2)
+
+    async def go():
+        async with c:
+            return await c.list_taxes()
+
+    assert run(go()) == []
+    assert c.request_count == 2 and len(c._sleep.waits) == 1  # timed out once, backed off, retried
+
+
+def test_persistent_timeouts_give_up_with_a_clear_message(served):
+    url, _ = served(SlowFirst(3, 0.6))
+    c = socket_client(url, timeout=0.15, max_retries=1)
+    with pytest.raises(LagoConnectionError) as exc:
+        run(c.get_tax("vat"))
+    message = str(exc.value)
+    assert "ReadTimeout" in message and "GET /taxes/vat" in message and "after 2 attempts" in message
+    assert KEY not in message
+
+
+def test_timeout_on_a_create_does_not_create_it_twice(served):
+    """The timed-out POST still lands later on the server; the retry checks by code first."""
+    url, emulator = served(SlowFirst(1, 0.5, match=only_posts))
+    c = socket_client(url, timeout=0.15)
+    created = run(c.create_billable_metric(metric("api_calls")))
+    assert created["code"] == "api_calls"
+    time.sleep(0.6)  # let the slow first POST finish on the server (it is answered 422 value_already_exist)
+    clean = socket_client(url)
+    assert [m["code"] for m in run(clean.list_billable_metrics())] == ["api_calls"]
+
+
+def test_socket_faults_drop_commit_drop_503_429_create_exactly_once(served):
+    """Over a real socket (connections really dropped), every create lands exactly once."""
+    faults = Faults(script=["drop", "commit_drop", "503", "429", "commit_drop"], match=only_posts, retry_after=2)
+    url, _ = served(faults)
+    c = socket_client(url)
+
+    async def go():
+        async with c:
+            for i in range(4):
+                await c.create_billable_metric(metric(f"m{i}"))
+            return await c.list_billable_metrics()
+
+    assert sorted(m["code"] for m in run(go())) == ["m0", "m1", "m2", "m3"]
+    assert [d for _, _, d in faults.log] == ["drop", "commit_drop", "503", "429", "commit_drop"]
+    assert 2.0 in c._sleep.waits  # the 429's Retry-After
+
+
+def test_api_key_never_in_logs_errors_or_reprs_against_emulator_faults(caplog):
+    """Redaction under the emulator's faults: retries, ambiguous writes and a rejected key, DEBUG logging."""
+    caplog.set_level(logging.DEBUG)
+    writes = Faults(script=["503", "commit_drop"], match=only_posts)
+    c, emulator, _ = make(writes)
+    assert KEY not in repr(c) and KEY not in repr(vars(c))
+    run(c.create_tax({"code": "vat", "name": "VAT", "rate": "20"}))  # 503, lookup, commit_drop, lookup
+    assert [d for _, _, d in writes.log] == ["503", "commit_drop"]
+    faults = Faults(script=["429", "drop", "500"])
+    c, _, _ = make(faults, emulator=emulator, max_retries=1)
+    errors = []
+    for coro in (c.list_taxes(), c.list_plans()):  # 429 + drop: gives up; then 500
+        try:
+            run(coro)
+        except LagoApiError as exc:
+            errors.append(exc)
+    bad, _, _ = make(emulator=emulator, api_key="wrong-key-7777", api_key_env="LAGO_LOCAL_KEY")
+    with pytest.raises(LagoUnauthorized) as rejected:
+        run(bad.list_taxes())
+    errors.append(rejected.value)
+    assert len(errors) == 3
+    assert [d for _, _, d in faults.log] == ["429", "drop", "500"]
+    assert caplog.text and "Bearer ***" in caplog.text
+    for text in [caplog.text, *map(str, errors), *map(repr, errors), repr(bad)]:
+        assert KEY not in text and "wrong-key-7777" not in text
