@@ -65,3 +65,39 @@ def test_validate_empty_folder_names_every_missing_piece(tmp_path):
 def test_validate_help():
     result = CliRunner().invoke(main, ["validate", "--help"])
     assert result.exit_code == 0 and "--workspace" in result.output
+
+
+def test_version():
+    from importlib.metadata import version
+
+    import lagosync
+
+    result = CliRunner().invoke(main, ["--version"], prog_name="lagosync")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"lagosync, version {lagosync.__version__}"
+    assert lagosync.__version__ == version("lagosync")  # the package metadata (pyproject.toml)
+
+
+def _all_commands(group, prefix=()):
+    import click
+
+    for name, cmd in group.commands.items():
+        yield prefix + (name,), cmd
+        if isinstance(cmd, click.Group):
+            yield from _all_commands(cmd, prefix + (name,))
+
+
+def test_help_on_every_command():
+    """Issue 2: `--help` on every command, groups and their sub-commands included."""
+    commands = list(_all_commands(main))
+    names = {" ".join(p) for p, _ in commands}
+    assert {"validate", "plan", "apply", "show", "drift", "import", "doctor", "emulator", "ci"} <= names
+    for path, cmd in [((), main), *commands]:
+        for flag in ("--help", "-h"):
+            result = CliRunner().invoke(main, [*path, flag], prog_name="lagosync")
+            assert result.exit_code == 0, (path, flag, result.output)
+            assert result.output.startswith("Usage: "), (path, result.output)
+            assert " ".join(("lagosync", *path)) in result.output.splitlines()[0], path
+            if cmd.help:
+                first = cmd.help.strip().split()[0]
+                assert first in result.output, (path, first)
