@@ -100,6 +100,26 @@ orgs:
             - {from_value: 0, to_value: 100, per_unit_amount: "0.01", flat_amount: "0"}
             - {from_value: 100, to_value: null, per_unit_amount: "0.005", flat_amount: "0"}
 """)}),
+ "graduated_percentage_ranges": dict(plans={"p.yaml": BASE.replace("plans:\n", "  - {code: spend, name: Spend, aggregation_type: sum_agg, field_name: amount}\nplans:\n") + """\
+  - code: p2
+    name: P2
+    interval: monthly
+    amount_cents: 0
+    amount_currency: USD
+    charges:
+      - billable_metric_code: spend
+        charge_model: graduated_percentage
+        properties:
+          graduated_percentage_ranges:
+            - {from_value: 5, to_value: 10, rate: "1", flat_amount: "0"}
+            - {from_value: 20, to_value: 20, rate: "0.5", flat_amount: "0"}
+"""}),
+ "metric_recurring": dict(plans={"p.yaml": """\
+billable_metrics:
+  - {code: calls, name: Calls, aggregation_type: count_agg, recurring: true}
+  - {code: last, name: Last, aggregation_type: latest_agg, field_name: n, recurring: true}
+  - {code: seats, name: Seats, aggregation_type: unique_count_agg, field_name: user_id, recurring: true}
+"""}),
  "float_money": dict(plans={"p.yaml": BASE.replace('amount: "0.001"', "amount: 0.002").replace("amount_cents: 1900", "amount_cents: 19.99") + "taxes:\n  - {code: vat, name: VAT, rate: 20}\n"}),
  "metric_rules": dict(plans={"p.yaml": """\
 billable_metrics:
@@ -169,6 +189,14 @@ EXPECTED = {'yaml_syntax': ["plans/bad.yaml:3:1: YAML syntax error: expected ','
                       'priced; range rules, notes §3.3)'],
  'volume_ranges': ["plans/p.yaml:30:28: plans[1].charges[0].properties.volume_ranges[1].from_value: from_value 100 does not follow the previous range's to_value 100 (start this range at 101 so "
                    'ranges chain without gaps or overlaps; range rules, notes §3.3)'],
+ 'graduated_percentage_ranges': ['plans/p.yaml:30:28: plans[1].charges[0].properties.graduated_percentage_ranges[0].from_value: the first range must start at 0, not 5 (set from_value: 0; range rules, notes §3.3)',
+                                 "plans/p.yaml:31:28: plans[1].charges[0].properties.graduated_percentage_ranges[1].from_value: from_value 20 does not follow the previous range's to_value 10 (start this range at 10 or 11 "
+                                 'so ranges chain without gaps or overlaps; range rules, notes §3.3)',
+                                 'plans/p.yaml:31:42: plans[1].charges[0].properties.graduated_percentage_ranges[1].to_value: the last range must be open-ended, not end at 20 (set to_value: null so every quantity '
+                                 'is priced; range rules, notes §3.3)',
+                                 'plans/p.yaml:31:42: plans[1].charges[0].properties.graduated_percentage_ranges[1].to_value: to_value 20 must be greater than from_value 20 (fix the bounds; range rules, notes §3.3)'],
+ 'metric_recurring': ['plans/p.yaml:2:72: billable_metrics[0].recurring: recurring: true is not allowed with count_agg (remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg; notes §3.1)',
+                      'plans/p.yaml:3:86: billable_metrics[1].recurring: recurring: true is not allowed with latest_agg (remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg; notes §3.1)'],
  'float_money': ['plans/p.yaml:12:19: plans[0].amount_cents: 19.99 is not an integer; money is integer cents (amount_cents counts cents: write 1999 for 19.99)',
                  'plans/p.yaml:18:19: plans[0].charges[0].properties.amount: 0.002 is a number; write it as a decimal string "0.002" (Lago rejects numbers, notes §3.3)',
                  'plans/p.yaml:20:34: taxes[0].rate: 20 is a number; write it as a decimal string "20" (Lago rejects numbers, notes §3.3)'],
