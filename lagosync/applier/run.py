@@ -252,7 +252,7 @@ async def apply_async(
 
             ctx = Context.from_live(client, audit, live, verify=verify, declared=workspace.desired)
             total = sum(1 for op in plan.operations if op.action != "no-op")
-            counter = {"n": 0}
+            counter = {"n": 0, "bar": False}  # bar: the progress bar is drawn on the current line
 
             def progress(op, outcome: Outcome) -> None:
                 counter["n"] += 1
@@ -262,13 +262,17 @@ async def apply_async(
                 else:
                     line = f"[{n}/{total}] {outcome.status}: {op.id}: {outcome.message}"
                 if tty and log_format == "text" and outcome.status == "done":
-                    sys.stdout.write(f"\r{line[:100]:<100}")
-                    sys.stdout.flush()
+                    # on a terminal: one progress bar with counts, redrawn in place
+                    sys.stdout.write("\r" + progress_bar(n, total, outcome.message))
+                    counter["bar"] = n != total
                     if n == total:
                         sys.stdout.write("\n")
+                    sys.stdout.flush()
                 else:
-                    if tty and log_format == "text":
+                    if counter["bar"]:  # a failure gets a line of its own below the bar
                         sys.stdout.write("\n")
+                        sys.stdout.flush()
+                        counter["bar"] = False
                     say(line)
 
             outcomes = await run_all(plan.operations, ctx, concurrency=concurrency, on_done=progress)
@@ -286,6 +290,16 @@ async def apply_async(
         raise ApplyFailed("apply did not complete; fix the errors above and run lagosync apply again "
                           "(it finishes what is left, nothing is done twice)")
     return result
+
+
+def progress_bar(n: int, total: int, message: str, width: int = 24, columns: int = 100) -> str:
+    """The terminal progress line: ``[#########-----------]  9/23 created plan 'starter'``,
+    padded to ``columns`` so a shorter message erases the previous one."""
+    total = max(total, 1)
+    filled = min(width, n * width // total)
+    count = f"{n:>{len(str(total))}}/{total}"
+    line = f"[{'#' * filled}{'-' * (width - filled)}] {count} {message}"
+    return f"{line[:columns]:<{columns}}"
 
 
 def _approve(plan, env_name: str, is_saved: bool, *, auto_approve: bool, allow_destroy: bool,
