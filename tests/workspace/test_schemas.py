@@ -35,6 +35,54 @@ def test_every_charge_model_has_a_properties_shape():
         assert f"properties_{m}" in defs
 
 
+VALID_PROPERTIES = {  # notes §3.3, one valid `properties` per charge model
+    "standard": {"amount": "0.002"},
+    "graduated": {"graduated_ranges": [
+        {"from_value": 0, "to_value": 10, "per_unit_amount": "0", "flat_amount": "0"},
+        {"from_value": 11, "to_value": None, "per_unit_amount": "0.5", "flat_amount": "1"}]},
+    "volume": {"volume_ranges": [{"from_value": 0, "to_value": None, "per_unit_amount": "1", "flat_amount": "0"}]},
+    "package": {"amount": "5", "package_size": 1000, "free_units": 100},
+    "percentage": {"rate": "1.5", "fixed_amount": "0.1", "free_units_per_events": 3,
+                   "per_transaction_min_amount": "0.5", "per_transaction_max_amount": "10"},
+    "graduated_percentage": {"graduated_percentage_ranges": [
+        {"from_value": 0, "to_value": None, "rate": "1", "flat_amount": "0"}]},
+    "dynamic": {},
+}
+# ... and one that each model's shape must refuse (wrong key, number for a decimal, missing field)
+INVALID_PROPERTIES = {
+    "standard": {"amount": 0.002},
+    "graduated": {"volume_ranges": VALID_PROPERTIES["volume"]["volume_ranges"]},
+    "volume": {"volume_ranges": [{"from_value": 0, "to_value": None, "rate": "1", "flat_amount": "0"}]},
+    "package": {"amount": "5"},
+    "percentage": {"amount": "1"},
+    "graduated_percentage": {"graduated_percentage_ranges": [
+        {"from_value": 0, "to_value": None, "per_unit_amount": "1", "flat_amount": "0"}]},
+    "dynamic": {"amount": "1"},
+}
+
+
+def _charge_doc(model, props, *, in_filter=False):
+    charge = {"billable_metric_code": "m", "charge_model": model, "properties": props}
+    if in_filter:
+        charge["properties"] = VALID_PROPERTIES[model]
+        charge["filters"] = [{"values": {"k": ["v"]}, "properties": props}]
+    return {"plans": [{"code": "p", "name": "P", "interval": "monthly", "amount_cents": 0,
+                       "amount_currency": "USD", "charges": [charge]}]}
+
+
+@pytest.mark.parametrize("model", sorted(VALID_PROPERTIES))
+@pytest.mark.parametrize("in_filter", [False, True], ids=["charge", "filter"])
+def test_each_charge_model_properties_shape_is_enforced(model, in_filter):
+    validator = _plans_validator()
+    assert list(validator.iter_errors(_charge_doc(model, VALID_PROPERTIES[model], in_filter=in_filter))) == []
+    errors = list(validator.iter_errors(_charge_doc(model, INVALID_PROPERTIES[model], in_filter=in_filter)))
+    assert errors, (model, in_filter)
+    # another model's valid properties do not pass either (the shape follows charge_model)
+    other = "standard" if model not in ("standard", "package") else "graduated"
+    if model != "dynamic":
+        assert list(validator.iter_errors(_charge_doc(model, VALID_PROPERTIES[other], in_filter=in_filter)))
+
+
 def test_enums_match_the_notes():
     defs = json.loads((SCHEMAS / "plans.schema.json").read_text())["$defs"]
     assert set(defs["plan"]["properties"]["interval"]["enum"]) == {"weekly", "monthly", "yearly", "quarterly",
@@ -42,6 +90,8 @@ def test_enums_match_the_notes():
     assert set(defs["billable_metric"]["properties"]["aggregation_type"]["enum"]) == {
         "count_agg", "sum_agg", "max_agg", "unique_count_agg", "weighted_sum_agg", "latest_agg", "custom_agg"}
     assert set(defs["coupon"]["properties"]["frequency"]["enum"]) == {"once", "recurring", "forever"}
+    assert set(defs["coupon"]["properties"]["coupon_type"]["enum"]) == {"fixed_amount", "percentage"}
+    assert set(defs["coupon"]["properties"]["expiration"]["enum"]) == {"no_expiration", "time_limit"}
     orgs = json.loads((SCHEMAS / "orgs.schema.json").read_text())["$defs"]
     assert set(orgs["subscription"]["properties"]["billing_time"]["enum"]) == {"calendar", "anniversary"}
 
