@@ -256,3 +256,31 @@ def test_unmanaged_objects_are_never_pruned(applied):
     assert lago.apply(prune=True, allow_destroy=True).ok
     ids = {c["external_id"] for c in lago.list("/customers", "customers")}
     assert "by_hand" in ids and "org_2" not in ids
+
+
+def test_saved_plan_with_destructive_or_repricing_operations_needs_the_flags(applied, tmp_path):
+    """A reviewed saved plan skips the prompt, but never the --allow-destroy / --allow-reprice gates."""
+    lago = applied
+    lago.desired["billable_metric"]["spend"] = {"code": "spend", "ensure": "absent"}   # metric delete
+    for code in ("professional", "enterprise"):
+        lago.desired["plan"][code]["charges"] = [c for c in lago.desired["plan"][code]["charges"]
+                                                 if c["billable_metric_code"] != "spend"]
+    path = save_plan(lago, tmp_path)
+    ops = {op.id: op for op in lago.plan().operations}
+    assert ops["billable_metric:spend"].destructive and ops["plan:professional"].reprices
+
+    with pytest.raises(ApplyRefused, match="destroys: .*delete metric 'spend'.*--allow-destroy") as info:
+        lago.apply(plan_file=path, auto_approve=False, allow_reprice=True)
+    assert info.value.exit_code == 1
+    with pytest.raises(ApplyRefused, match="re-prices existing subscribers: .*professional.*--allow-reprice"):
+        lago.apply(plan_file=path, auto_approve=False, allow_destroy=True)
+    assert "spend" in [m["code"] for m in lago.list("/billable_metrics", "billable_metrics")]  # nothing written
+
+    asked = []  # on a terminal, the question names them instead; anything but "yes" writes nothing
+    with pytest.raises(ApplyRefused, match="cancelled"):
+        lago.apply(plan_file=path, auto_approve=False, confirm=lambda text: asked.append(text) or False)
+    assert "delete metric 'spend'" in asked[0] and "--allow-reprice" in asked[0]
+    assert "spend" in [m["code"] for m in lago.list("/billable_metrics", "billable_metrics")]
+
+    result = lago.apply(plan_file=path, auto_approve=False, allow_destroy=True, allow_reprice=True)
+    assert result.ok and "spend" not in [m["code"] for m in lago.list("/billable_metrics", "billable_metrics")]
