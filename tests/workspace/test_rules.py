@@ -254,3 +254,24 @@ def test_every_case_fails():
 
 def test_base_fixture_is_clean(tmp_path):
     assert validate_workspace(_write(tmp_path / "ws", {"plans": {"p.yaml": BASE}, "orgs": ORG})) == []
+
+
+def test_unreadable_file(tmp_path):
+    """Issue 2: an unreadable file is a clean error with its position, and the others are still checked."""
+    import os
+
+    root = _write(tmp_path / "ws", {"plans": {"p.yaml": BASE.replace('amount: "0.001"', "amount: 0.001")}})
+    (root / "plans" / "gone.yaml").symlink_to(root / "plans" / "missing-target.yaml")
+    expected = ["plans/gone.yaml:1:1: cannot read file: No such file or directory (check that it exists and is readable)",
+                'plans/p.yaml:18:19: plans[0].charges[0].properties.amount: 0.001 is a number; write it as a decimal '
+                'string "0.001" (Lago rejects numbers, notes §3.3)']
+    locked = root / "plans" / "locked.yaml"
+    locked.write_text("taxes: []\n")
+    locked.chmod(0)
+    if not os.access(locked, os.R_OK):  # root reads anything; elsewhere this is "permission denied"
+        expected.insert(1, "plans/locked.yaml:1:1: cannot read file: Permission denied (check that it exists and "
+                           "is readable)")
+    try:
+        assert [d.format() for d in validate_workspace(root)] == expected
+    finally:
+        locked.chmod(0o644)
