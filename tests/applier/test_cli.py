@@ -71,3 +71,43 @@ def test_cli_json_log_format(ws):
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]
     assert records and all(r["outcome"] == "ok" and r["environment"] == "local" for r in records)
+
+
+class _Terminal:
+    """Stands in for the ``sys`` module of lagosync.applier.run: stdin and stdout report a terminal."""
+
+    class _Stream:
+        def __init__(self, stream):
+            self._stream = stream
+
+        def isatty(self):
+            return True
+
+        def __getattr__(self, name):
+            return getattr(self._stream, name)
+
+    def __getattr__(self, name):
+        import sys
+
+        value = getattr(sys, name)
+        return self._Stream(value) if name in ("stdin", "stdout") else value
+
+
+def test_cli_on_a_terminal_asks_naming_repricing_and_only_yes_applies(ws, monkeypatch):
+    import lagosync.applier.run as run_module
+
+    assert run("apply", "-w", str(ws), "--auto-approve").exit_code == 0
+    plans = ws / "plans" / "plans.yaml"
+    plans.write_text(plans.read_text().replace("amount_cents: 4900", "amount_cents: 5900", 1))
+    monkeypatch.setattr(run_module, "sys", _Terminal())
+
+    refused = CliRunner().invoke(main, ["apply", "-w", str(ws), "--no-color"], input="y\n")
+    assert refused.exit_code == 1, refused.output
+    assert "re-prices existing subscribers: " in refused.output and "'professional'" in refused.output
+    assert "Only 'yes' will be accepted" in refused.output and "apply cancelled; nothing was written" in refused.output
+    assert run("plan", "-w", str(ws), "--detailed-exitcode").exit_code == 2
+
+    accepted = CliRunner().invoke(main, ["apply", "-w", str(ws), "--no-color"], input="yes\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert "] 1/1 updated plan 'professional'" in accepted.output  # the terminal progress bar
+    assert run("plan", "-w", str(ws), "--detailed-exitcode").exit_code == 0
