@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import LagoNotFound
-from .model import KINDS, MARKER_KEY, MARKER_VALUE, State, from_api
+from .model import KINDS, MARKER_KEY, MARKER_VALUE, ModelError, State, from_api, yearly_amount_cents
 
 PER_PAGE = 100  # notes §1.4 (default page size, the one LagoClient.list_all uses)
 SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # notes §3.9
@@ -44,6 +44,9 @@ class LiveFacts:
     # issue 6: customer external_id -> its active subscriptions (canonical), for every existing
     # customer named by `migrate_from` or matching `user_id_prefix` (read wide)
     user_subscriptions: dict[str, list[dict]] = field(default_factory=dict)
+    # superseded plan version, as subscriptions read it (``X__v<N>``) -> its yearly base amount
+    # (notes §4.6), so moving a subscription off an old version is still an upgrade or a downgrade
+    superseded_yearly_amounts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -229,7 +232,8 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
         if sub["external_customer_id"] in facts.managed["customer"]:
             facts.managed["subscription"].add(key)
     settings = getattr(workspace, "settings", None)
-    _user_subscriptions_into(migrate_from, getattr(settings, "user_id_prefix", None), state, raw, facts)
+    _user_subscriptions_into(migrate_from, getattr(settings, "user_id_prefix", None), state, raw, facts,
+                             org_prefix=getattr(settings, "org_id_prefix", None), declared=declared_customers)
     return LiveState(state=state, raw=raw, facts=facts)
 
 
@@ -245,10 +249,15 @@ def migrate_from_map(declared_customers: Mapping[str, Mapping[str, Any]]) -> dic
 
 
 def _user_subscriptions_into(migrate_from: Mapping[str, str], user_prefix: str | None, state: State, raw,
-                             facts: LiveFacts) -> None:
-    """Active subscriptions of the user-based customers (named by migrate_from or by prefix)."""
+                             facts: LiveFacts, *, org_prefix: str | None = None, declared=()) -> None:
+    """Active subscriptions of the user-based customers (named by migrate_from or by the prefixes of
+    lagosync.yaml: ``lagosync.migration.is_user_customer``)."""
+    from .migration import is_user_customer
+
     facts.migrate_from = dict(migrate_from)
-    users = {ext for ext in raw["customer"] if ext in migrate_from or (user_prefix and ext.startswith(user_prefix))}
+    users = {ext for ext in raw["customer"]
+             if is_user_customer(ext, migrate_from=migrate_from, user_id_prefix=user_prefix,
+                                 org_id_prefix=org_prefix, declared=declared)}
     facts.user_subscriptions = {u: [] for u in sorted(users)}
     for key, sub in sorted(state["subscription"].items()):
         owner = sub.get("external_customer_id")
@@ -298,6 +307,13 @@ def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -
         facts.plan_versions[logical] = version.live_code
         if (version.raw.get("metadata") or {}).get(MARKER_KEY) == MARKER_VALUE:
             facts.managed["plan"].add(logical)
+    for live_code, version in sorted(index.by_live_code.items()):
+        if not index.is_current(live_code):
+            try:
+                yearly = yearly_amount_cents(version.raw)
+            except (ModelError, TypeError, ValueError):
+                continue  # an unreadable old version: the move then has no upgrade/downgrade reason
+            facts.superseded_yearly_amounts[index.declared_code(live_code) or live_code] = yearly
     for plan in plans:
         # notes §4.1: Lago locks a metric used by any charge of a plan that is not deleted
         # (plans pending deletion included: they are not deleted yet)

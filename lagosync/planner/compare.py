@@ -141,7 +141,9 @@ def _yearly(ctx: Context, plan_code: str) -> int | None:
     if plan is None or is_absent(plan):
         plan = ctx.l("plan").get(plan_code)
     if plan is None:
-        return None
+        # a subscription still on a superseded version ``X__v<N>`` (ARCHITECTURE "Plan versions")
+        superseded = getattr(ctx.facts, "superseded_yearly_amounts", None) or {}
+        return superseded.get(plan_code)
     return ctx.yearly_amount_cents(plan)
 
 

@@ -193,6 +193,8 @@ def test_plan_versions_map_back_to_the_declared_code(emulator, seed):
     assert live.facts.plan_active_subscriptions == {"pro": 1}
     assert live.facts.plan_has_had_subscriptions == {"pro"}
     assert live.facts.managed["plan"] == {"pro"}
+    # the old version's yearly base amount, so moving off it is an upgrade or a downgrade (notes §4.6)
+    assert live.facts.superseded_yearly_amounts == {"pro__v1": 4900 * 12}
 
 
 def test_plan_without_version_metadata_is_version_one(emulator, seed):

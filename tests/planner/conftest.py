@@ -82,6 +82,7 @@ def full_state() -> dict:
 FACT_DEFAULTS = {
     "plan_active_subscriptions": dict, "plan_has_had_subscriptions": set, "metrics_in_use": set,
     "coupons_applied": set, "managed": dict, "pending_downgrades": dict, "plan_versions": dict,
+    "superseded_yearly_amounts": dict,
 }
 
 
