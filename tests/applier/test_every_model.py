@@ -6,6 +6,9 @@ model is not accepted by the workspace schema (the spec's enum, notes §3.3)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from lagosync.cli import main
@@ -163,6 +166,14 @@ def test_gated_charge_model_fails_with_lagos_error_and_the_rest_applies(tmp_path
     assert "graduated_percentage_requires_premium_license" in applied.output
     assert "failed:  billable_metric:score" in applied.output and "feature_unavailable" in applied.output
     assert "Apply summary: 20 done, 2 failed, 0 skipped." in applied.output
+    # the audit log holds Lago's answer to each refused write: its HTTP status and its error
+    audit = [json.loads(line) for line in (Path(ws) / ".lagosync" / "audit.jsonl").read_text().splitlines()]
+    errors = {(r["object"], r["method"], r["path"], r["status"], r["outcome"]) for r in audit if r["outcome"] != "ok"}
+    assert errors == {("plan:premium", "POST", "/plans", 422, "error"),
+                      ("billable_metric:score", "POST", "/billable_metrics", 403, "error")}
+    assert all(r["environment"] == "local" and r["operation"] == "create" for r in audit)
+    assert len([r for r in audit if r["outcome"] == "ok"]) == 20
+    assert any("graduated_percentage_requires_premium_license" in r.get("error", "") for r in audit)
     plan = run("plan", "-w", ws, "--detailed-exitcode")
     assert plan.exit_code == 2, plan.output  # only the refused objects are left
     assert "Plan: 2 to create, 0 to update" in plan.output
