@@ -220,7 +220,7 @@ def pr_comment_body(plan: Mapping, markdown: str | None = None, *, context: RunC
     if LABEL_DESTROY in labels:
         warn.append("> This plan **destroys** data in Lago; apply refuses it without `--allow-destroy`.")
     if LABEL_REPRICE in labels:
-        warn.append("> This plan **changes what existing subscribers pay**.")
+        warn.append("> This plan **changes what existing subscribers pay**; apply refuses it without `--allow-reprice`.")
     if warn:
         head += ["> [!WARNING]", *warn, ""]
     ctx = context or RunContext()

@@ -241,3 +241,90 @@ def test_composite_action_drift_opens_the_issue_once(world):
     assert "tax:vat_20" in fake.issues[number]["body"]
     [res] = r.run_steps(steps, r._ctx(), {})
     assert res.outputs["drift-status"] == "unchanged" and len(fake.issues) == 1
+
+
+def reprice_and_remove_a_charge(ws: Path):
+    """A PR that raises starter's price (re-prices its subscriber) and drops a charge of professional."""
+    p = ws / "plans" / "plans.yaml"
+    text = p.read_text()
+    assert "amount_cents: 1900" in text
+    text = text.replace("amount_cents: 1900", "amount_cents: 2900", 1)
+    start = text.index("      - billable_metric_code: active_users")
+    text = text[:start] + text[text.index("  - code: enterprise"):]
+    p.write_text(text)
+
+
+def test_pr_destroy_and_reprice_labels_and_the_merge_gates(world):
+    """Against a Lago with subscribers: the PR flow labels a destroying, re-pricing plan and warns in
+    the comment; the merge refuses the reviewed plan (exit 1, nothing written) until a person
+    re-runs it by hand with allow-destroy and allow-reprice."""
+    fake, url, ws = world
+    artifacts: dict = {}
+    setup = runner(fake, url, ws, event_name="workflow_dispatch", sha=MERGE, event={}, artifacts={})
+    only(setup.run_workflow(WF / "lagosync-apply.yml", inputs={"apply-mode": "fresh", "environments": "local",
+                                                                "allow-destroy": False, "allow-reprice": False}),
+         "apply")
+
+    reprice_and_remove_a_charge(ws)
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts=artifacts)
+    res = r.run_workflow(WF / "lagosync-pr.yml")
+    assert only(res, "plan").step("Plan").returncode == 0
+    only(res, "labels")
+    assert fake.issue_labels[PR] == ["lagosync:changes", "lagosync:destroy", "lagosync:reprice"]
+    body = sticky(fake)["body"]
+    assert "> [!WARNING]" in body and "`--allow-destroy`" in body and "`--allow-reprice`" in body
+    assert "re-prices 1 active subscription on 'starter'" in body
+    assert "removes charge 'active_users' from plan 'professional'" in body
+
+    # merge: the reviewed plan is refused without the flags, and Lago is left as it was
+    fake.pulls_by_commit[MERGE] = [{"number": PR, "merged_at": "2025-01-02T00:00:00Z", "merge_commit_sha": MERGE,
+                                    "head": {"sha": HEAD1}}]
+    merge = runner(fake, url, ws, event_name="push", sha=MERGE, event={"ref": "refs/heads/main"}, artifacts={})
+    refused = merge.run_workflow(WF / "lagosync-apply.yml")["apply"][0]
+    assert refused.failed
+    step = refused.step("Apply the reviewed plan (refused if Lago or the workspace changed since)")
+    assert step.returncode == 1, step.stdout + step.stderr
+    assert "--allow-destroy" in step.stderr and "--allow-reprice" in step.stderr and "Traceback" not in step.stderr
+
+    # by hand, with both permissions: the same reviewed plan is applied (had the refused run written
+    # anything, this reviewed plan would now be stale, exit 3); the PR plan is then empty
+    hand = runner(fake, url, ws, event_name="workflow_dispatch", sha=MERGE, event={}, artifacts={})
+    res = hand.run_workflow(WF / "lagosync-apply.yml", inputs={"apply-mode": "reviewed", "environments": "local",
+                                                               "allow-destroy": True, "allow-reprice": True})
+    done = only(res, "apply").step("Apply the reviewed plan (refused if Lago or the workspace changed since)")
+    assert done.returncode == 0
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD2, event=pr_event(HEAD2), artifacts=artifacts)
+    only(r.run_workflow(WF / "lagosync-pr.yml"), "labels")
+    assert fake.issue_labels[PR] == ["lagosync:no-changes"] and len(fake.comments[PR]) == 1
+
+
+def test_drift_flow_updates_the_open_issue_when_the_drift_changes(world):
+    """Scheduled drift through the workflow file: a first UI edit opens the issue, a second, different
+    one updates that same issue (new fingerprint, one comment), never a second issue."""
+    fake, url, ws = world
+    setup = runner(fake, url, ws, event_name="workflow_dispatch", sha=MERGE, event={}, artifacts={})
+    only(setup.run_workflow(WF / "lagosync-apply.yml", inputs={"apply-mode": "fresh", "environments": "local",
+                                                                "allow-destroy": False, "allow-reprice": False}),
+         "apply")
+    sched = runner(fake, url, ws, event_name="schedule", sha=MERGE, event={"schedule": "17 6 * * *"}, artifacts={})
+    ui_edit(ws)
+    job = only(sched.run_workflow(WF / "lagosync-drift.yml"), "drift")
+    opened = job.step("Open, update or close the drift issue")
+    number = int(opened.outputs["issue"])
+    _, fp1 = ci.parse_drift_marker(fake.issues[number]["body"])
+
+    from lagosync.emulator import Emulator  # a second, different edit in the Lago UI
+    emu = Emulator(db_path=str(ws / ".lagosync" / "local.db"), api_key="lago-local-key")
+    resp = emu.handle("PUT", "/api/v1/add_ons/onboarding", [], {"Authorization": "Bearer lago-local-key",
+                      "Content-Type": "application/json"}, json.dumps({"add_on": {"amount_cents": 1}}).encode())
+    assert resp.status == 200, resp.body
+
+    job = only(sched.run_workflow(WF / "lagosync-drift.yml"), "drift")
+    assert job.step("drift").returncode == 2
+    updated = job.step("Open, update or close the drift issue")
+    assert updated.outputs["status"] == "updated" and updated.outputs["issue"] == str(number)
+    assert f"updated issue #{number}" in updated.stdout
+    assert list(fake.issues) == [number] and fake.issues[number]["state"] == "open"
+    _, fp2 = ci.parse_drift_marker(fake.issues[number]["body"])
+    assert fp2 != fp1 and "add_on:onboarding" in fake.issues[number]["body"]
+    assert len(fake.comments[number]) == 1 and fp1 in fake.comments[number][0]["body"]
