@@ -107,3 +107,51 @@ def test_example_with_one_node_replaced(name, choice, value):
             parent = parent[part]
         parent[path[-1]] = value
     _check({**EXAMPLE, name: yaml.safe_dump(data)})
+
+
+def _cli_validate(files: dict[str, str | bytes]):
+    import re
+
+    from click.testing import CliRunner
+
+    from lagosync.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "plans").mkdir()
+        for rel, content in files.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8", errors="surrogatepass")
+        result = CliRunner().invoke(main, ["validate", "-w", str(root)])
+    # the CLI's catch-all would turn a crash into "unexpected internal error": that is a failure here too
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output and "unexpected internal error" not in result.output
+    assert result.exit_code in (0, 1), result.output
+    if result.exit_code == 0:
+        assert re.fullmatch(r"ok: \d+ objects? in \d+ files?", result.stdout.strip()), result.stdout
+    else:
+        lines = result.stderr.strip().splitlines()
+        assert re.fullmatch(r"\d+ errors? in the workspace", lines[-1]), lines
+        assert all(re.match(r"[^:]+:\d+:\d+: ", line) for line in lines[:-1]), lines
+        assert int(lines[-1].split()[0]) == len(lines) - 1
+
+
+@settings(max_examples=int(os.environ.get("WORKSPACE_FUZZ_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(EXAMPLE)), pos=st.integers(0, 10**6), cut=st.integers(0, 40),
+       insert=st.one_of(st.text(alphabet=":-[]{}'\"\t #&*!|>%@`\n ab1.", max_size=8), st.binary(max_size=8)),
+       structure=values)
+def test_cli_validate_never_crashes(name, pos, cut, insert, structure):
+    """`lagosync validate` itself (exit code, summary line, one `file:line:col:` per error) on broken input."""
+    text = EXAMPLE[name]
+    pos %= len(text) + 1
+    if isinstance(insert, bytes):
+        broken: str | bytes = text[:pos].encode() + insert + text[pos + cut:].encode()
+    else:
+        broken = text[:pos] + insert + text[pos + cut:]
+    _cli_validate({**EXAMPLE, name: broken})
+    _cli_validate({**EXAMPLE, "plans/random.yaml": yaml.safe_dump(structure)})
