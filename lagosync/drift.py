@@ -10,7 +10,8 @@ disagree (and normalisation lives only in ``lagosync.model``). Mapping of plan o
 - ``migrate`` with reason ``customer_move`` -> ``user_customers`` (a pending user-to-org move)
 - ``Plan.unmanaged``              -> ``unmanaged`` (in Lago, not declared)
 
-plus user-based customers (``user_id_prefix``) that still have active subscriptions, coverage, and
+plus user-based customers (``migration.is_user_customer``: ``migrate_from``, ``user_id_prefix`` or
+``org_id_prefix``) that still have active subscriptions, coverage, and
 ignore rules from ``lagosync.yaml``. The JSON document (``format_version`` 1) is a stable contract
 read by CI workflows; its fields are documented in README "Drift".
 """
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UserError
+from .migration import is_user_customer
 from .planner import KINDS
 from .planner.ops import KIND_LABELS
 
@@ -214,6 +216,7 @@ def compute_drift(
     user_subscriptions: dict[str, list[dict]] | None = None,
     migrate_from: dict[str, str] | None = None,
     user_id_prefix: str | None = None,
+    org_id_prefix: str | None = None,
     ignore: list[dict] | None = None,
     sources: dict | None = None,
     today: _dt.date | None = None,
@@ -298,7 +301,8 @@ def compute_drift(
 
     for uid in sorted(user_subscriptions or {}):
         subs = [s for s in (user_subscriptions or {})[uid] if s.get("status", "active") == "active"]
-        is_user = uid in migrate_from or bool(user_id_prefix and uid.startswith(user_id_prefix))
+        is_user = is_user_customer(uid, migrate_from=migrate_from, user_id_prefix=user_id_prefix,
+                                   org_id_prefix=org_id_prefix, declared=(desired or {}).get("customer") or {})
         if not subs or not is_user:
             continue
         rule = object_rule("customer", uid)
@@ -498,6 +502,7 @@ async def drift_async(root=".", env: str | None = None, *, client_factory=None,
         user_subscriptions=getattr(facts, "user_subscriptions", None) or {},
         migrate_from=getattr(facts, "migrate_from", None) or {},
         user_id_prefix=getattr(settings, "user_id_prefix", None),
+        org_id_prefix=getattr(settings, "org_id_prefix", None),
         ignore=rules_items,
         sources=workspace.sources,
         today=today,

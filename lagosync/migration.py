@@ -35,6 +35,30 @@ ON_TERMINATION_CREDIT_NOTE = "credit"
 _RECORD_RE = re.compile(r"^(?P<ids>[^()]*?)\s*(?:\((?P<date>[0-9-]+)\))?\s*$")
 
 
+# --------------------------------------------------------------------------- user or org
+
+
+def is_user_customer(external_id: str, *, migrate_from=(), user_id_prefix: str | None = None,
+                     org_id_prefix: str | None = None, declared=()) -> bool:
+    """Is this Lago customer user-based (the seed integration's ``is_org_customer`` inverted)?
+
+    ``lagosync.yaml`` says how an org id differs from a user id (issue 6): a customer named by an
+    org's ``migrate_from`` is a user; else, with ``user_id_prefix``, an id with that prefix is one;
+    with only ``org_id_prefix``, an id without that prefix is one. A declared org never is (unless
+    ``migrate_from`` names it). Without either prefix only ``migrate_from`` names users.
+    """
+    ext = str(external_id)
+    if ext in migrate_from:
+        return True
+    if ext in declared:
+        return False
+    if user_id_prefix:
+        return ext.startswith(user_id_prefix)
+    if org_id_prefix:
+        return not ext.startswith(org_id_prefix)
+    return False
+
+
 # --------------------------------------------------------------------------- the record
 
 

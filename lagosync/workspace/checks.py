@@ -448,6 +448,23 @@ class Checker:
             if user == e.key:
                 self.diags.append(e.doc.diag(e.path + ("migrate_from", k), "an org cannot migrate from itself",
                                              "list the user customer ids it replaces"))
+            elif self.org_id_prefix and user.startswith(self.org_id_prefix) and not (
+                    self.user_id_prefix and user.startswith(self.user_id_prefix)):
+                # issue 6: lagosync.yaml says how an org id differs from a user id
+                self.diags.append(e.doc.diag(
+                    e.path + ("migrate_from", k),
+                    f"'{user}' is an org id (org_id_prefix '{self.org_id_prefix}' in lagosync.yaml)",
+                    "migrate_from lists the user customer ids this org replaces"))
+            elif self.user_id_prefix and not user.startswith(self.user_id_prefix):
+                self.diags.append(e.doc.diag(
+                    e.path + ("migrate_from", k),
+                    f"'{user}' is not a user id (user_id_prefix '{self.user_id_prefix}' in lagosync.yaml)",
+                    "list user customer ids here, or change user_id_prefix in lagosync.yaml"))
+            elif user in self.index["customer"] and not self.index["customer"][user].absent:
+                self.diags.append(e.doc.diag(
+                    e.path + ("migrate_from", k),
+                    f"'{user}' is declared as an org ({self.index['customer'][user].where()})",
+                    "a declared org cannot be migrated from: remove it from orgs.yaml or from migrate_from"))
             elif user in migrated:
                 other = migrated[user]
                 self.diags.append(e.doc.diag(e.path + ("migrate_from", k),
