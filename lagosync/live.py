@@ -232,8 +232,7 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
         if sub["external_customer_id"] in facts.managed["customer"]:
             facts.managed["subscription"].add(key)
     settings = getattr(workspace, "settings", None)
-    _user_subscriptions_into(migrate_from, getattr(settings, "user_id_prefix", None), state, raw, facts,
-                             org_prefix=getattr(settings, "org_id_prefix", None), declared=declared_customers)
+    _user_subscriptions_into(migrate_from, getattr(settings, "user_id_prefix", None), state, raw, facts)
     return LiveState(state=state, raw=raw, facts=facts)
 
 
@@ -249,15 +248,10 @@ def migrate_from_map(declared_customers: Mapping[str, Mapping[str, Any]]) -> dic
 
 
 def _user_subscriptions_into(migrate_from: Mapping[str, str], user_prefix: str | None, state: State, raw,
-                             facts: LiveFacts, *, org_prefix: str | None = None, declared=()) -> None:
-    """Active subscriptions of the user-based customers (named by migrate_from or by the prefixes of
-    lagosync.yaml: ``lagosync.migration.is_user_customer``)."""
-    from .migration import is_user_customer
-
+                             facts: LiveFacts) -> None:
+    """Active subscriptions of the user-based customers (named by migrate_from or by prefix)."""
     facts.migrate_from = dict(migrate_from)
-    users = {ext for ext in raw["customer"]
-             if is_user_customer(ext, migrate_from=migrate_from, user_id_prefix=user_prefix,
-                                 org_id_prefix=org_prefix, declared=declared)}
+    users = {ext for ext in raw["customer"] if ext in migrate_from or (user_prefix and ext.startswith(user_prefix))}
     facts.user_subscriptions = {u: [] for u in sorted(users)}
     for key, sub in sorted(state["subscription"].items()):
         owner = sub.get("external_customer_id")
