@@ -232,7 +232,8 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
         if sub["external_customer_id"] in facts.managed["customer"]:
             facts.managed["subscription"].add(key)
     settings = getattr(workspace, "settings", None)
-    _user_subscriptions_into(migrate_from, getattr(settings, "user_id_prefix", None), state, raw, facts)
+    _user_subscriptions_into(migrate_from, getattr(settings, "user_id_prefix", None), state, raw, facts,
+                             org_prefix=getattr(settings, "org_id_prefix", None), declared=declared_customers)
     return LiveState(state=state, raw=raw, facts=facts)
 
 
@@ -248,10 +249,15 @@ def migrate_from_map(declared_customers: Mapping[str, Mapping[str, Any]]) -> dic
 
 
 def _user_subscriptions_into(migrate_from: Mapping[str, str], user_prefix: str | None, state: State, raw,
-                             facts: LiveFacts) -> None:
-    """Active subscriptions of the user-based customers (named by migrate_from or by prefix)."""
+                             facts: LiveFacts, *, org_prefix: str | None = None, declared=()) -> None:
+    """Active subscriptions of the user-based customers (named by migrate_from or by the prefixes of
+    lagosync.yaml: ``lagosync.migration.is_user_customer``)."""
+    from .migration import is_user_customer
+
     facts.migrate_from = dict(migrate_from)
-    users = {ext for ext in raw["customer"] if ext in migrate_from or (user_prefix and ext.startswith(user_prefix))}
+    users = {ext for ext in raw["customer"]
+             if is_user_customer(ext, migrate_from=migrate_from, user_id_prefix=user_prefix,
+                                 org_id_prefix=org_prefix, declared=declared)}
     facts.user_subscriptions = {u: [] for u in sorted(users)}
     for key, sub in sorted(state["subscription"].items()):
         owner = sub.get("external_customer_id")
