@@ -328,3 +328,38 @@ def test_drift_flow_updates_the_open_issue_when_the_drift_changes(world):
     _, fp2 = ci.parse_drift_marker(fake.issues[number]["body"])
     assert fp2 != fp1 and "add_on:onboarding" in fake.issues[number]["body"]
     assert len(fake.comments[number]) == 1 and fp1 in fake.comments[number][0]["body"]
+
+
+def test_composite_action_apply_reviewed_then_fresh(world):
+    """`command: apply` of the action: the plan reviewed on the merged PR is fetched and applied;
+    without allow-reprice a re-pricing plan is refused; apply-mode fresh with allow-reprice applies."""
+    fake, url, ws = world
+    artifacts: dict = {}
+    pr = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts=artifacts,
+                action_root=ROOT)
+    [res] = pr.run_steps([{"uses": "./", "with": {"command": "plan", "environment": "local"}}], pr._ctx(), {})
+    assert res.outcome == "success", res.stdout
+    fake.pulls_by_commit[MERGE] = [{"number": PR, "merged_at": "2025-01-02T00:00:00Z", "merge_commit_sha": MERGE,
+                                    "head": {"sha": HEAD1}}]
+    push = runner(fake, url, ws, event_name="push", sha=MERGE, event={"ref": "refs/heads/main"}, artifacts={},
+                  action_root=ROOT)
+    apply_step = [{"uses": "./", "with": {"command": "apply", "environment": "local"}}]
+    [res] = push.run_steps(apply_step, push._ctx(), {})
+    assert res.outcome == "success", res.stdout
+    inner = {s.name: s for s in res.inner}
+    assert f"pull request #{PR}" in inner["Fetch the plan reviewed on the merged pull request"].stdout
+    assert "23 done" in inner["Apply"].stdout
+    [res] = push.run_steps(apply_step, push._ctx(), {})  # the same reviewed plan again: stale, refused
+    assert res.outcome == "failure"
+    assert {s.name: s for s in res.inner}["Apply"].returncode == 3
+
+    reprice_and_remove_a_charge(ws)
+    fresh = {"command": "apply", "environment": "local", "apply-mode": "fresh", "allow-destroy": "true"}
+    [res] = push.run_steps([{"uses": "./", "with": fresh}], push._ctx(), {})
+    assert res.outcome == "failure"
+    inner = {s.name: s for s in res.inner}
+    assert inner["Fetch the plan reviewed on the merged pull request"].outcome == "skipped"
+    assert inner["Apply"].returncode == 1 and "--allow-reprice" in inner["Apply"].stderr
+    [res] = push.run_steps([{"uses": "./", "with": {**fresh, "allow-reprice": "true"}}], push._ctx(), {})
+    assert res.outcome == "success", res.stdout
+    assert "Lago matches the workspace" in {s.name: s for s in res.inner}["Apply"].stdout
