@@ -227,7 +227,7 @@ def drift_cmd(workspace, env, fmt):
 @env_option
 @click.option("--select", "select", multiple=True, metavar="KIND:CODE",
               help="Import only these objects (repeatable), e.g. plan:pro, metric:api_calls, customer:org_acme.")
-@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.option("--force", is_flag=True, help="Add to existing files (what they declare is kept).")
 @handle_errors
 def import_cmd(workspace, env, select, force):
     """Write workspace YAML for objects that already exist in Lago (adopting an existing Lago)."""

@@ -9,8 +9,9 @@ Layout written (the workspace layout of the loader):
 - ``plans/catalog.yaml``: taxes, billable_metrics, add_ons, coupons;
 - ``plans/<plan code>.yaml``: one file per plan with its charges;
 - ``orgs.yaml``: customers with their subscriptions.
-An existing file is never overwritten without ``force``; objects the workspace already declares
-are skipped (they are managed already).
+An existing file is never changed without ``force``; with it the imported objects are added to
+the file, whose declared objects are kept. Objects the workspace already declares are skipped
+(they are managed already).
 """
 
 from __future__ import annotations
@@ -301,16 +302,44 @@ class ImportResult:
         return "\n".join(lines) + "\n"
 
 
+def _merged(path: Path, rel: str, doc: dict) -> dict:
+    """``doc`` added to the document already in ``path``: ``import`` adds objects, like
+    ``terraform import``, it never drops what a file declares (items with the same key are
+    replaced by the imported ones)."""
+    try:
+        old = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"{rel}: cannot be read to add the imported objects ({exc.__class__.__name__}); "
+                        "fix or move the file and run import again") from None
+    if old is None:
+        return doc
+    if not isinstance(old, dict) or not all(isinstance(old.get(sec, []), list) for sec in doc):
+        raise UserError(f"{rel}: not a workspace document the import can add to; fix or move the file "
+                        "and run import again")
+    merged = dict(old)
+    for section, items in doc.items():
+        key_field = "external_id" if section == "orgs" else "code"
+        new_keys = {i.get(key_field) for i in items if isinstance(i, dict)}
+        kept = [i for i in (old.get(section) or []) if not (isinstance(i, dict) and i.get(key_field) in new_keys)]
+        merged[section] = kept + list(items)
+    return merged
+
+
 def write_files(root: Path, files: dict[str, dict], *, force: bool = False) -> list[str]:
-    """Write the documents; refuses (before writing anything) when a file exists and not ``force``."""
+    """Write the documents; refuses (before writing anything) when a file exists and not ``force``.
+
+    With ``force`` an existing file keeps every object it declares and gets the imported ones
+    added (it is rewritten, so its comments are lost)."""
     root = Path(root)
     existing = sorted(p for p in files if (root / p).exists())
     if existing and not force:
         raise UserError(
-            "import would overwrite " + ", ".join(existing)
-            + " (move them away, narrow the import with --select, or pass --force to overwrite)"
+            "import would change " + ", ".join(existing)
+            + " (pass --force to add the imported objects to it: what it declares is kept, its comments"
+            " are not; or move the file away)"
         )
-    for rel, doc in sorted(files.items()):
+    docs = {rel: (_merged(root / rel, rel, doc) if rel in existing else doc) for rel, doc in files.items()}
+    for rel, doc in sorted(docs.items()):
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dump(doc), encoding="utf-8")
@@ -344,7 +373,10 @@ async def import_async(root=".", env: str | None = None, *, select: list[str] | 
     client = (client_factory or connect)(workspace, env_name)
     async with client:
         live = await read_live(client, workspace, prune=True)  # prune=True: list every customer
-    files, skipped = build_files(live.state, declared=workspace.desired, select=chosen)
+    # a user customer named by an org's migrate_from is declared too: it is being moved, not an org
+    moving = {u: {} for u in (getattr(live.facts, "migrate_from", None) or {})}
+    declared = {**workspace.desired, "customer": {**moving, **(workspace.desired.get("customer") or {})}}
+    files, skipped = build_files(live.state, declared=declared, select=chosen)
     written = write_files(Path(workspace.root), files, force=force) if files else []
     return ImportResult(written=written, skipped=skipped, counts=count_objects(files))
 

@@ -106,8 +106,50 @@ def test_import_then_plan_shows_no_changes(served, tmp_path):
     assert plan.unchanged >= 9  # tax, 2 metrics, add-on, 2 plans, coupon, customer, subscription
 
     # a second import refuses to overwrite; with --force it rewrites, skipping what is declared
-    with pytest.raises(UserError, match="already declared|overwrite"):
+    with pytest.raises(UserError, match="import would change orgs.yaml .*--force"):
         from lagosync.importer import write_files
         write_files(root, {"orgs.yaml": {"orgs": []}})
     again = run_import(root, client_factory=factory)
     assert again.written == [] and "tax:vat_20" in again.skipped
+
+
+def test_force_adds_to_an_existing_file_and_keeps_what_it_declares(served, tmp_path):
+    """--force never drops declared objects: with --select of one new customer, orgs.yaml keeps its
+    orgs and gains the imported one; a user named by migrate_from is not imported as an org."""
+    emulator, url = served
+    _seed_with_official_client(url)
+    root = _workspace(tmp_path)
+
+    def factory(ws, env):
+        return LagoClient("http://lago.local", KEY, environment=env, transport=EmulatorTransport(emulator),
+                          sleep=_no_sleep)
+
+    run_import(root, client_factory=factory)
+    from lago_python_client.client import Client
+    from lago_python_client.models import Customer
+
+    lago = Client(api_key=KEY, api_url=url)
+    for ext in ("org_new", "usr_1"):
+        lago.customers.create(Customer(external_id=ext, name=ext, currency="EUR"))
+    orgs = root / "orgs.yaml"
+    orgs.write_text(orgs.read_text().replace("- external_id: org_acme\n",
+                                             "- external_id: org_acme\n  migrate_from: [usr_1]\n"))
+    before = orgs.read_text()
+    with pytest.raises(UserError, match="import would change orgs.yaml"):
+        run_import(root, select=["customer:*"], client_factory=factory)
+    assert orgs.read_text() == before  # refused: nothing written
+    result = run_import(root, select=["customer:*"], force=True, client_factory=factory)
+    assert result.written == ["orgs.yaml"]
+    assert "customer:usr_1" in result.skipped and "customer:org_acme" in result.skipped
+    doc = yaml.safe_load(orgs.read_text())["orgs"]
+    assert [o["external_id"] for o in doc] == ["org_acme", "org_new"]
+    assert doc[0]["migrate_from"] == ["usr_1"] and doc[0]["subscriptions"][0]["plan_code"] == "pro"
+
+    import asyncio
+
+    from lagosync.workflow import plan_workspace
+
+    plan = asyncio.run(plan_workspace(root, client_factory=factory))
+    # the imported org_new round-trips; the only change is the declared migration's record
+    assert [op.id for op in plan.operations] == ["customer:usr_1"]
+    assert plan.operations[0].details.get("record_only") is True
