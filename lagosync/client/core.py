@@ -23,6 +23,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -486,7 +487,21 @@ class LagoClient:
         return await self._create("plans", "plan", body)
 
     async def update_plan(self, code: str, body: dict) -> dict:
-        return await self._update("plans", "plan", code, body)
+        """``PUT /plans/{code}`` is retried as idempotent, but not quite: charges sent without ``id`` are
+        created, so a re-send after the first PUT landed gets 422 ``code: value_already_exist`` (notes
+        §4.2). Then the plan is read back, and the update counts as landed when its charges are exactly
+        the sent ones: each sent ``id`` kept, and one new charge per id-less sent charge (same metric,
+        ``code`` if given, ``charge_model`` and sent ``properties``); otherwise the 422 is raised."""
+
+        async def recover():
+            found = await self._get_or_none(f"/plans/{seg(code)}", "plan")
+            if isinstance(found, dict) and _charges_landed(body.get("charges"), found.get("charges")):
+                return found
+            return None
+
+        result = await self.request("PUT", f"/plans/{seg(code)}", json={"plan": body},
+                                    recover=recover if "charges" in body else None)
+        return _unwrap(result, "plan")
 
     async def delete_plan(self, code: str) -> dict | None:
         return await self._delete("plans", "plan", code)
@@ -739,6 +754,45 @@ def _metadata_landed(sent: Any, live: Any) -> bool:
             return False
         if "display_in_invoice" in item and bool(got.get("display_in_invoice")) != bool(item["display_in_invoice"]):
             return False
+    return True
+
+
+def _same_value(sent: Any, live: Any) -> bool:
+    """Sent and read-back JSON values are equal; numeric strings compare as decimals ("0.0010" == "0.001")."""
+    if isinstance(sent, dict) and isinstance(live, dict):
+        return all(k in live and _same_value(v, live[k]) for k, v in sent.items())
+    if isinstance(sent, list) and isinstance(live, list):
+        return len(sent) == len(live) and all(_same_value(a, b) for a, b in zip(sent, live, strict=True))
+    if isinstance(sent, str) and isinstance(live, str) and sent != live:
+        try:
+            return Decimal(sent) == Decimal(live)
+        except InvalidOperation:
+            return False
+    return sent == live
+
+
+def _charges_landed(sent: Any, live: Any) -> bool:
+    """The plan's live charges are exactly what a ``PUT`` with ``charges: sent`` leaves (notes §4.2):
+    the sent ids, plus one created charge per sent charge without id, nothing else."""
+    if not isinstance(sent, list) or not isinstance(live, list):
+        return False
+    live_by_id = {c.get("lago_id"): c for c in live if isinstance(c, dict)}
+    sent_ids = {c.get("id") for c in sent if isinstance(c, dict) and c.get("id")}
+    if not sent_ids <= set(live_by_id):
+        return False
+    created = [c for i, c in live_by_id.items() if i not in sent_ids]
+    new = [c for c in sent if isinstance(c, dict) and not c.get("id")]
+    if len(created) != len(new):
+        return False
+    for item in new:
+        match = next((c for c in created
+                      if c.get("lago_billable_metric_id") == item.get("billable_metric_id")
+                      and ("code" not in item or c.get("code") == item["code"])
+                      and ("charge_model" not in item or c.get("charge_model") == item["charge_model"])
+                      and _same_value(item.get("properties") or {}, c.get("properties") or {})), None)
+        if match is None:
+            return False
+        created.remove(match)
     return True
 
 

@@ -126,3 +126,78 @@ def test_catalog_create_that_landed_is_found_by_code():
     created, taxes = asyncio.run(go())
     assert faults.log and created["code"] == "vat" and [t["code"] for t in taxes] == ["vat"]
     assert client.request_count == 3  # POST (lost), GET by code (found: not re-sent), list
+
+
+def _plan_with_a_charge(emulator):
+    """Metrics calls + seats; plan pro with one standard charge on calls. Returns (calls, seats, charge)."""
+    client = LagoClient("http://lago.local", "lago-local-key", transport=EmulatorTransport(emulator),
+                        sleep=_nosleep)
+
+    async def go():
+        async with client:
+            calls = await client.create_billable_metric({"code": "calls", "name": "Calls",
+                                                         "aggregation_type": "count_agg"})
+            seats = await client.create_billable_metric({"code": "seats", "name": "Seats",
+                                                         "aggregation_type": "count_agg"})
+            plan = await client.create_plan({
+                "code": "pro", "name": "Pro", "interval": "monthly", "amount_cents": 100,
+                "amount_currency": "EUR", "charges": [{"billable_metric_id": calls["lago_id"],
+                                                       "charge_model": "standard", "properties": {"amount": "1"}}]})
+            return calls, seats, plan["charges"][0]
+
+    return asyncio.run(go())
+
+
+def _put_client(emulator, script):
+    faults = Faults(script=list(script), match=lambda m, p: m == "PUT")
+    return LagoClient("http://lago.local", "lago-local-key", transport=EmulatorTransport(emulator, faults),
+                      sleep=_nosleep), faults
+
+
+def _charges(emulator):
+    plan = emulator.handle("GET", "/api/v1/plans/pro", [], {"Authorization": "Bearer lago-local-key"}, b"")
+    return sorted((c["billable_metric_code"], c["properties"]["amount"]) for c in plan.json()["plan"]["charges"])
+
+
+def test_plan_update_adding_a_charge_that_landed_is_success():
+    """PUT /plans/pro adding a charge (no id) lands, the response is lost; the re-sent PUT gets 422
+    code value_already_exist (notes §4.2); the plan read back holds exactly the sent charges: success."""
+    emulator = Emulator()
+    calls, seats, charge = _plan_with_a_charge(emulator)
+    client, faults = _put_client(emulator, ["commit_drop"])
+    body = {"name": "Pro", "charges": [
+        {"id": charge["lago_id"], "billable_metric_id": calls["lago_id"], "charge_model": "standard",
+         "properties": {"amount": "2"}},
+        {"billable_metric_id": seats["lago_id"], "charge_model": "standard", "properties": {"amount": "3.50"}}]}
+    result = asyncio.run(client.update_plan("pro", body))
+    assert faults.log == [("PUT", "/api/v1/plans/pro", "commit_drop")]
+    assert client.request_count == 3  # PUT (lost), PUT again -> 422, GET read-back
+    assert sorted(c["billable_metric_code"] for c in result["charges"]) == ["calls", "seats"]
+    assert _charges(emulator) == [("calls", "2"), ("seats", "3.50")]
+
+
+def test_plan_update_rejected_after_an_ambiguous_failure_is_still_an_error():
+    """A 503 (maybe forwarded) then a genuine 422: the existing charge re-sent without its id, with other
+    properties (notes §4.2). The read-back plan does not hold the sent charges, so the 422 is raised."""
+    emulator = Emulator()
+    calls, _, _ = _plan_with_a_charge(emulator)
+    client, faults = _put_client(emulator, ["503"])
+    body = {"charges": [{"billable_metric_id": calls["lago_id"], "code": "calls", "charge_model": "standard",
+                         "properties": {"amount": "5"}}]}
+    try:
+        asyncio.run(client.update_plan("pro", body))
+    except LagoValidationError as exc:
+        assert exc.has_detail("code", "value_already_exist")
+    else:
+        raise AssertionError("expected a 422")
+    assert faults.log == [("PUT", "/api/v1/plans/pro", "503")]
+    assert client.request_count == 3  # PUT (503), PUT -> 422, GET read-back (not landed)
+    assert _charges(emulator) == [("calls", "1")]
+
+
+def test_plan_update_without_charges_is_not_read_back():
+    emulator = Emulator()
+    _plan_with_a_charge(emulator)
+    client, _ = _put_client(emulator, ["commit_drop"])
+    assert asyncio.run(client.update_plan("pro", {"name": "Pro 2"}))["name"] == "Pro 2"
+    assert client.request_count == 2  # PUT (lost), PUT again
