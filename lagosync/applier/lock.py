@@ -40,7 +40,9 @@ class ApplyLock:
         self._held = False
 
     def acquire(self) -> ApplyLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from ..workspace.state import ensure_state_dir  # .lagosync/ with its own .gitignore
+
+        ensure_state_dir(self.path.parent)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         for _ in range(3):
             try:

@@ -91,7 +91,9 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
 
         folder = Path(workspace.root) / ".lagosync"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            from ..workspace.state import ensure_state_dir  # .lagosync/ with its own .gitignore
+
+            ensure_state_dir(folder)
         except OSError as exc:
             raise UserError(
                 f"{folder}: cannot create the local emulator's folder ({exc.strerror or exc}); "

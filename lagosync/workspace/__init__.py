@@ -5,6 +5,7 @@ See docs/ARCHITECTURE.md, "Workspace".
 
 from .loader import load_settings, load_workspace, validate_workspace, validation_report
 from .model import KINDS, Environment, Location, Settings, Workspace
+from .state import ensure_state_dir, state_dir
 
 __all__ = [
     "KINDS",
@@ -12,8 +13,10 @@ __all__ = [
     "Location",
     "Settings",
     "Workspace",
+    "ensure_state_dir",
     "load_settings",
     "load_workspace",
+    "state_dir",
     "validate_workspace",
     "validation_report",
 ]
