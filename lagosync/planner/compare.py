@@ -290,6 +290,19 @@ def _leaves_plan(ctx: Context, sub_key: str, plan_code: str) -> bool:
     return desired is not None and (is_absent(desired) or desired.get("plan_code") != plan_code)
 
 
+def _gone_before_plan_delete(ctx: Context, sub_key: str, plan_code: str) -> bool:
+    desired = ctx.d("subscription").get(sub_key)
+    if desired is None:
+        return False
+    if is_absent(desired):
+        return True  # its own delete terminates it (and says so)
+    to_plan = desired.get("plan_code")
+    if to_plan == plan_code:
+        return False
+    reason, _ = _upgrade_reason(ctx, plan_code, to_plan)
+    return reason == "upgrade_immediate"
+
+
 def compare_customer(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
     # notes §4.5: POST /customers upserts; metadata entries are reconciled by key (paths
     # ``metadata.<key>.value``), so each entry shows as its own change.
@@ -350,9 +363,15 @@ def delete_op(ctx: Context, kind: str, key: str, before: dict, *, pruned: bool) 
         reasons.append("destroys_events")
         details["used_by_plans"] = _plans_using_metric(ctx, key)
     elif kind == "plan":
-        # notes §4.2: DELETE terminates every active subscription of the plan.
-        n = active_subscriptions(ctx, key)
+        # notes §4.2: DELETE terminates every active subscription of the plan. Subscriptions this
+        # plan terminates itself (ensure: absent) or upgrades away first (immediate, notes §4.6) are
+        # gone by then (deletes run last and wait for them); a downgrade waits for the period end,
+        # so a subscription downgrading away is still terminated by the delete.
+        gone = [s for s in live_subscriptions_on(ctx, key) if _gone_before_plan_delete(ctx, s, key)]
+        n = max(0, active_subscriptions(ctx, key) - len(gone))
         details["active_subscriptions"] = n
+        if gone:
+            details["subscriptions_gone_first"] = gone
         if n:
             reasons.append("terminates_subscriptions")
     elif kind == "customer":
