@@ -208,6 +208,10 @@ class Operation:
             # notes §4.6: the pending row is cancelled; the subscriber stays on the current plan and price
             out.append(f"cancels the downgrade of {label} to '{d['cancel_pending_downgrade']}' scheduled "
                        "at the end of its billing period (it stays on its current plan)")
+        elif self.kind == "subscription" and d.get("cancel_pending_downgrade") and self.action == "migrate":
+            # notes §4.6: a plan change (upgrade or downgrade) cancels the pending one
+            out.append(f"cancels the downgrade of {label} to '{d['cancel_pending_downgrade']}' scheduled "
+                       f"at the end of its billing period (it moves to '{d.get('to_plan')}' instead)")
         return out
 
     def to_dict(self) -> dict:

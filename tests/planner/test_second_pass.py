@@ -95,3 +95,16 @@ def test_cancelling_a_scheduled_downgrade_is_said_in_the_blast_radius(builders):
     assert op.impacts() == ["cancels the downgrade of subscription 'sub_acme' to 'basic' scheduled at the end "
                             "of its billing period (it stays on its current plan)"]
     assert "cancels the downgrade" in render(plan, "text", color=False).split("lagosync will perform")[0]
+
+
+def test_a_plan_change_that_cancels_a_scheduled_downgrade_says_so(builders):
+    desired = builders.full_state()
+    desired["subscription"]["sub_acme"] = builders.canon("subscription", "sub_acme", plan_code="basic")
+    live_state = builders.full_state()
+    live_state["subscription"]["sub_acme"] = builders.canon("subscription", "sub_acme", plan_code="pro__v1")
+    live = builders.live(live_state, pending_downgrades={"sub_acme": "pro"},
+                         superseded_yearly_amounts={"pro__v1": 70800})
+    [op] = make_plan(desired, live, created_at=T0).operations
+    assert (op.action, op.reasons) == ("migrate", ("downgrade_at_period_end",))
+    assert op.impacts()[-1] == ("cancels the downgrade of subscription 'sub_acme' to 'pro' scheduled at the end "
+                                "of its billing period (it moves to 'basic' instead)")
