@@ -57,6 +57,8 @@ CASES = {
  "missing_settings": dict(plans={"p.yaml": BASE}, settings=None),
  "not_utf8": dict(plans={"p.yaml": BASE}, raw={"plans/latin.yaml": b"taxes:\n  - name: Mehrwertsteuer \xfc\n"}),
  "duplicate_code_across_files": dict(plans={"a.yaml": BASE, "b.yaml": "plans:\n  - {code: starter, name: S, interval: monthly, amount_cents: 1, amount_currency: USD}\n"}),
+ "duplicate_codes_every_kind": dict(plans={"a.yaml": BASE + "taxes:\n  - {code: vat, name: VAT, rate: \"20\"}\nadd_ons:\n  - {code: setup, name: Setup, amount_cents: 100, amount_currency: USD}\ncoupons:\n  - {code: c, name: C, coupon_type: fixed_amount, amount_cents: 100, amount_currency: USD, frequency: once, expiration: no_expiration}\n",
+                                        "b.yaml": "billable_metrics:\n  - {code: api_call, name: A, aggregation_type: count_agg}\ntaxes:\n  - {code: vat, name: VAT, rate: \"19\"}\nadd_ons:\n  - {code: setup, name: Setup, amount_cents: 200, amount_currency: USD}\ncoupons:\n  - {code: c, name: C, coupon_type: percentage, percentage_rate: \"5\", frequency: once, expiration: no_expiration}\n"}),
  "duplicate_org_and_subscription": dict(plans={"p.yaml": BASE}, orgs="""\
 orgs:
   - external_id: org_1
@@ -165,6 +167,10 @@ EXPECTED = {'yaml_syntax': ["plans/bad.yaml:3:1: YAML syntax error: expected ','
  'missing_settings': ['lagosync.yaml:1:1: missing workspace settings file lagosync.yaml (create it, e.g. with `default_environment: local`, or pass the workspace folder with -w DIR)'],
  'not_utf8': ['plans/latin.yaml:1:1: file is not UTF-8 text (byte 32) (save the file as UTF-8)'],
  'duplicate_code_across_files': ["plans/b.yaml:2:12: plans[0].code: duplicate plan code 'starter' (also defined at plans/a.yaml:9) (codes must be unique across all files; rename or remove one)"],
+ 'duplicate_codes_every_kind': ["plans/b.yaml:2:12: billable_metrics[0].code: duplicate metric code 'api_call' (also defined at plans/a.yaml:2) (codes must be unique across all files; rename or remove one)",
+                                "plans/b.yaml:4:12: taxes[0].code: duplicate tax code 'vat' (also defined at plans/a.yaml:20) (codes must be unique across all files; rename or remove one)",
+                                "plans/b.yaml:6:12: add_ons[0].code: duplicate add-on code 'setup' (also defined at plans/a.yaml:22) (codes must be unique across all files; rename or remove one)",
+                                "plans/b.yaml:8:12: coupons[0].code: duplicate coupon code 'c' (also defined at plans/a.yaml:24) (codes must be unique across all files; rename or remove one)"],
  'duplicate_org_and_subscription': ["orgs.yaml:5:18: orgs[1].external_id: duplicate org external_id 'org_1' (also defined at orgs.yaml:2) (external_ids must be unique across all files; rename or "
                                     'remove one)',
                                     "orgs.yaml:8:23: orgs[2].subscriptions[0].external_id: duplicate subscription external_id 's1' (also defined at orgs.yaml:4) (external_ids must be unique across "
