@@ -26,7 +26,9 @@ _MAX_DEPTH = 200
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$@/+-]+$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0/C1 controls and the Unicode line/paragraph separators: str.splitlines (and terminals, log tools)
+# break lines on \x85, \u2028, \u2029 too
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def clean_text(text: str) -> str:

@@ -56,7 +56,7 @@ def _check(files: dict[str, str | bytes]) -> list[Diagnostic]:
         assert isinstance(d, Diagnostic)
         assert d.line >= 1 and d.column >= 1 and d.message
         text = d.format()
-        assert "Traceback" not in text and "\n" not in text
+        assert "Traceback" not in text and len(text.splitlines()) == 1, text
     return diags
 
 

@@ -281,3 +281,15 @@ def test_unreadable_file(tmp_path):
         assert [d.format() for d in validate_workspace(root)] == expected
     finally:
         locked.chmod(0o644)
+
+
+@pytest.mark.parametrize("char", ["\x85", "\x9b", "\u2028", "\u2029"])
+def test_line_breaking_characters_in_keys_stay_on_one_line(tmp_path, char):
+    """Found by the CLI property test: a key holding NEL or U+2028 split one error into several lines."""
+    escaped = char.encode("unicode_escape").decode("ascii")  # also YAML's escape in a "quoted" key
+    root = _write(tmp_path / "ws", {"plans": {"p.yaml": BASE + f'"a{escaped}b": 1\n'}})
+    [diag] = validate_workspace(root)
+    text = diag.format()
+    assert len(text.splitlines()) == 1, text
+    assert text == (f'plans/p.yaml:19:1: ["a{escaped}b"]: unknown field \'a{escaped}b\' '
+                    "(allowed: billable_metrics, plans, taxes, add_ons, coupons)")
