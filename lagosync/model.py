@@ -380,6 +380,43 @@ def _tax(obj: Mapping[str, Any], api: bool) -> dict:
         "code": obj.get("code"),
         "name": obj.get("name"),
         "rate": _dec(obj.get("rate"), f"tax {obj.get('code')!r}: rate", api=api, default="0"),
+# --------------------------------------------------------------------------- fixed charges (notes §3.4)
+
+FIXED_CHARGE_MODELS = ("standard", "graduated", "volume")
+
+
+def canonical_fixed_charge(obj: Mapping[str, Any], *, api: bool = False, what: str = "fixed charge") -> dict:
+    """One plan fixed charge (an add-on priced on the plan, notes §3.4).
+
+    ``code`` defaults to the add-on code (the spec: "automatically generated based on the add-on
+    code"); ``units`` defaults to 0 (spec PlanCreateInput) and is a number in responses, a decimal
+    string or an integer in YAML. ``apply_units_immediately`` is a write-time instruction Lago does
+    not return (FixedChargeObject has no such field), so it is not part of the canonical shape.
+    """
+    add_on = obj.get("add_on_code")
+    model = obj.get("charge_model") or "standard"
+    return {
+        "code": obj.get("code") or add_on,
+        "add_on_code": add_on,
+        "charge_model": model,
+        "invoice_display_name": _text(obj.get("invoice_display_name")),
+        "units": _dec(obj.get("units"), f"{what}.units", api=api, default="0"),
+        "pay_in_advance": _bool(obj.get("pay_in_advance"), False),
+        "prorated": _bool(obj.get("prorated"), False),
+        "properties": canonical_properties(model, obj.get("properties"), api=api, what=f"{what}.properties",
+                                           presentation=False),
+        "tax_codes": _tax_codes(obj, api=api),
+    }
+
+
+def _fixed_charges(items: Any, what: str, api: bool) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for i, item in enumerate(items or []):
+        canon = canonical_fixed_charge(item, api=api, what=f"{what}.fixed_charges[{i}]")
+        out[canon["code"]] = canon
+    return out
+
+
         "description": _text(obj.get("description")),
         "applied_to_organization": _bool(obj.get("applied_to_organization"), False),
     }
@@ -462,6 +499,9 @@ def _coupon(obj: Mapping[str, Any], api: bool) -> dict:
     coupon_type = obj.get("coupon_type")
     frequency = obj.get("frequency") or "once"
     expiration = obj.get("expiration") or "no_expiration"
+        # notes §3.2: the plan LIST has no fixed_charges; then this is {} (lagosync.live reads them
+        # with GET /plans/{code} when the workspace declares fixed charges)
+        "fixed_charges": _fixed_charges(obj.get("fixed_charges"), what, api),
     applies_to = obj.get("applies_to") or {}
     # responses carry plan_codes / billable_metric_codes at the top level (notes §3.6)
     plan_codes = applies_to.get("plan_codes", obj.get("plan_codes"))

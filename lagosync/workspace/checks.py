@@ -264,6 +264,38 @@ class Checker:
         if not e.clean(cp + ("charge_model",)):
             model = None
         if m is not None and model is not None:
+        fixed_codes: dict[str, int] = {}
+        for j, fixed in enumerate(_list(p.get("fixed_charges"))):
+            if isinstance(fixed, dict):
+                self.check_fixed_charge(e, j, fixed, fixed_codes)
+
+    def check_fixed_charge(self, e: Entry, j: int, c: dict, codes: dict[str, int]) -> None:
+        """A plan fixed charge (notes §3.4): the add-on exists, codes unique in the plan, ranges chain."""
+        cp: PathT = ("fixed_charges", j)
+        add_on_code = c.get("add_on_code")
+        # the spec (PlanCreateInput.fixed_charges.code): generated from the add-on code when omitted
+        fcode = c.get("code") or add_on_code
+        if isinstance(fcode, str):
+            if fcode in codes:
+                self.diags.append(e.doc.diag(
+                    e.path + cp + (("code",) if "code" in c else ("add_on_code",)),
+                    f"fixed charge code '{fcode}' is used twice in plan '{e.key}' (fixed_charges[{codes[fcode]}])",
+                    "give one fixed charge an explicit, unique code; the default is the add-on code"))
+            else:
+                codes[fcode] = j
+        self._ref(e, cp + ("add_on_code",), "add_on", add_on_code)
+        self._tax_refs(e, cp, c)
+        model = c.get("charge_model") if e.clean(cp + ("charge_model",)) else None
+        # spec PlanCreateInput.fixed_charges.prorated: "prorated fixed charges with graduated model and
+        # pay_in_advance are not allowed"
+        if c.get("prorated") is True and c.get("pay_in_advance") is True and model == "graduated":
+            self.diags.append(e.doc.diag(
+                e.path + cp + ("prorated",),
+                "prorated is not allowed on a pay_in_advance fixed charge with charge_model graduated",
+                "remove prorated or pay_in_advance, or use standard or volume; notes §3.4"))
+        props = c.get("properties")
+        if isinstance(props, dict) and e.clean(cp + ("properties",)):
+            self._check_properties(e, cp + ("properties",), model, props)
             # notes §3.3: dynamic only with sum_agg; percentage models not with latest_agg
             if model == "dynamic" and agg != "sum_agg":
                 self.diags.append(e.doc.diag(e.path + cp + ("charge_model",),
@@ -508,6 +540,62 @@ class Checker:
                     "Lago bills a customer in one currency: set the org currency and use plans in it"))
 
     # ------------------------------------------------------------------ driver
+    def check_applied_coupon(self, e: Entry, holders: dict[str, Entry]) -> None:
+        """An org's coupon (notes §3.10, §4.7): a declared coupon, overrides that fit its type,
+        a fixed amount in the org's currency, a non-reusable coupon on one org only."""
+        o = e.obj
+        code = o.get("coupon_code")
+        org = self.index["customer"].get(o["external_customer_id"])
+        if org is not None and org.absent:
+            self.diags.append(e.doc.diag(e.path, f"org '{org.key}' is declared with ensure: absent but lists "
+                                         f"coupon '{code}'", "remove its coupons: deleting the org terminates "
+                                         "them; notes §4.5"))
+            return
+        coupon = self._ref(e, ("coupon_code",), "coupon", code,
+                           "; an org can only be given a coupon declared under coupons in plans/")
+        if coupon is None or not coupon.clean():
+            return
+        c = coupon.obj
+        ctype = c.get("coupon_type")
+        if ctype == "percentage":
+            for field in ("amount_cents", "amount_currency"):
+                if field in o:
+                    self.diags.append(e.doc.diag(e.path + (field,),
+                                                 f"{field} does not apply to percentage coupon '{code}'",
+                                                 "remove it, or override percentage_rate; notes §3.10"))
+        elif ctype == "fixed_amount" and "percentage_rate" in o:
+            self.diags.append(e.doc.diag(e.path + ("percentage_rate",),
+                                         f"percentage_rate does not apply to fixed_amount coupon '{code}'",
+                                         "remove it, or override amount_cents; notes §3.10"))
+        frequency = o.get("frequency", c.get("frequency") or "once")
+        if frequency == "recurring" and o.get("frequency_duration", c.get("frequency_duration")) is None:
+            self.diags.append(e.doc.diag(e.path + ("frequency",), "frequency recurring needs frequency_duration",
+                                         "add frequency_duration: the number of billing periods; notes §3.6"))
+        if frequency != "recurring" and "frequency_duration" in o:
+            self.diags.append(e.doc.diag(e.path + ("frequency_duration",),
+                                         f"frequency_duration only applies to recurring coupons, not {frequency}",
+                                         "remove it, or set frequency: recurring"))
+        # notes §3.10: a fixed-amount coupon sets or must match the customer currency
+        currency = o.get("amount_currency", c.get("amount_currency"))
+        org_cur = org.obj.get("currency") if org is not None else None
+        if ctype == "fixed_amount" and isinstance(currency, str) and isinstance(org_cur, str) and currency != org_cur:
+            self.diags.append(e.doc.diag(
+                e.path + (("amount_currency",) if "amount_currency" in o else ("coupon_code",)),
+                f"coupon '{code}' is in {currency} but org '{org.key}' bills in {org_cur}",
+                f"Lago answers currencies_does_not_match: use a {org_cur} coupon or override amount_currency; "
+                "notes §3.10"))
+        # notes §4.7: a non-reusable coupon is for one customer
+        if c.get("reusable") is False:
+            first = holders.get(code)
+            if first is None:
+                holders[code] = e
+            else:
+                self.diags.append(e.doc.diag(
+                    e.path + ("coupon_code",),
+                    f"coupon '{code}' is not reusable (reusable: false) but is also applied to org "
+                    f"'{first.obj['external_customer_id']}' ({first.where(('coupon_code',))})",
+                    "give it to one org only, or declare the coupon with reusable: true; notes §4.7"))
+
     def run(self) -> None:
         checks = {"billable_metric": self.check_metric, "plan": self.check_plan, "add_on": self.check_add_on,
                   "coupon": self.check_coupon, "subscription": self.check_subscription}

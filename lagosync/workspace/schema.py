@@ -190,7 +190,10 @@ def _translate(doc: Document, err: ValidationError, top_schema: dict) -> list[Di
         if field == "api_key":
             return []  # the settings check reports it
         return [doc.diag(path, f"'{field}' is not allowed here", "remove it")]
-    if v == "anyOf" and field == "trial_period":
+    if v == "anyOf" and field in ("trial_period", "units"):
+        # units: a plan fixed charge's quantity (notes §3.4), same shape as trial_period
+        what, example = ("days", 'a number of days: 14 or "0.5"') if field == "trial_period" else (
+            "a quantity", 'a number of units: 1 or "2.5"')
         if isinstance(inst, float):
             text = raw or repr(inst)
             return [doc.diag(path, f'{text} is a number; write it as a decimal string "{text}"',
