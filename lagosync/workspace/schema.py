@@ -197,9 +197,8 @@ def _translate(doc: Document, err: ValidationError, top_schema: dict) -> list[Di
         if isinstance(inst, float):
             text = raw or repr(inst)
             return [doc.diag(path, f'{text} is a number; write it as a decimal string "{text}"',
-                             "trial_period is days: an integer or a decimal string")]
-        return [doc.diag(path, f"{_show(inst, raw)} is not a valid trial_period",
-                         'write a number of days: 14 or "0.5"')]
+                             f"{field} is {what}: an integer or a decimal string")]
+        return [doc.diag(path, f"{_show(inst, raw)} is not a valid {field}", f"write {example}")]
     if v in ("minimum", "exclusiveMinimum"):
         return [doc.diag(path, f"{_show(inst, raw)} is too small (minimum {err.validator_value})")]
     if v == "maximum":
