@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import LagoNotFound
-from .model import KINDS, MARKER_KEY, MARKER_VALUE, ModelError, State, from_api, yearly_amount_cents
+from .model import (
+    KINDS,
+    MARKER_KEY,
+    MARKER_VALUE,
+    ModelError,
+    State,
+    applied_coupon_key,
+    from_api,
+    yearly_amount_cents,
+)
 
 PER_PAGE = 100  # notes §1.4 (default page size, the one LagoClient.list_all uses)
 SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # notes §3.9
@@ -47,6 +56,9 @@ class LiveFacts:
     # superseded plan version, as subscriptions read it (``X__v<N>``) -> its yearly base amount
     # (notes §4.6), so moving a subscription off an old version is still an upgrade or a downgrade
     superseded_yearly_amounts: dict[str, int] = field(default_factory=dict)
+    # "<org>/<coupon_code>" of every applied coupon read, any status (notes §4.7: a non-reusable
+    # coupon is applied once per customer ever)
+    applied_coupons_ever: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -227,6 +239,7 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
 
     facts.coupons_applied = {a["coupon_code"] for a in applied if a.get("coupon_code")}
     raw["applied_coupon"] = {a["lago_id"]: a for a in applied if a.get("lago_id")}
+    _applied_coupons_into(applied, desired, state, facts)
     # subscriptions of managed customers are managed too (ARCHITECTURE "prune")
     for key, sub in state["subscription"].items():
         if sub["external_customer_id"] in facts.managed["customer"]:
@@ -235,6 +248,30 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     _user_subscriptions_into(migrate_from, getattr(settings, "user_id_prefix", None), state, raw, facts,
                              org_prefix=getattr(settings, "org_id_prefix", None), declared=declared_customers)
     return LiveState(state=state, raw=raw, facts=facts)
+
+
+def _applied_coupons_into(applied, desired, state: State, facts: LiveFacts) -> None:
+    """Active applied coupons (of declared coupons) as ``applied_coupon`` "<org>/<coupon_code>".
+
+    An org that declares ``coupons:`` in orgs.yaml manages them: its active applied coupons are in
+    ``facts.managed["applied_coupon"]`` (one the list drops is terminated); an org without the key,
+    or an undeclared org, leaves them unmanaged."""
+    declared_orgs = desired.get("customer") or {}
+    declared_items = desired.get("applied_coupon") or {}
+    # oldest first, so with two active rows of one coupon the newest is the state (notes §1.4 order)
+    for a in sorted(applied, key=lambda a: (str(a.get("created_at") or ""), str(a.get("lago_id") or ""))):
+        org, code = a.get("external_customer_id"), a.get("coupon_code")
+        if not org or not code:
+            continue
+        key = applied_coupon_key(org, code)
+        facts.applied_coupons_ever.add(key)
+        if a.get("status", "active") != "active":
+            continue
+        template = declared_items.get(key)
+        state["applied_coupon"][key] = from_api("applied_coupon", a, declared=template)
+        org_obj = declared_orgs.get(org)
+        if isinstance(org_obj, Mapping) and org_obj.get("ensure") != "absent" and "coupons" in org_obj:
+            facts.managed.setdefault("applied_coupon", set()).add(key)
 
 
 def migrate_from_map(declared_customers: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

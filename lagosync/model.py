@@ -36,6 +36,7 @@ KINDS: tuple[str, ...] = (
     "coupon",
     "customer",
     "subscription",
+    "applied_coupon",  # an org's coupon, keyed "<org external_id>/<coupon_code>" (orgs.yaml `coupons`)
 )
 
 # identity field of each kind (ARCHITECTURE "Kinds and identity")
@@ -64,7 +65,8 @@ _YEARLY_FACTOR = {"weekly": 52, "monthly": 12, "quarterly": 4, "semiannual": 2, 
 # fields of a customer that are always in the canonical shape (ARCHITECTURE)
 _CUSTOMER_BASE = ("external_id", "name", "email", "currency")
 # keys of a workspace org that are not Lago customer fields
-_CUSTOMER_NOT_FIELDS = {"subscriptions", "ensure", "metadata", "lago_id", "migrate_from"}  # migrate_from: issue 6
+_CUSTOMER_NOT_FIELDS = {"subscriptions", "ensure", "metadata", "lago_id", "migrate_from",  # migrate_from: issue 6
+                        "coupons"}  # coupons: the org's applied coupons, kind applied_coupon
 # customer list fields whose order does not matter
 _CUSTOMER_SORTED_LISTS = {"tax_codes", "invoice_custom_section_codes"}
 
@@ -75,7 +77,14 @@ class ModelError(UserError):
 
 def key_of(kind: str, obj: Mapping[str, Any]) -> str:
     """The identity key of an object of ``kind`` (code or external_id)."""
+    if kind == "applied_coupon":
+        return applied_coupon_key(obj["external_customer_id"], obj["coupon_code"])
     return obj[KEY_FIELDS[kind]]
+
+
+def applied_coupon_key(external_customer_id: str, coupon_code: str) -> str:
+    """``<org external_id>/<coupon_code>``: an org holds a coupon at most once (active)."""
+    return f"{external_customer_id}/{coupon_code}"
 
 
 def is_marker_key(key: str) -> bool:
@@ -371,15 +380,6 @@ def _charges(charges: Any, what: str, api: bool) -> dict[str, dict]:
     return out
 
 
-# --------------------------------------------------------------------------- kinds
-
-
-def _tax(obj: Mapping[str, Any], api: bool) -> dict:
-    # notes §3.7: rate is a float in responses, a decimal string in YAML
-    return {
-        "code": obj.get("code"),
-        "name": obj.get("name"),
-        "rate": _dec(obj.get("rate"), f"tax {obj.get('code')!r}: rate", api=api, default="0"),
 # --------------------------------------------------------------------------- fixed charges (notes §3.4)
 
 FIXED_CHARGE_MODELS = ("standard", "graduated", "volume")
@@ -417,6 +417,15 @@ def _fixed_charges(items: Any, what: str, api: bool) -> dict[str, dict]:
     return out
 
 
+# --------------------------------------------------------------------------- kinds
+
+
+def _tax(obj: Mapping[str, Any], api: bool) -> dict:
+    # notes §3.7: rate is a float in responses, a decimal string in YAML
+    return {
+        "code": obj.get("code"),
+        "name": obj.get("name"),
+        "rate": _dec(obj.get("rate"), f"tax {obj.get('code')!r}: rate", api=api, default="0"),
         "description": _text(obj.get("description")),
         "applied_to_organization": _bool(obj.get("applied_to_organization"), False),
     }
@@ -490,6 +499,9 @@ def _plan(obj: Mapping[str, Any], api: bool) -> dict:
         "tax_codes": _tax_codes(obj, api=api),
         "metadata": _plan_metadata(obj.get("metadata")),
         "charges": _charges(obj.get("charges"), what, api),
+        # notes §3.2: the plan LIST has no fixed_charges; then this is {} (lagosync.live reads them
+        # with GET /plans/{code} when the workspace declares fixed charges)
+        "fixed_charges": _fixed_charges(obj.get("fixed_charges"), what, api),
     }
 
 
@@ -499,9 +511,6 @@ def _coupon(obj: Mapping[str, Any], api: bool) -> dict:
     coupon_type = obj.get("coupon_type")
     frequency = obj.get("frequency") or "once"
     expiration = obj.get("expiration") or "no_expiration"
-        # notes §3.2: the plan LIST has no fixed_charges; then this is {} (lagosync.live reads them
-        # with GET /plans/{code} when the workspace declares fixed charges)
-        "fixed_charges": _fixed_charges(obj.get("fixed_charges"), what, api),
     applies_to = obj.get("applies_to") or {}
     # responses carry plan_codes / billable_metric_codes at the top level (notes §3.6)
     plan_codes = applies_to.get("plan_codes", obj.get("plan_codes"))
@@ -622,6 +631,31 @@ def _subscription(obj: Mapping[str, Any], api: bool) -> dict:
     }
 
 
+# overrides of POST /applied_coupons (notes §3.10): unset values default to the coupon's
+APPLIED_COUPON_OVERRIDES = ("frequency", "frequency_duration", "amount_cents", "amount_currency", "percentage_rate")
+
+
+def _applied_coupon(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | None) -> dict:
+    """An org's applied coupon. Lago fills every unset override from the coupon (notes §3.10), so
+    only the overrides the workspace writes are compared (like a customer's declared fields):
+    undeclared ones are None on both sides. ``declared`` (live side) is the YAML item; without it
+    (an applied coupon nothing declares) every override is kept."""
+    code = obj.get("coupon_code")
+    what = f"applied coupon {code!r}"
+    template = obj if declared is None and not api else declared
+    out: dict[str, Any] = {"external_customer_id": obj.get("external_customer_id"), "coupon_code": code}
+    for field in APPLIED_COUPON_OVERRIDES:
+        value = obj.get(field)
+        if template is not None and field not in template:
+            value = None
+        elif field in ("amount_cents", "frequency_duration"):
+            value = _int(value, f"{what}: {field}")
+        elif field == "percentage_rate":
+            value = _dec(value, f"{what}: percentage_rate", api=api)
+        out[field] = value
+    return out
+
+
 _BUILDERS = {
     "tax": _tax,
     "billable_metric": _billable_metric,
@@ -639,6 +673,8 @@ def _build(kind: str, obj: Mapping[str, Any], api: bool, declared: Mapping[str, 
         raise ModelError(f"{kind}: expected a mapping, got {type(obj).__name__}")
     if kind == "customer":
         return _customer(obj, api, declared)
+    if kind == "applied_coupon":
+        return _applied_coupon(obj, api, declared)
     return _BUILDERS[kind](obj, api)
 
 

@@ -26,7 +26,7 @@ from ..errors import LagosyncError
 from . import payloads as pl
 from .audit import AuditLog
 
-KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
+KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription", "applied_coupon")
 ATTEMPTS = 3
 
 
@@ -91,6 +91,8 @@ class Context:
     async def refresh(self, kind: str, key: str) -> None:
         """Re-read one object after an uncertain failure."""
         c = self.client
+        if kind == "applied_coupon":
+            return  # its operation lists the org's applied coupons itself (applied_coupons.py)
         try:
             if kind == "plan":
                 obj = await c.get_plan(self.live_plan_code(key))
@@ -133,6 +135,9 @@ def _refs(op) -> set[str]:
     elif op.kind == "subscription":
         refs.add(f"customer:{a.get('external_customer_id')}")
         refs.add(f"plan:{a.get('plan_code')}")
+    elif op.kind == "applied_coupon":
+        refs.add(f"customer:{a.get('external_customer_id')}")
+        refs.add(f"coupon:{a.get('coupon_code')}")
     return refs
 
 
@@ -246,6 +251,10 @@ async def _dispatch(op, ctx: Context) -> str:
         from ..migration import execute_move  # issue 6: user-to-org move (terminate, start, record)
 
         return await execute_move(op, ctx)
+    if op.kind == "applied_coupon":
+        from .applied_coupons import execute_applied_coupon  # an org's coupons (orgs.yaml `coupons`)
+
+        return await execute_applied_coupon(op, ctx)
     if op.action == "delete":
         return await _delete(op, ctx)
     if op.kind == "plan" and op.action == "replace":

@@ -323,3 +323,14 @@ def subscription_payload(after: dict, live_plan_code: str) -> dict:
         "billing_time": after.get("billing_time"),
     }
     return {"subscription": _drop_none(body)}
+
+
+def applied_coupon_payload(after: dict) -> dict:
+    """``POST /applied_coupons`` body (notes §3.10): the org, the coupon code and the overrides the
+    workspace declares; unset ones are left out so Lago takes the coupon's values."""
+    body: dict[str, Any] = {"external_customer_id": after["external_customer_id"],
+                            "coupon_code": after["coupon_code"]}
+    for field in ("frequency", "frequency_duration", "amount_cents", "amount_currency", "percentage_rate"):
+        if after.get(field) is not None:
+            body[field] = after[field]
+    return {"applied_coupon": body}

@@ -16,7 +16,7 @@ from typing import Any
 from .diff import diff
 from .ops import Change, Operation
 
-KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
+KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription", "applied_coupon")
 
 # notes §4.1: once a metric is used by a charge of a non-deleted plan, PUT silently ignores these.
 METRIC_LOCKED_FIELDS = (
@@ -102,6 +102,11 @@ def references(kind: str, obj: dict | None) -> set[str]:
     elif kind == "subscription":
         if obj.get("plan_code"):
             refs.add(f"plan:{obj['plan_code']}")
+        if obj.get("external_customer_id"):
+            refs.add(f"customer:{obj['external_customer_id']}")
+    elif kind == "applied_coupon":
+        if obj.get("coupon_code"):
+            refs.add(f"coupon:{obj['coupon_code']}")
         if obj.get("external_customer_id"):
             refs.add(f"customer:{obj['external_customer_id']}")
     return refs
@@ -336,6 +341,46 @@ def compare_subscription(ctx: Context, key: str, before: dict, after: dict) -> O
     return Operation("update", "subscription", key, tuple(reasons), tuple(changes), before, after, details)
 
 
+def _not_reusable(ctx: Context, key: str, coupon_code: str | None) -> bool:
+    """notes §4.7: a non-reusable coupon is applied once per customer ever; ``key`` was applied before
+    (``facts.applied_coupons_ever``) and the coupon (live, else as declared) says reusable: false."""
+    if key not in (getattr(ctx.facts, "applied_coupons_ever", None) or set()):
+        return False
+    coupon = ctx.l("coupon").get(coupon_code or "") or ctx.d("coupon").get(coupon_code or "") or {}
+    return coupon.get("reusable") is False
+
+
+def _coupon_blocked(key: str, coupon_code: str | None) -> dict:
+    return {
+        "blocked": True,
+        "hint": (f"coupon '{coupon_code}' is not reusable and was already applied to this org once; "
+                 "Lago refuses it again (coupon_is_not_reusable): declare a new coupon, or remove it from "
+                 "the org's coupons"),
+    }
+
+
+def compare_applied_coupon(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
+    # notes §4.7: no update endpoint; changing an override is terminate + apply again (replace). Only
+    # declared overrides are compared (lagosync.model: unset ones default to the coupon's, notes §3.10).
+    changes = field_changes(before, after)
+    if not changes:
+        return None
+    details: dict[str, Any] = {}
+    reasons = ["changed", "terminates_coupon"]
+    if _not_reusable(ctx, key, after.get("coupon_code")):
+        reasons.append("coupon_not_reusable")
+        details.update(_coupon_blocked(key, after.get("coupon_code")))
+    return Operation("replace", "applied_coupon", key, tuple(reasons), tuple(changes), before, after, details)
+
+
+def create_applied_coupon_op(ctx: Context, key: str, after: dict) -> Operation:
+    """Apply a coupon to an org; refused in the plan when Lago would refuse it (notes §4.7)."""
+    if _not_reusable(ctx, key, after.get("coupon_code")):
+        return Operation("create", "applied_coupon", key, ("new", "coupon_not_reusable"), (), None, after,
+                         _coupon_blocked(key, after.get("coupon_code")))
+    return Operation("create", "applied_coupon", key, ("new",), (), None, after, {})
+
+
 COMPARE = {
     "tax": compare_tax,
     "billable_metric": compare_billable_metric,
@@ -344,6 +389,7 @@ COMPARE = {
     "coupon": compare_coupon,
     "customer": compare_customer,
     "subscription": compare_subscription,
+    "applied_coupon": compare_applied_coupon,
 }
 
 
@@ -351,6 +397,8 @@ COMPARE = {
 
 
 def create_op(ctx: Context, kind: str, key: str, after: dict) -> Operation:
+    if kind == "applied_coupon":
+        return create_applied_coupon_op(ctx, key, after)
     details: dict[str, Any] = {}
     return Operation("create", kind, key, ("new",), (), None, after, details)
 
@@ -388,4 +436,7 @@ def delete_op(ctx: Context, kind: str, key: str, before: dict, *, pruned: bool) 
     elif kind == "coupon":
         # notes §4.3: DELETE terminates every active applied coupon.
         details["applied"] = key in (getattr(ctx.facts, "coupons_applied", None) or set())
+    elif kind == "applied_coupon":
+        # notes §3.10: DELETE /customers/{ext}/applied_coupons/{id} terminates it (remaining balance lost)
+        reasons.append("terminates_coupon")
     return Operation("delete", kind, key, tuple(reasons), (), before, None, details)

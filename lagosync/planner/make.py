@@ -58,7 +58,9 @@ def make_plan(
             else:
                 ops.append(op)
         for key in sorted(set(have) - set(want)):
-            if prune and key in (managed.get(kind) or set()):
+            # applied coupons of an org that declares `coupons:` are managed by that list: one it no
+            # longer lists is terminated without --prune (live.py puts them in facts.managed)
+            if (prune or kind == "applied_coupon") and key in (managed.get(kind) or set()):
                 ops.append(delete_op(ctx, kind, key, strip(have[key]), pruned=True))
             else:
                 unmanaged.append((kind, key))
@@ -67,8 +69,8 @@ def make_plan(
     deleted_customers = {op.key for op in ops if op.kind == "customer" and op.action == "delete"}
     unmanaged = [
         (kind, key) for kind, key in unmanaged
-        if not (kind == "subscription"
-                and (ctx.l("subscription").get(key) or {}).get("external_customer_id") in deleted_customers)
+        if not (kind in ("subscription", "applied_coupon")
+                and (ctx.l(kind).get(key) or {}).get("external_customer_id") in deleted_customers)
     ]
     ordered = order_operations(ops)
     # issue 6: user-to-org moves (orgs.yaml migrate_from) come last, with their own depends_on

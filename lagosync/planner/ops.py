@@ -29,6 +29,8 @@ REASONS = (
     "terminates_subscriptions",
     "charge_removed",
     "customer_move",
+    "terminates_coupon",  # an org's applied coupon is terminated (removed, or re-applied: notes §4.7)
+    "coupon_not_reusable",  # a non-reusable coupon cannot be applied to the org again (notes §4.7)
 )
 
 # Reasons that make an operation unsafe to take without review (blast radius, warnings).
@@ -42,12 +44,14 @@ WARNING_REASONS = (
     "destroys_events",
     "terminates_subscriptions",
     "charge_removed",
+    "terminates_coupon",
+    "coupon_not_reusable",
 )
 
 # Reasons that mean something is destroyed in Lago: a metric delete destroys its events (notes
 # §4.1), a plan/customer delete or a user-to-org move terminates subscriptions (notes §4.6), a charge
 # omitted from a plan update is deleted by Lago (notes §4.2). Such operations need --allow-destroy.
-DESTROY_REASONS = ("destroys_events", "terminates_subscriptions", "charge_removed")
+DESTROY_REASONS = ("destroys_events", "terminates_subscriptions", "charge_removed", "terminates_coupon")
 
 # Reasons that change what existing subscribers pay: an in-place price change on a plan with active
 # subscriptions (notes §4.2), a subscription moved to another plan (notes §4.6: an upgrade closes and
@@ -62,6 +66,7 @@ KIND_LABELS = {
     "coupon": "coupon",
     "customer": "customer",
     "subscription": "subscription",
+    "applied_coupon": "applied coupon",
 }
 
 
@@ -127,7 +132,11 @@ class Operation:
     def describe(self) -> str:
         """One line for people, e.g. ``update plan 'pro': re-prices 37 active subscriptions``."""
         label = f"{KIND_LABELS.get(self.kind, self.kind)} '{self.key}'"
-        if self.action == "replace" and self.blocked:
+        if self.kind == "applied_coupon" and self.blocked:
+            head = f"cannot apply {label}"
+        elif self.kind == "applied_coupon" and self.action == "replace":
+            head = f"re-apply {label}"
+        elif self.action == "replace" and self.blocked:
             head = f"cannot update {label} in place"
         elif self.action == "replace":
             head = f"replace {label} with new version '{self.details.get('new_code')}'"
@@ -195,6 +204,13 @@ class Operation:
                     subs = d.get("subscriptions") or []
                     named = f": {', '.join(repr(s) for s in subs)}" if subs else ""
                     out.append(f"terminates {_plural(n, 'active subscription')} (deletes {label}){named}")
+            elif reason == "terminates_coupon":
+                org, _, code = self.key.partition("/")
+                tail = " and applies it again with the new terms (Lago has no update)" \
+                    if self.action == "replace" else ""
+                out.append(f"terminates coupon '{code}' on org '{org}' (its remaining balance is lost){tail}")
+            elif reason == "coupon_not_reusable":
+                out.append(d.get("hint", ""))
             elif reason == "charge_removed":
                 codes = ", ".join(repr(c) for c in d.get("removed_charges", []))
                 out.append(f"removes charge {codes} from plan '{self.key}'")

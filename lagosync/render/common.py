@@ -20,6 +20,10 @@ def value(v: Any) -> str:
 
 def title(op: Operation) -> str:
     label = f"{KIND_LABELS.get(op.kind, op.kind)} '{op.key}'"
+    if op.kind == "applied_coupon" and op.blocked:
+        return f"{label} cannot be applied"
+    if op.kind == "applied_coupon" and op.action == "replace":
+        return f"{label} terminated and applied again"  # notes §4.7: no update endpoint
     if op.action == "replace" and op.blocked:
         return f"{label} cannot be updated in place"
     if op.action == "replace":

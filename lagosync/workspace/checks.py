@@ -25,7 +25,7 @@ SECTIONS = {  # plans/*.yaml top-level key -> kind
     "coupons": "coupon",
 }
 LABEL = {"tax": "tax", "billable_metric": "metric", "add_on": "add-on", "plan": "plan", "coupon": "coupon",
-         "customer": "org", "subscription": "subscription"}
+         "customer": "org", "subscription": "subscription", "applied_coupon": "applied coupon"}
 WHERE_DEFINED = {"tax": "taxes", "billable_metric": "billable_metrics", "add_on": "add_ons", "plan": "plans",
                  "coupon": "coupons"}
 
@@ -133,6 +133,7 @@ class Checker:
             path = ("orgs", i)
             customer = {k: v for k, v in org.items() if k != "subscriptions"}
             self._register(Entry("customer", org_id, customer, doc, path, self._bad(bad_paths, path)), "external_id")
+            self._collect_applied_coupons(doc, bad_paths, path, org_id, org.get("coupons"))
             subs = org.get("subscriptions")
             if not isinstance(subs, list):
                 continue
@@ -156,6 +157,26 @@ class Checker:
                 self.subscriptions.append(entry)  # checked even without a usable id
                 if isinstance(sub_id, str) and sub_id:
                     self._register(entry, "external_id")
+
+    def _collect_applied_coupons(self, doc: Document, bad_paths: set[tuple], path: PathT, org_id: str,
+                                 coupons: Any) -> None:
+        """orgs.yaml ``coupons``: one ``applied_coupon`` per item, keyed ``<org>/<coupon_code>``."""
+        for j, item in enumerate(_list(coupons)):
+            if not isinstance(item, dict) or not isinstance(item.get("coupon_code"), str):
+                continue
+            code = item["coupon_code"]
+            key = f"{org_id}/{code}"
+            cp = path + ("coupons", j)
+            flat = {"external_customer_id": org_id, **item}
+            entry = Entry("applied_coupon", key, flat, doc, cp, self._bad(bad_paths, cp))
+            first = self.index["applied_coupon"].get(key)
+            if first is not None:
+                self.diags.append(doc.diag(
+                    cp + ("coupon_code",),
+                    f"coupon '{code}' is applied twice to org '{org_id}' (also at {first.where(('coupon_code',))})",
+                    "list each coupon once per org; put overrides on that one item"))
+                continue
+            self.index["applied_coupon"][key] = entry
 
     # ------------------------------------------------------------------ references
     def _ref(self, entry: Entry, sub: PathT, kind: str, code: Any, hint_extra: str = "") -> Entry | None:
@@ -243,27 +264,6 @@ class Checker:
         for j, charge in enumerate(_list(p.get("charges"))):
             if isinstance(charge, dict):
                 self.check_charge(e, j, charge, codes)
-
-    def check_charge(self, e: Entry, j: int, c: dict, codes: dict[str, int]) -> None:
-        cp: PathT = ("charges", j)
-        metric_code = c.get("billable_metric_code")
-        ccode = c.get("code") or metric_code  # notes §3.3: the code defaults to the metric's
-        if isinstance(ccode, str):
-            if ccode in codes:
-                self.diags.append(e.doc.diag(
-                    e.path + cp + (("code",) if "code" in c else ("billable_metric_code",)),
-                    f"charge code '{ccode}' is used twice in plan '{e.key}' (charges[{codes[ccode]}])",
-                    "give one charge an explicit, unique code; the default is the metric code"))
-            else:
-                codes[ccode] = j
-        metric = self._ref(e, cp + ("billable_metric_code",), "billable_metric", metric_code)
-        self._tax_refs(e, cp, c)
-        model = c.get("charge_model")
-        m = metric.obj if metric is not None and metric.clean("aggregation_type") else None
-        agg = m.get("aggregation_type") if m else None
-        if not e.clean(cp + ("charge_model",)):
-            model = None
-        if m is not None and model is not None:
         fixed_codes: dict[str, int] = {}
         for j, fixed in enumerate(_list(p.get("fixed_charges"))):
             if isinstance(fixed, dict):
@@ -296,6 +296,27 @@ class Checker:
         props = c.get("properties")
         if isinstance(props, dict) and e.clean(cp + ("properties",)):
             self._check_properties(e, cp + ("properties",), model, props)
+
+    def check_charge(self, e: Entry, j: int, c: dict, codes: dict[str, int]) -> None:
+        cp: PathT = ("charges", j)
+        metric_code = c.get("billable_metric_code")
+        ccode = c.get("code") or metric_code  # notes §3.3: the code defaults to the metric's
+        if isinstance(ccode, str):
+            if ccode in codes:
+                self.diags.append(e.doc.diag(
+                    e.path + cp + (("code",) if "code" in c else ("billable_metric_code",)),
+                    f"charge code '{ccode}' is used twice in plan '{e.key}' (charges[{codes[ccode]}])",
+                    "give one charge an explicit, unique code; the default is the metric code"))
+            else:
+                codes[ccode] = j
+        metric = self._ref(e, cp + ("billable_metric_code",), "billable_metric", metric_code)
+        self._tax_refs(e, cp, c)
+        model = c.get("charge_model")
+        m = metric.obj if metric is not None and metric.clean("aggregation_type") else None
+        agg = m.get("aggregation_type") if m else None
+        if not e.clean(cp + ("charge_model",)):
+            model = None
+        if m is not None and model is not None:
             # notes §3.3: dynamic only with sum_agg; percentage models not with latest_agg
             if model == "dynamic" and agg != "sum_agg":
                 self.diags.append(e.doc.diag(e.path + cp + ("charge_model",),
@@ -519,27 +540,6 @@ class Checker:
                 f"org '{org.key}' bills in {org_cur} but plan '{plan.key}' is in {plan_cur}",
                 f"Lago bills a customer in one currency: pick a {org_cur} plan or change the org currency"))
 
-    def check_org_currencies(self) -> None:
-        """An org without a declared currency still cannot mix plans of different currencies."""
-        by_org: dict[str, list[tuple[Entry, str]]] = {}
-        for sub in self.index["subscription"].values():
-            code = sub.obj.get("plan_code")
-            plan = self.index["plan"].get(code) if isinstance(code, str) else None
-            if plan is not None and isinstance(plan.obj.get("amount_currency"), str) and not sub.absent:
-                by_org.setdefault(sub.obj["external_customer_id"], []).append((sub, plan.obj["amount_currency"]))
-        for org_id, subs in by_org.items():
-            org = self.index["customer"].get(org_id)
-            if org is None or isinstance(org.obj.get("currency"), str):
-                continue  # checked per subscription
-            currencies = sorted({cur for _, cur in subs})
-            if len(currencies) > 1:
-                sub = subs[-1][0]
-                self.diags.append(sub.doc.diag(
-                    sub.path + ("plan_code",),
-                    f"org '{org_id}' subscribes to plans in several currencies ({', '.join(currencies)})",
-                    "Lago bills a customer in one currency: set the org currency and use plans in it"))
-
-    # ------------------------------------------------------------------ driver
     def check_applied_coupon(self, e: Entry, holders: dict[str, Entry]) -> None:
         """An org's coupon (notes §3.10, §4.7): a declared coupon, overrides that fit its type,
         a fixed amount in the org's currency, a non-reusable coupon on one org only."""
@@ -596,10 +596,32 @@ class Checker:
                     f"'{first.obj['external_customer_id']}' ({first.where(('coupon_code',))})",
                     "give it to one org only, or declare the coupon with reusable: true; notes §4.7"))
 
+    def check_org_currencies(self) -> None:
+        """An org without a declared currency still cannot mix plans of different currencies."""
+        by_org: dict[str, list[tuple[Entry, str]]] = {}
+        for sub in self.index["subscription"].values():
+            code = sub.obj.get("plan_code")
+            plan = self.index["plan"].get(code) if isinstance(code, str) else None
+            if plan is not None and isinstance(plan.obj.get("amount_currency"), str) and not sub.absent:
+                by_org.setdefault(sub.obj["external_customer_id"], []).append((sub, plan.obj["amount_currency"]))
+        for org_id, subs in by_org.items():
+            org = self.index["customer"].get(org_id)
+            if org is None or isinstance(org.obj.get("currency"), str):
+                continue  # checked per subscription
+            currencies = sorted({cur for _, cur in subs})
+            if len(currencies) > 1:
+                sub = subs[-1][0]
+                self.diags.append(sub.doc.diag(
+                    sub.path + ("plan_code",),
+                    f"org '{org_id}' subscribes to plans in several currencies ({', '.join(currencies)})",
+                    "Lago bills a customer in one currency: set the org currency and use plans in it"))
+
+    # ------------------------------------------------------------------ driver
     def run(self) -> None:
         checks = {"billable_metric": self.check_metric, "plan": self.check_plan, "add_on": self.check_add_on,
                   "coupon": self.check_coupon, "subscription": self.check_subscription}
         migrated: dict[str, Entry] = {}
+        holders: dict[str, Entry] = {}  # non-reusable coupon code -> first org item applying it
         for kind in KINDS:
             entries = self.subscriptions if kind == "subscription" else self.index[kind].values()
             for entry in entries:
@@ -607,6 +629,8 @@ class Checker:
                     continue  # only its key matters
                 if kind == "customer":
                     self.check_customer(entry, migrated)
+                elif kind == "applied_coupon":
+                    self.check_applied_coupon(entry, holders)
                 elif kind in checks:
                     checks[kind](entry)
         self.check_org_currencies()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
+KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription", "applied_coupon")
 
 LOCAL = "local"
 
