@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .core import Emulator, Request
 
 from .core import LAGO_VERSION, iso
+from .fixed_charges import FixedChargesMixin
 
 BM, PLAN, TAX, ADD_ON, COUPON, CUSTOMER, SUB, APPLIED, EVENT, ORG = (
     "billable_metric", "plan", "tax", "add_on", "coupon", "customer", "subscription",
@@ -93,7 +94,7 @@ class Catalog:
     delete: Callable[[dict], None] | None = None  # mark deleted + side effects (default soft-delete)
 
 
-class Resources:
+class Resources(FixedChargesMixin):  # fixed charges: lagosync/emulator/fixed_charges.py
     def __init__(self, emu: Emulator):
         self.emu = emu
         self.store = emu.store
@@ -120,6 +121,8 @@ class Resources:
             ("GET", "/plans/{code}/charges/{charge_code}/filters/{filter_id}", self.filter_get),
             ("PUT", "/plans/{code}/charges/{charge_code}/filters/{filter_id}", self.filter_update),
             ("DELETE", "/plans/{code}/charges/{charge_code}/filters/{filter_id}", self.filter_delete),
+            ("GET", "/plans/{code}/fixed_charges", self.fixed_charge_list),
+            ("GET", "/plans/{code}/fixed_charges/{fixed_charge_code}", self.fixed_charge_get),
             ("POST", "/customers", self.customer_upsert),
             ("GET", "/customers", self.customer_list),
             ("GET", "/customers/{external_customer_id}", self.customer_get),
@@ -152,7 +155,8 @@ class Resources:
                     out_get=lambda bm: self._bm_out(bm, counters=False), delete=self._bm_destroy),
             Catalog(TAX, "tax", "taxes", self._tax_fresh, self._tax_apply, self._tax_out,
                     after_update=self._tax_after_update, delete=self._tax_destroy),
-            Catalog(ADD_ON, "add_on", "add_ons", self._addon_fresh, self._addon_apply, self._addon_out),
+            Catalog(ADD_ON, "add_on", "add_ons", self._addon_fresh, self._addon_apply, self._addon_out,
+                    delete=self._addon_destroy),  # notes §4.4: soft-deletes its fixed charges
             Catalog(PLAN, "plan", "plans", self._plan_fresh, self._plan_apply, self._plan_out,
                     out_list=lambda plan: self._plan_out(plan, single=False),
                     after_update=self._plan_after_update, delete=self._plan_prepare_destroy),
@@ -511,13 +515,13 @@ class Resources:
         for kind in (PLAN, ADD_ON, CUSTOMER):
             for obj in self._live(kind):
                 touched = old in obj.get("_tax_codes", []) or any(
-                    old in c.get("_tax_codes", []) for c in obj.get("_charges", [])
+                    old in c.get("_tax_codes", []) for c in obj.get("_charges", []) + obj.get("_fixed_charges", [])
                 )
                 if not touched:
                     continue
                 obj = self._edit(kind, obj)
                 obj["_tax_codes"] = fix(obj.get("_tax_codes", []))
-                for c in obj.get("_charges", []):
+                for c in obj.get("_charges", []) + obj.get("_fixed_charges", []):  # fixed charges: notes §4.4
                     c["_tax_codes"] = fix(c.get("_tax_codes", []))
 
     # ================================================================ add-ons (§3.5, §4.4)
@@ -583,7 +587,7 @@ class Resources:
         out["charges"] = [self._charge_out(plan, c) for c in plan["_charges"]]
         if single:
             # notes §3.2: the list endpoint does not include fixed_charges
-            out["fixed_charges"] = []
+            out["fixed_charges"] = self._fixed_charges_out(plan)
         out["usage_thresholds"] = []
         out["applicable_usage_thresholds"] = []
         out["taxes"] = self._taxes_for(plan["_tax_codes"])
@@ -808,6 +812,8 @@ class Resources:
             errors.add("trial_period", "value_is_out_of_range")
         if "charges" in p:
             self._plan_charges(plan, p["charges"], errors, locked)
+        if "fixed_charges" in p:  # notes §3.4: reconciled like charges
+            self._plan_fixed_charges(plan, p["fixed_charges"], errors, locked)
 
     @staticmethod
     def _plan_metadata(value, errors: Errors) -> dict | None:
