@@ -137,6 +137,9 @@ def preflight(plan, live, desired: dict) -> list[str]:
                 "coupon_locked": "Lago ignores these fields once the coupon is applied (notes §4.3)",
             }.get(next((r for r in op.reasons if r.endswith("_locked")), ""), "Lago would ignore them")
             hint = f" ({d['hint']})" if d.get("hint") else ""
+            if "coupon_not_reusable" in op.reasons:  # notes §4.7: Lago refuses it, nothing is ignored
+                problems.append(f"{_label(op.kind)} '{op.key}': cannot be applied: {d.get('hint', '')}")
+                continue
             problems.append(f"{_label(op.kind)} '{op.key}': cannot change {paths}: {why}{hint}")
         elif op.kind == "subscription" and op.before and op.after and op.action in ("update", "migrate") \
                 and op.before.get("billing_time") != op.after.get("billing_time"):
