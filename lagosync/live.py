@@ -28,6 +28,7 @@ from .model import (
     ModelError,
     State,
     applied_coupon_key,
+    canonical_fixed_charge,
     from_api,
     yearly_amount_cents,
 )
@@ -228,6 +229,7 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
             raw[kind][obj["code"]] = obj
 
     _plans_into(index, plans, state, raw, facts)
+    await _fixed_charges_into(client, desired, index, state, raw)
     _customers_into(customers, declared_customers, state, raw, facts)
     _subscriptions_into(subscriptions, index, state, raw, facts, count_facts=not narrow)
     if narrow:
@@ -357,6 +359,31 @@ def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -
         for charge in plan.get("charges") or []:
             if charge.get("billable_metric_code"):
                 facts.metrics_in_use.add(charge["billable_metric_code"])
+
+
+def declares_fixed_charges(desired: Mapping[str, Mapping[str, Any]]) -> bool:
+    """True when a declared plan carries a ``fixed_charges`` key (even ``[]``)."""
+    return any(isinstance(p, Mapping) and "fixed_charges" in p for p in (desired.get("plan") or {}).values())
+
+
+async def _fixed_charges_into(client, desired, index: _PlanIndex, state: State, raw) -> None:
+    """notes §3.2: the plan LIST has no fixed_charges. Only when the workspace declares fixed charges
+    (a plan with a ``fixed_charges`` key), one GET /plans/{code} per declared plan present in Lago
+    fills them in (canonical and raw); otherwise nothing is read, so the request budget is unchanged
+    and the canonical live plans carry ``fixed_charges: {}`` like the YAML. A raw plan holding a
+    ``fixed_charges`` key tells the applier they were read (it only then sends that key)."""
+    if not declares_fixed_charges(desired):
+        return
+    logicals = [c for c in declared_plan_codes(desired) if c in index.current]
+    bodies = await asyncio.gather(*(
+        _get_or_none(client, f"/plans/{_seg(index.current[c].live_code)}", "plan") for c in logicals))
+    for logical, body in zip(logicals, bodies, strict=True):
+        if body is None:
+            continue
+        items = body.get("fixed_charges") or []
+        canon = (canonical_fixed_charge(item, api=True, what=f"plan {logical!r}: fixed charge") for item in items)
+        state["plan"][logical]["fixed_charges"] = {fc["code"]: fc for fc in canon}
+        raw["plan"][logical] = {**raw["plan"][logical], "fixed_charges": items}
 
 
 def _customers_into(customers, declared, state: State, raw, facts: LiveFacts) -> None:

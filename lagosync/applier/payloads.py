@@ -195,6 +195,45 @@ def _props(props: dict) -> dict:
     return out
 
 
+def _fixed_charge_payload(fixed: dict, add_on_ids: dict[str, str], existing: dict | None) -> dict:
+    """One ``plan.fixed_charges[]`` item (notes §3.4): the add-on by its lago_id, identity kept by id."""
+    add_on_code = fixed.get("add_on_code")
+    add_on_id = add_on_ids.get(add_on_code)
+    if not add_on_id:
+        raise UnresolvedReference(
+            f"add-on '{add_on_code}' (fixed charge '{fixed.get('code')}') does not exist in Lago; "
+            "define it under add_ons or fix add_on_code"
+        )
+    body: dict[str, Any] = {
+        "code": fixed.get("code") or add_on_code,
+        "add_on_id": add_on_id,
+        "charge_model": fixed.get("charge_model"),
+        "invoice_display_name": fixed.get("invoice_display_name"),
+        "units": _number(fixed.get("units") or "0"),
+        "pay_in_advance": bool(fixed.get("pay_in_advance", False)),
+        "prorated": bool(fixed.get("prorated", False)),
+        "properties": _props(fixed.get("properties") or {}),
+        "tax_codes": list(fixed.get("tax_codes") or []),
+    }
+    if existing is not None and existing.get("lago_id"):
+        # notes §3.4/§4.2: without its id Lago would create it again (422 value_already_exist)
+        body = {"id": existing["lago_id"], **body}
+    return body
+
+
+def fixed_charges_payload(after: dict, live_raw: dict | None, add_on_ids: dict[str, str]) -> list[dict] | None:
+    """``plan.fixed_charges`` or None (key not sent: Lago leaves them untouched, notes §3.4).
+
+    Sent when the desired plan has fixed charges, or when the live plan's were read (its raw holds
+    ``fixed_charges``, lagosync.live), so removing the last one deletes it; never blindly."""
+    fixed = after.get("fixed_charges") or {}
+    if not fixed and "fixed_charges" not in (live_raw or {}):
+        return None
+    existing = {f.get("code"): f for f in (live_raw or {}).get("fixed_charges") or []}
+    return [_fixed_charge_payload({**f, "code": f.get("code") or code}, add_on_ids, existing.get(f.get("code") or code))
+            for code, f in sorted(fixed.items())]
+
+
 def plan_metadata(after: dict, live_raw: dict | None, extra: dict[str, str] | None = None) -> dict:
     """User metadata + marker; lagosync_* keys already on the live plan (version info) are kept."""
     meta: dict[str, Any] = {}
@@ -214,6 +253,7 @@ def plan_payload(
     metric_ids: dict[str, str],
     code: str | None = None,
     extra_metadata: dict[str, str] | None = None,
+    add_on_ids: dict[str, str] | None = None,
 ) -> dict:
     """``{"plan": {...}}`` for POST (live_raw None) or PUT /plans/{code} (live_raw = live plan).
 
@@ -241,6 +281,9 @@ def plan_payload(
             for ccode, ch in sorted(charges.items())
         ],
     }
+    fixed = fixed_charges_payload(after, live_raw, add_on_ids or {})
+    if fixed is not None:
+        body["fixed_charges"] = fixed
     if live_raw is None:
         body = {k: v for k, v in body.items() if v is not None or k in ("charges",)}
     return {"plan": body}

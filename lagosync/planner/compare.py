@@ -31,7 +31,10 @@ CHARGE_LOCKED_FIELDS = ("charge_model", "pay_in_advance", "prorated", "billable_
 COUPON_EDITABLE_FIELDS = ("name", "description", "expiration", "expiration_at")
 # Plan fields whose in-place change alters what subscribers pay (notes §4.2: amount_cents and charges
 # apply to every subscription of the plan at once; tax codes change the invoiced total).
-PLAN_PRICE_FIELDS = ("amount_cents", "charges", "tax_codes")
+PLAN_PRICE_FIELDS = ("amount_cents", "charges", "tax_codes", "fixed_charges")
+# Fixed charges (notes §3.4) reconcile like charges; the notes say nothing of their locks, so the
+# charge rule (notes §4.2 "Per-charge update") is applied to the matching fields.
+FIXED_CHARGE_LOCKED_FIELDS = ("charge_model", "pay_in_advance", "prorated", "add_on_code")
 
 _VERSION_SUFFIX = re.compile(r"__v(\d+)$")
 
@@ -90,6 +93,10 @@ def references(kind: str, obj: dict | None) -> set[str]:
     for code in obj.get("tax_codes") or []:
         refs.add(f"tax:{code}")
     if kind == "plan":
+        for fixed in (obj.get("fixed_charges") or {}).values():  # notes §3.4: an add-on on the plan
+            if fixed.get("add_on_code"):
+                refs.add(f"add_on:{fixed['add_on_code']}")
+            refs.update(f"tax:{code}" for code in fixed.get("tax_codes") or [])
         for charge in (obj.get("charges") or {}).values():
             if charge.get("billable_metric_code"):
                 refs.add(f"billable_metric:{charge['billable_metric_code']}")
@@ -247,8 +254,10 @@ def compare_plan(ctx: Context, key: str, before: dict, after: dict) -> Operation
                 and parts[1] in after_charges and parts[2] in CHARGE_LOCKED_FIELDS
             ):
                 locked.append(".".join(parts[:3]))
+        locked.extend(_fixed_charge_locks(changes, before, after))
         locked = _sorted_set(locked)
     removed = sorted(set(before_charges) - set(after_charges))
+    removed_fixed = sorted(set(before.get("fixed_charges") or {}) - set(after.get("fixed_charges") or {}))
     pending_here = [s for s in pending_subscriptions_to(ctx, key) if not _leaves_plan(ctx, s, key)]
     n_active = active_subscriptions(ctx, key) + len(pending_here)
     if had_subs and locked:
@@ -276,6 +285,8 @@ def compare_plan(ctx: Context, key: str, before: dict, after: dict) -> Operation
                            from_yearly_amount_cents=old, to_yearly_amount_cents=new)
         if removed:
             details["removed_charges"] = removed
+        if removed_fixed:
+            details["removed_fixed_charges"] = removed_fixed
         return Operation("replace", "plan", key, tuple(reasons), tuple(changes), before, after, details)
     reasons = ["changed"]
     details = {}
@@ -287,7 +298,24 @@ def compare_plan(ctx: Context, key: str, before: dict, after: dict) -> Operation
         # notes §4.2: charges omitted from a PUT are soft-deleted, even with subscriptions.
         reasons.append("charge_removed")
         details["removed_charges"] = removed
+    if removed_fixed:
+        # notes §3.4/§4.2: fixed charges omitted from a PUT carrying the key are deleted, like charges
+        if "charge_removed" not in reasons:
+            reasons.append("charge_removed")
+        details["removed_fixed_charges"] = removed_fixed
     return Operation("update", "plan", key, tuple(reasons), tuple(changes), before, after, details)
+
+
+def _fixed_charge_locks(changes, before: dict, after: dict) -> list[str]:
+    """Paths ``fixed_charges.<code>.<field>`` Lago would keep once the plan has had subscriptions."""
+    b, a = before.get("fixed_charges") or {}, after.get("fixed_charges") or {}
+    out = []
+    for c in changes:
+        parts = c.path.split(".")
+        if (parts[0] == "fixed_charges" and len(parts) >= 3 and parts[1] in b and parts[1] in a
+                and parts[2] in FIXED_CHARGE_LOCKED_FIELDS):
+            out.append(".".join(parts[:3]))
+    return out
 
 
 def _leaves_plan(ctx: Context, sub_key: str, plan_code: str) -> bool:

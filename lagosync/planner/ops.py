@@ -213,7 +213,11 @@ class Operation:
                 out.append(d.get("hint", ""))
             elif reason == "charge_removed":
                 codes = ", ".join(repr(c) for c in d.get("removed_charges", []))
-                out.append(f"removes charge {codes} from plan '{self.key}'")
+                if codes:
+                    out.append(f"removes charge {codes} from plan '{self.key}'")
+                fixed = ", ".join(repr(c) for c in d.get("removed_fixed_charges", []))
+                if fixed:  # notes §3.4
+                    out.append(f"removes fixed charge {fixed} from plan '{self.key}'")
             elif reason == "customer_move" and d.get("to_customer"):
                 from ..migration import describe_move  # issue 6: user-to-org move
 
