@@ -84,7 +84,7 @@ def test_pr_merge_and_drift_flows_end_to_end(world):
     assert plan_job.matrix == {"environment": "local", "api_key_env": "", "emulator": True}
     only(res, "labels")
     body = sticky(fake)["body"]
-    assert "23 to create" in body and "`lagosync:changes`" in body
+    assert "24 to create" in body and "`lagosync:changes`" in body
     assert f"lagosync-plan-local-pr{PR}" in body and "actions/runs/4242" in body
     assert fake.issue_labels[PR] == ["lagosync:changes"]
     files = artifacts[f"lagosync-plan-local-pr{PR}"]
@@ -187,7 +187,7 @@ def test_composite_action_plan_comments_labels_and_outputs(world):
     [res] = r.run_steps(steps, ctx, {})
     assert res.outcome == "success", res.stdout
     assert res.outputs["has-changes"] == "true" and res.outputs["labels"] == "lagosync:changes"
-    assert "23 to create" in sticky(fake)["body"]
+    assert "24 to create" in sticky(fake)["body"]
     assert fake.issue_labels[PR] == ["lagosync:changes"]
     assert f"lagosync-plan-local-pr{PR}" in artifacts
 
@@ -211,7 +211,7 @@ def test_pr_flow_for_a_remote_environment_uses_its_secret_and_never_prints_it(wo
         res = r.run_workflow(WF / "lagosync-pr.yml")
         plan_job = only(res, "plan")
         only(res, "labels")
-        assert "23 to create" in sticky(fake, "staging")["body"]
+        assert "24 to create" in sticky(fake, "staging")["body"]
         everything = plan_job.log + json.dumps([c["body"] for c in fake.comments[PR]])
         assert secret not in everything
 
@@ -350,7 +350,7 @@ def test_composite_action_apply_reviewed_then_fresh(world):
     assert res.outcome == "success", res.stdout
     inner = {s.name: s for s in res.inner}
     assert f"pull request #{PR}" in inner["Fetch the plan reviewed on the merged pull request"].stdout
-    assert "23 done" in inner["Apply"].stdout
+    assert "24 done" in inner["Apply"].stdout
     [res] = push.run_steps(apply_step, push._ctx(), {})  # the same reviewed plan again: stale, refused
     assert res.outcome == "failure"
     assert {s.name: s for s in res.inner}["Apply"].returncode == 3

@@ -62,7 +62,8 @@ def test_decimal_str_api_floats_use_shortest_repr():
 
 
 def test_kinds_dependency_order():
-    assert KINDS == ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
+    assert KINDS == ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription",
+                     "applied_coupon")
 
 
 # --------------------------------------------------------------------------- tax (notes §3.7)

@@ -81,7 +81,37 @@ def pro_charges(i, **changes):
     return charges
 
 
+def _applied_coupon(**overrides):
+    from lagosync import model
+
+    return model.from_yaml("applied_coupon", {"external_customer_id": "acme", "coupon_code": "welcome", **overrides})
+
+
+def applied_coupon_removed(b):
+    """An org that declares `coupons:` dropped one (live.py marks it managed): terminated."""
+    live_state = b.full_state()
+    live_state.setdefault("applied_coupon", {})["acme/welcome"] = _applied_coupon()
+    return b.full_state(), b.live(live_state, managed={"applied_coupon": {"acme/welcome"}})
+
+
+def applied_coupon_not_reusable(b):
+    """notes §4.7: a non-reusable coupon applied (then terminated) once cannot be applied again."""
+    desired = b.full_state()
+    desired.setdefault("applied_coupon", {})["acme/welcome"] = _applied_coupon()
+    live_state = b.full_state()
+    live_state["coupon"]["welcome"] = {**live_state["coupon"]["welcome"], "reusable": False}
+    desired["coupon"]["welcome"] = dict(live_state["coupon"]["welcome"])
+    live = b.live(live_state)
+    live.facts.applied_coupons_ever = {"acme/welcome"}
+    return desired, live
+
+
 CASES = [
+    Case("applied coupon dropped from a managed org's list is terminated", applied_coupon_removed,
+         [("delete", "applied_coupon:acme/welcome", ("removed", "terminates_coupon"))]),
+    Case("non-reusable coupon applied before cannot be applied again", applied_coupon_not_reusable,
+         [("create", "applied_coupon:acme/welcome", ("new", "coupon_not_reusable"))],
+         details={"applied_coupon:acme/welcome": {"blocked": True}}),
     Case("no-op: identical", same_both, []),
     Case("no-op: decimals equal as decimals", with_desired(set_("tax", "vat", rate="20.0000")), []),
     Case("create tax", with_live(drop("tax", "vat")), [("create", "tax:vat", ("new",))]),

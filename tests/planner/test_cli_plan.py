@@ -16,7 +16,7 @@ from lagosync.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-KIND_ORDER = ["tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription"]
+KIND_ORDER = ["tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription", "applied_coupon"]
 
 
 @pytest.fixture

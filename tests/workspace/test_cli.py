@@ -10,7 +10,7 @@ from lagosync.cli import main
 def test_validate_example_workspace_exit_0(example_copy):
     result = CliRunner().invoke(main, ["validate", "-w", str(example_copy)])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "ok: 23 objects in 6 files"
+    assert result.output.strip() == "ok: 24 objects in 6 files"
 
 
 def test_validate_broken_copy_exit_1_all_errors_then_count(example_copy):
@@ -35,12 +35,12 @@ def test_validate_broken_copy_exit_1_all_errors_then_count(example_copy):
 
 
 def test_validate_errors_go_to_stderr(example_copy):
-    (example_copy / "plans" / "extras.yaml").write_text("add_ons: [\n")
+    (example_copy / "plans" / "broken.yaml").write_text("add_ons: [\n")
     runner = CliRunner()
     result = runner.invoke(main, ["validate", "-w", str(example_copy)])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == "1 error in the workspace"
-    assert result.stderr.startswith("plans/extras.yaml:2:1: YAML syntax error")
+    assert result.stderr.startswith("plans/broken.yaml:2:1: YAML syntax error")
     assert result.stdout == ""
 
 
