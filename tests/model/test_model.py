@@ -240,7 +240,7 @@ def test_plan_yaml_equals_api():
     assert set(canon) == {
         "code", "name", "invoice_display_name", "description", "interval", "amount_cents",
         "amount_currency", "trial_period", "pay_in_advance", "bill_charges_monthly", "tax_codes",
-        "metadata", "charges",
+        "metadata", "charges", "fixed_charges",
     }
     assert canon["bill_charges_monthly"] is None
     assert canon["trial_period"] == "0"
