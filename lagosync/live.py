@@ -361,20 +361,16 @@ def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -
                 facts.metrics_in_use.add(charge["billable_metric_code"])
 
 
-def declares_fixed_charges(desired: Mapping[str, Mapping[str, Any]]) -> bool:
-    """True when a declared plan carries a ``fixed_charges`` key (even ``[]``)."""
-    return any(isinstance(p, Mapping) and "fixed_charges" in p for p in (desired.get("plan") or {}).values())
-
-
 async def _fixed_charges_into(client, desired, index: _PlanIndex, state: State, raw) -> None:
     """notes §3.2: the plan LIST has no fixed_charges. Only when the workspace declares fixed charges
-    (a plan with a ``fixed_charges`` key), one GET /plans/{code} per declared plan present in Lago
-    fills them in (canonical and raw); otherwise nothing is read, so the request budget is unchanged
-    and the canonical live plans carry ``fixed_charges: {}`` like the YAML. A raw plan holding a
-    ``fixed_charges`` key tells the applier they were read (it only then sends that key)."""
-    if not declares_fixed_charges(desired):
-        return
-    logicals = [c for c in declared_plan_codes(desired) if c in index.current]
+    (a plan with a ``fixed_charges`` key), one GET /plans/{code} per such plan present in Lago
+    fills them in (canonical and raw); a plan without the key leaves its fixed charges unmanaged,
+    so nothing is read for it and the canonical live plan carries ``fixed_charges: {}`` like the
+    YAML. A raw plan holding a ``fixed_charges`` key tells the applier they were read (it only then
+    sends that key)."""
+    plans = desired.get("plan") or {}
+    logicals = [c for c in declared_plan_codes(desired)
+                if c in index.current and isinstance(plans.get(c), Mapping) and "fixed_charges" in plans[c]]
     bodies = await asyncio.gather(*(
         _get_or_none(client, f"/plans/{_seg(index.current[c].live_code)}", "plan") for c in logicals))
     for logical, body in zip(logicals, bodies, strict=True):

@@ -104,3 +104,37 @@ def test_depends_on_the_add_on(tmp_path):
     plan = plan_workspace(ws, None, prune=False)
     op = next(o for o in plan.operations if o.id == "plan:enterprise")
     assert "add_on:onboarding" in op.depends_on
+
+
+def test_only_plans_declaring_fixed_charges_are_fetched(tmp_path):
+    """notes §3.2: the plan list has no fixed_charges, so each plan that declares the key costs one
+    GET /plans/{code}; plans without the key leave theirs unmanaged and cost nothing more."""
+    from lagosync.client.connect import connect
+    from lagosync.live import read_live
+    from lagosync.workspace import load_workspace
+
+    ws = _ws(tmp_path)
+    assert _run(ws, "apply", "--auto-approve").exit_code == 0
+    workspace = load_workspace(ws)
+    declaring = [code for code, plan in workspace.desired["plan"].items() if "fixed_charges" in plan]
+    assert declaring == ["enterprise"]
+
+    async def plan_gets():
+        client = connect(workspace, "local")
+        seen: list[str] = []
+        original = client.request
+
+        async def spy(method, path, **kwargs):
+            if method == "GET" and path.startswith("/plans/"):
+                seen.append(path)
+            return await original(method, path, **kwargs)
+
+        client.request = spy
+        async with client:
+            live = await read_live(client, workspace)
+        return seen, live
+
+    seen, live = asyncio.run(plan_gets())
+    assert seen == ["/plans/enterprise"]
+    assert set(live.state["plan"]["enterprise"]["fixed_charges"]) == {"onboarding"}
+    assert live.state["plan"]["starter"]["fixed_charges"] == {}
