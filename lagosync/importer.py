@@ -7,8 +7,12 @@ such that ``from_yaml(kind, to_yaml(kind, c)) == c``. So ``import`` then ``plan`
 
 Layout written (the workspace layout of the loader):
 - ``plans/catalog.yaml``: taxes, billable_metrics, add_ons, coupons;
-- ``plans/<plan code>.yaml``: one file per plan with its charges;
-- ``orgs.yaml``: customers with their subscriptions.
+- ``plans/<plan code>.yaml``: one file per plan with its charges and fixed charges;
+- ``orgs.yaml``: customers with their subscriptions and applied coupons (``coupons``).
+The plan list has no fixed charges (notes §3.2), so each imported plan is read with
+``GET /plans/{code}``; an imported org's active applied coupons are listed with
+``GET /applied_coupons?status=active`` and written with only the overrides that differ from the
+coupon (notes §3.10).
 An existing file is never changed without ``force``; with it the imported objects are added to
 the file, whose declared objects are kept. Objects the workspace already declares are skipped
 (they are managed already).
@@ -24,6 +28,7 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+from .model import APPLIED_COUPON_OVERRIDES, applied_coupon_key, from_api
 
 KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
 SELECT_KINDS = {
@@ -125,6 +130,29 @@ def _plan(c: dict) -> dict:
     _put(out, "metadata", dict(c.get("metadata") or {}))
     charges = [_charge(ch) for _, ch in sorted((c.get("charges") or {}).items())]
     _put(out, "charges", charges)
+    # no key when there are none: the live reader then needs no GET /plans/{code} (notes §3.2)
+    fixed = [_fixed_charge(fc) for _, fc in sorted((c.get("fixed_charges") or {}).items())]
+    _put(out, "fixed_charges", fixed)
+    return out
+
+
+def _units(value: str | None) -> Any:
+    # schema: a non-negative integer or a decimal string ("2.5"), never a float
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def _fixed_charge(c: dict) -> dict:
+    """A plan fixed charge (notes §3.4) as plans.schema.json ``fixed_charge`` writes it."""
+    out: dict[str, Any] = {"add_on_code": c["add_on_code"]}
+    if c.get("code") and c["code"] != c.get("add_on_code"):
+        out["code"] = c["code"]  # default: the add-on code
+    out["charge_model"] = c["charge_model"]
+    _put(out, "invoice_display_name", c.get("invoice_display_name"))
+    _put(out, "units", _units(c.get("units")), 0)
+    _put(out, "pay_in_advance", c.get("pay_in_advance"), False)
+    _put(out, "prorated", c.get("prorated"), False)
+    out["properties"] = dict(c.get("properties") or {})
+    _put(out, "tax_codes", list(c.get("tax_codes") or []))
     return out
 
 
@@ -167,6 +195,39 @@ def _customer(c: dict) -> dict:
     return out
 
 
+def _applied_coupon(c: dict) -> dict:
+    """An org's ``coupons`` item: the code and the overrides set (None = the coupon's value)."""
+    out: dict[str, Any] = {"coupon_code": c["coupon_code"]}
+    for key in APPLIED_COUPON_OVERRIDES:
+        _put(out, key, c.get(key))
+    return out
+
+
+def applied_coupon_overrides(applied: dict, coupon: dict | None) -> dict:
+    """Canonical ``applied_coupon`` of a raw live applied coupon holding only the overrides that
+    differ from its coupon (canonical ``coupon``); the others are None, i.e. not declared, so the
+    written item is what a person would write (notes §3.10: unset values default to the coupon's)."""
+    full = from_api("applied_coupon", applied)
+    out = {**full, **dict.fromkeys(APPLIED_COUPON_OVERRIDES)}
+    if coupon is None:
+        return out
+    if coupon.get("coupon_type") == "fixed_amount":
+        fields = ["amount_cents", "amount_currency"]
+    else:
+        fields = ["percentage_rate"]
+    fields.append("frequency")
+    for key in fields:
+        if full.get(key) is not None and full[key] != coupon.get(key):
+            out[key] = full[key]
+    frequency = full.get("frequency") or coupon.get("frequency")
+    duration = full.get("frequency_duration")
+    # only a recurring coupon has a duration (lagosync validate refuses it otherwise)
+    if frequency == "recurring" and duration is not None and (
+            duration != coupon.get("frequency_duration") or out["frequency"] is not None):
+        out["frequency_duration"] = duration
+    return out
+
+
 def _subscription(c: dict, only_one: bool) -> dict:
     out: dict[str, Any] = {}
     # the loader names an org's only undeclared subscription sub_<org> (ARCHITECTURE "Workspace")
@@ -186,6 +247,8 @@ def to_yaml(kind: str, canonical: dict, *, only_subscription: bool = False) -> d
     """The readable workspace form of a canonical object (inverse of ``model.from_yaml``)."""
     if kind == "subscription":
         return _subscription(canonical, only_subscription)
+    if kind == "applied_coupon":
+        return _applied_coupon(canonical)
     return _TO_YAML[kind](canonical)
 
 
@@ -216,6 +279,64 @@ def _selected(select: dict[str, set[str]] | None, kind: str, key: str) -> bool:
     return "*" in codes or key in codes
 
 
+def _refs(kind: str, c: dict) -> list[tuple[str, str]]:
+    """(kind, code) of the objects a canonical object references (what validation resolves)."""
+    out: list[tuple[str, str]] = [("tax", t) for t in c.get("tax_codes") or []]
+    if kind == "plan":
+        for ch in (c.get("charges") or {}).values():
+            out.append(("billable_metric", ch["billable_metric_code"]))
+            out += [("tax", t) for t in ch.get("tax_codes") or []]
+        for fc in (c.get("fixed_charges") or {}).values():
+            out.append(("add_on", fc["add_on_code"]))
+            out += [("tax", t) for t in fc.get("tax_codes") or []]
+    elif kind == "coupon":
+        applies = c.get("applies_to") or {}
+        out += [("plan", p) for p in applies.get("plan_codes") or []]
+        out += [("billable_metric", m) for m in applies.get("billable_metric_codes") or []]
+    elif kind == "subscription":
+        out.append(("plan", c["plan_code"]))
+    elif kind == "applied_coupon":
+        out.append(("coupon", c["coupon_code"]))
+    return out
+
+
+def with_dependencies(live_state: dict[str, dict[str, dict]], declared: dict[str, dict[str, Any]],
+                      select: dict[str, set[str]] | None, notes: list[str]) -> dict[str, set[str]] | None:
+    """``select`` grown by what the selected objects reference and the workspace does not declare
+    (a plan's metrics, add-ons and taxes, an org's plans and coupons, ...), so the written files
+    validate; each addition is named in ``notes``. ``None`` (everything) stays ``None``."""
+    if select is None:
+        return None
+    chosen = {kind: set(codes) for kind, codes in select.items()}
+    queue = [(kind, key) for kind in KINDS for key in sorted(live_state.get(kind) or {})
+             if _selected(select, kind, key) and key not in (declared.get(kind) or {})]
+    subs = live_state.get("subscription") or {}
+    applied = live_state.get("applied_coupon") or {}
+    while queue:
+        kind, key = queue.pop(0)
+        c = (live_state.get(kind) or {}).get(key)
+        if c is None:
+            continue
+        refs = _refs(kind, c)
+        if kind == "customer":
+            for s in subs.values():
+                if s.get("external_customer_id") == key and s.get("external_id") not in (declared.get("subscription") or {}):
+                    refs += _refs("subscription", s)
+            for a in applied.values():
+                if a.get("external_customer_id") == key:
+                    refs += _refs("applied_coupon", a)
+        for ref_kind, code in refs:
+            if code in (declared.get(ref_kind) or {}) or code not in (live_state.get(ref_kind) or {}):
+                continue
+            if _selected(chosen, ref_kind, code):
+                continue
+            chosen.setdefault(ref_kind, set()).add(code)
+            notes.append(f"also imported {ref_kind.replace('_', ' ')} {code!r} ({kind.replace('_', ' ')} "
+                         f"{key!r} uses it)")
+            queue.append((ref_kind, code))
+    return chosen
+
+
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -233,10 +354,17 @@ def build_files(
     *,
     declared: dict[str, dict[str, Any]] | None = None,
     select: dict[str, set[str]] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[dict[str, dict], list[str]]:
-    """Relative path -> YAML document, and the ids skipped because the workspace declares them."""
+    """Relative path -> YAML document, and the ids skipped because the workspace declares them.
+
+    ``live_state["applied_coupon"]`` (``<org>/<coupon_code>`` -> canonical, see
+    ``applied_coupon_overrides``) becomes the imported orgs' ``coupons``; ``notes`` (if given)
+    collects what the written files cannot hold or still need (sentences for the summary)."""
     declared = declared or {}
     skipped: list[str] = []
+    notes = notes if notes is not None else []
+    select = with_dependencies(live_state, declared, select, notes)
 
     def take(kind: str) -> list[tuple[str, dict]]:
         out = []
@@ -258,19 +386,44 @@ def build_files(
     if catalog:
         files["plans/catalog.yaml"] = catalog
     used: set[str] = set()
+
+    def present(kind: str, code: str) -> bool:
+        """Declared (and not ``ensure: absent``), or imported by this run."""
+        obj = (declared.get(kind) or {}).get(code)
+        if obj is not None:
+            return not (isinstance(obj, dict) and obj.get("ensure") == "absent")
+        return code in (live_state.get(kind) or {}) and _selected(select, kind, code)
+
     for key, c in take("plan"):
         files[_plan_file(key, used)] = {"plans": [to_yaml("plan", c)]}
+        for fc in sorted((c.get("fixed_charges") or {}).values(), key=lambda f: f["code"]):
+            if not present("add_on", fc["add_on_code"]):
+                notes.append(f"plan {key!r}: fixed charge {fc['code']!r} uses add-on {fc['add_on_code']!r}, which "
+                             f"the workspace does not declare: import it too (--select add_on:{fc['add_on_code']})")
     orgs = []
     subs_by_customer: dict[str, list[dict]] = {}
     for key, s in sorted((live_state.get("subscription") or {}).items()):
         if key in (declared.get("subscription") or {}):
             continue
         subs_by_customer.setdefault(s.get("external_customer_id"), []).append(s)
+    coupons_by_customer: dict[str, list[tuple[str, dict]]] = {}
+    for applied in (live_state.get("applied_coupon") or {}).values():
+        coupons_by_customer.setdefault(applied["external_customer_id"], []).append((applied["coupon_code"], applied))
     for key, c in take("customer"):
         org = to_yaml("customer", c)
         subs = subs_by_customer.get(key) or []
         if subs:
             org["subscriptions"] = [to_yaml("subscription", s, only_subscription=len(subs) == 1) for s in subs]
+        coupons = []
+        for code, applied in sorted(coupons_by_customer.get(key) or []):
+            if present("coupon", code):
+                coupons.append(to_yaml("applied_coupon", applied))
+            else:
+                # the live reader reads applied coupons of declared coupons only (ARCHITECTURE)
+                notes.append(f"org {key!r}: applied coupon {code!r} not written: the workspace does not declare "
+                             f"coupon {code!r} (import it too: --select coupon:{code})")
+        if coupons:
+            org["coupons"] = coupons
         orgs.append(org)
     if orgs:
         files["orgs.yaml"] = {"orgs": orgs}
@@ -287,9 +440,11 @@ class ImportResult:
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [f"wrote {p}" for p in self.written]
+        lines += [f"note: {n}" for n in self.notes]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} object(s) the workspace already declares: "
                          + ", ".join(self.skipped))
@@ -347,13 +502,16 @@ def write_files(root: Path, files: dict[str, dict], *, force: bool = False) -> l
 
 
 def count_objects(files: dict[str, dict]) -> dict[str, int]:
-    counts = {"taxes": 0, "billable_metrics": 0, "add_ons": 0, "coupons": 0, "plans": 0, "orgs": 0,
-              "subscriptions": 0}
+    counts = {"taxes": 0, "billable_metrics": 0, "add_ons": 0, "coupons": 0, "plans": 0, "fixed_charges": 0,
+              "orgs": 0, "subscriptions": 0, "applied_coupons": 0}
     for doc in files.values():
         for section, items in doc.items():
             counts[section] = counts.get(section, 0) + len(items)
             if section == "orgs":
                 counts["subscriptions"] += sum(len(o.get("subscriptions") or []) for o in items)
+                counts["applied_coupons"] += sum(len(o.get("coupons") or []) for o in items)
+            if section == "plans":
+                counts["fixed_charges"] += sum(len(p.get("fixed_charges") or []) for p in items)
     return counts
 
 
@@ -371,14 +529,72 @@ async def import_async(root=".", env: str | None = None, *, select: list[str] | 
     workspace = _load_for_import(root, load_workspace)
     env_name = resolve_environment(workspace, env).name
     client = (client_factory or connect)(workspace, env_name)
+    notes: list[str] = []
     async with client:
         live = await read_live(client, workspace, prune=True)  # prune=True: list every customer
-    # a user customer named by an org's migrate_from is declared too: it is being moved, not an org
-    moving = {u: {} for u in (getattr(live.facts, "migrate_from", None) or {})}
-    declared = {**workspace.desired, "customer": {**moving, **(workspace.desired.get("customer") or {})}}
-    files, skipped = build_files(live.state, declared=declared, select=chosen)
+        # a user customer named by an org's migrate_from is declared too: it is being moved, not an org
+        moving = {u: {} for u in (getattr(live.facts, "migrate_from", None) or {})}
+        declared = {**workspace.desired, "customer": {**moving, **(workspace.desired.get("customer") or {})}}
+        state, chosen = await read_import_extras(client, live, declared=declared, select=chosen, notes=notes)
+    files, skipped = build_files(state, declared=declared, select=chosen, notes=notes)
     written = write_files(Path(workspace.root), files, force=force) if files else []
-    return ImportResult(written=written, skipped=skipped, counts=count_objects(files))
+    return ImportResult(written=written, skipped=skipped, counts=count_objects(files), notes=notes)
+
+
+def _to_import(live_state, declared, select, kind: str) -> list[str]:
+    return [key for key in sorted(live_state.get(kind) or {})
+            if _selected(select, kind, key) and key not in (declared.get(kind) or {})]
+
+
+async def read_import_extras(client, live, *, declared: dict, select: dict[str, set[str]] | None,
+                             notes: list[str] | None = None):
+    """``(state, select)``: ``live.state`` (a copy) completed with what ``read_live`` reads only for
+    declared objects, and ``select`` grown by the objects they reference (``with_dependencies``):
+
+    - the fixed charges of each plan to import: the plan LIST has none (notes §3.2), so one
+      ``GET /plans/{live code}`` per imported plan, concurrently through the client;
+    - the active applied coupons of the customers to import (one ``GET /applied_coupons?status=active``
+      list, notes §3.10), as ``applied_coupon`` ``<org>/<coupon_code>`` holding only the overrides
+      that differ from the coupon (``applied_coupon_overrides``).
+    """
+    import asyncio
+
+    from .client import LagoNotFound
+
+    state = {kind: dict(objs) for kind, objs in live.state.items()}
+    notes = notes if notes is not None else []
+
+    # 1. applied coupons of the customers to import (customers are nobody's dependency)
+    customers = set(_to_import(state, declared, select, "customer"))
+    state["applied_coupon"] = {}
+    if customers:
+        rows = await client.list_applied_coupons(status="active")
+        # oldest first, so with two active rows of one coupon the newest wins, as in lagosync.live
+        for a in sorted(rows, key=lambda a: (str(a.get("created_at") or ""), str(a.get("lago_id") or ""))):
+            org, code = a.get("external_customer_id"), a.get("coupon_code")
+            if org not in customers or not code or a.get("status", "active") != "active":
+                continue
+            coupon = (state.get("coupon") or {}).get(code)
+            state["applied_coupon"][applied_coupon_key(org, code)] = applied_coupon_overrides(a, coupon)
+
+    # 2. fixed charges of every plan to import, dependencies included (an org's plan)
+    select = with_dependencies(state, declared, select, notes)
+    plans = _to_import(state, declared, select, "plan")
+    versions = getattr(live.facts, "plan_versions", None) or {}
+
+    async def get_plan(code: str) -> dict | None:
+        try:
+            return await client.get_plan(versions.get(code, code))
+        except LagoNotFound:
+            return None  # deleted meanwhile: keep what the list showed
+
+    bodies = await asyncio.gather(*(get_plan(code) for code in plans))
+    for code, body in zip(plans, bodies, strict=True):
+        if body is not None:
+            state["plan"][code] = {**state["plan"][code], "fixed_charges": from_api("plan", body)["fixed_charges"]}
+    # 3. the add-ons (and their taxes) those fixed charges use
+    select = with_dependencies(state, declared, select, notes)
+    return state, select
 
 
 def _load_for_import(root, load_workspace):

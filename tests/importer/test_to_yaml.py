@@ -104,10 +104,21 @@ def test_files_valid_against_schemas_and_layout():
 
 
 def test_select_and_already_declared_objects():
+    notes: list[str] = []
     files, skipped = build_files(_state(), select=parse_select(["plan:pro", "metric:seats"]),
-                                 declared={"billable_metric": {"seats": {}}})
-    assert set(files) == {"plans/pro.yaml"}
+                                 declared={"billable_metric": {"seats": {}}}, notes=notes)
+    # what the selected plan uses and the workspace lacks comes with it, so the files validate
+    assert set(files) == {"plans/pro.yaml", "plans/catalog.yaml"}
+    catalog = files["plans/catalog.yaml"]
+    assert [m["code"] for m in catalog["billable_metrics"]] == ["api_calls"]
+    assert [t["code"] for t in catalog["taxes"]] == ["vat_20"] and "coupons" not in catalog
+    assert sorted(notes) == ["also imported billable metric 'api_calls' (plan 'pro' uses it)",
+                             "also imported tax 'vat_20' (plan 'pro' uses it)"]
     assert skipped == ["billable_metric:seats"]
+    # declared dependencies are not imported again
+    files, _ = build_files(_state(), select=parse_select(["plan:pro"]),
+                           declared={"billable_metric": {"seats": {}, "api_calls": {}}, "tax": {"vat_20": {}}})
+    assert set(files) == {"plans/pro.yaml"}
 
 
 def test_bad_select_is_a_user_error():
@@ -119,3 +130,38 @@ def test_bad_select_is_a_user_error():
         parse_select(["pro"])
     with pytest.raises(UserError, match="KIND:CODE"):
         parse_select(["widget:pro"])
+
+
+def test_fixed_charges_and_applied_coupons_invert_from_yaml():
+    from lagosync.importer import applied_coupon_overrides
+
+    plan = model.from_api("plan", {**API["plan"][0], "fixed_charges": [
+        {"lago_id": "x", "code": "setup", "add_on_code": "setup", "charge_model": "volume", "units": 1.5,
+         "invoice_display_name": "", "pay_in_advance": False, "prorated": True, "taxes": [{"code": "vat_20"}],
+         "properties": {"volume_ranges": [{"from_value": 0, "to_value": None, "per_unit_amount": "1.00",
+                                           "flat_amount": "0"}]}}]})
+    written = to_yaml("plan", plan)
+    assert written["fixed_charges"] == [{"add_on_code": "setup", "charge_model": "volume", "units": "1.5",
+                                         "prorated": True, "properties": {"volume_ranges": [
+                                             {"from_value": 0, "to_value": None, "per_unit_amount": "1",
+                                              "flat_amount": "0"}]}, "tax_codes": ["vat_20"]}]
+    assert model.from_yaml("plan", written) == plan
+    assert "fixed_charges" not in to_yaml("plan", _state()["plan"]["pro"])
+
+    welcome, fifty = (_state()["coupon"][c] for c in ("welcome", "fifty"))
+    raw = {"external_customer_id": "org_acme", "coupon_code": "welcome", "percentage_rate": 10.0,
+           "frequency": "recurring", "frequency_duration": 3, "amount_cents": None, "amount_currency": None}
+    same = applied_coupon_overrides(raw, welcome)
+    assert to_yaml("applied_coupon", same) == {"coupon_code": "welcome"}
+    changed = applied_coupon_overrides({**raw, "percentage_rate": 12.5, "frequency_duration": 6}, welcome)
+    item = to_yaml("applied_coupon", changed)
+    assert item == {"coupon_code": "welcome", "frequency_duration": 6, "percentage_rate": "12.5"}
+    assert model.from_yaml("applied_coupon", {"external_customer_id": "org_acme", **item}) == changed
+    # a once coupon made recurring: the duration is written with the frequency
+    once = {"external_customer_id": "o", "coupon_code": "fifty", "amount_cents": 5000, "amount_currency": "EUR",
+            "frequency": "recurring", "frequency_duration": 2, "percentage_rate": None}
+    assert to_yaml("applied_coupon", applied_coupon_overrides(once, fifty)) == {
+        "coupon_code": "fifty", "frequency": "recurring", "frequency_duration": 2}
+    # an unmade override never shows, e.g. a duration Lago copies onto a once coupon
+    assert to_yaml("applied_coupon", applied_coupon_overrides({**once, "frequency": "once"}, fifty)) == {
+        "coupon_code": "fifty"}
