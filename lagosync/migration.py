@@ -25,9 +25,9 @@ import datetime as _dt
 import re
 from typing import Any
 
+from .model import MIGRATED_FROM_KEY as RECORD_KEY
 from .planner.ops import Change, Operation
 
-RECORD_KEY = "migrated_from"
 RECORD_MAX = 100  # notes §3.8: metadata value <= 100 characters
 # Lago's defaults (notes §4.6), always written out in the plan and sent explicitly.
 ON_TERMINATION_INVOICE = "generate"

@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import LagosyncError
+from ..model import MARKER_KEY, MARKER_VALUE, is_marker_key
 
-MARKER_KEY = "managed_by"
-MARKER_VALUE = "lagosync"
+__all__ = ["MARKER_KEY", "MARKER_VALUE", "is_marker_key"]  # re-exported: the applier reads them as pl.*
+
 VERSION_RE = re.compile(r"__v(\d+)$")
 
 # Which endpoint and request root each kind uses (notes §1.2, §2).
@@ -37,12 +38,6 @@ def path_for(kind: str, key: str) -> str:
     """``/plans/pro`` etc.; codes may hold any character (notes §1.3), so quote them."""
     base, _ = ENDPOINTS[kind]
     return f"{base}/{quote(str(key), safe='')}"
-
-
-def is_marker_key(key: str) -> bool:
-    """Metadata keys lagosync owns (ARCHITECTURE "markers"): never declared by users."""
-    # migrated_from: the user-to-org migration record (issue 6), kept like the marker
-    return key in (MARKER_KEY, "migrated_from") or key.startswith("lagosync_")
 
 
 def _number(value: Any) -> Any:
