@@ -48,16 +48,19 @@ def use_color(no_color: bool) -> bool:
 
 
 async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False,
-                        read_wide: bool | None = None):
+                        read_wide: bool | None = None, desired: dict | None = None):
     """Read Lago through ``client`` and plan ``workspace`` against it: ``(LiveState, Plan)``.
 
     The one planning path shared by ``plan``, ``apply`` (before and after its writes) and ``drift``.
     ``read_wide`` (default: ``prune``) makes the reader list every customer and subscription.
+    ``desired`` (default: ``desired_state(workspace)``) lets a caller that already built it reuse it.
     """
     from .live import read_live
 
     live = await read_live(client, workspace, prune=prune if read_wide is None else read_wide)
-    plan = make_plan(desired_state(workspace), live, prune=prune, environment=env_name,
+    if desired is None:
+        desired = desired_state(workspace)
+    plan = make_plan(desired, live, prune=prune, environment=env_name,
                      lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest)
     return live, plan
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import LagosyncError, UserError
 from ..workflow import desired_state, read_and_plan
 from .audit import AuditLog
-from .execute import KINDS, Context, Outcome, _refs, run_all
+from .execute import KINDS, Context, Outcome, _label, _refs, run_all
 from .lock import ApplyLock
 from .verify import verify_response
 
@@ -71,14 +71,6 @@ def is_reprice(op) -> bool:
 # ------------------------------------------------------------------ desired state and plan
 # One planning path: lagosync.workflow builds the desired state and the plan for plan, apply, drift
 # (desired_state is re-exported by lagosync.applier).
-
-
-def _lago_url(client) -> str | None:
-    return getattr(client, "base_url", None)
-
-
-async def _read_and_plan(workspace, client, env_name: str, prune: bool):
-    return await read_and_plan(workspace, client, env_name, prune=prune)
 
 
 # ------------------------------------------------------------------ checks
@@ -168,10 +160,6 @@ def preflight(plan, live, desired: dict) -> list[str]:
     return problems
 
 
-def _label(kind: str) -> str:
-    return kind.replace("_", " ").replace("add on", "add-on")
-
-
 # ------------------------------------------------------------------ the apply
 
 
@@ -215,6 +203,7 @@ async def apply_async(
     workspace = workspace_dir if hasattr(workspace_dir, "desired") else load_workspace(workspace_dir)
     env_name = resolve_environment(workspace, env).name
     factory = client_factory or connect
+    desired = desired_state(workspace)  # built once: the plan, preflight and the re-plan share it
     with ApplyLock(workspace.root, env_name):
         client = factory(workspace, env_name)
         async with client:
@@ -223,11 +212,11 @@ async def apply_async(
 
                 # read wide (every customer/subscription): a plan made with --prune fingerprinted them
                 live = await read_live(client, workspace, prune=True)
-                check_saved_plan(saved, live, environment=env_name, lago_url=_lago_url(client),
+                check_saved_plan(saved, live, environment=env_name, lago_url=getattr(client, "base_url", None),
                                  digest=workspace.digest)
                 plan = saved
             else:
-                live, plan = await _read_and_plan(workspace, client, env_name, prune)
+                live, plan = await read_and_plan(workspace, client, env_name, prune=prune, desired=desired)
 
             from ..render import render_text
 
@@ -236,7 +225,6 @@ async def apply_async(
                 say("No changes. Lago matches the workspace.")
                 return ApplyResult(plan)
 
-            desired = desired_state(workspace)
             problems = preflight(plan, live, desired)
             if problems:
                 raise ApplyRefused("preflight found problems; nothing was written:\n  - "
@@ -283,7 +271,7 @@ async def apply_async(
 
             # after apply, plan again: it must be empty (principle 4)
             try:
-                _, again = await _read_and_plan(workspace, client, env_name, prune)
+                _, again = await read_and_plan(workspace, client, env_name, prune=prune, desired=desired)
                 result.not_converged = [op.describe() for op in again.operations]
             except LagosyncError as exc:
                 result.not_converged = [f"could not re-plan after apply: {exc}"]

@@ -54,11 +54,11 @@ class Env:
     def plan(self, prune: bool = False):
         import asyncio
 
-        from lagosync.applier.run import _read_and_plan
+        from lagosync.workflow import read_and_plan
 
         async def go():
             async with self.client() as c:
-                return await _read_and_plan(self.workspace(), c, "local", prune)
+                return await read_and_plan(self.workspace(), c, "local", prune=prune)
 
         return asyncio.run(go())[1]
 
