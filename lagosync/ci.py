@@ -633,10 +633,9 @@ def write_output(environ: Mapping[str, str], name: str, value: str) -> None:
 
 def environments_matrix(workspace_root: str | Path, only: str | None = None) -> list[dict]:
     """The environments of lagosync.yaml (or the ``only`` subset, comma/space separated), in order."""
-    from .workspace import load_workspace
+    from .workspace import load_settings
 
-    ws = load_workspace(workspace_root)
-    envs = ws.settings.environments
+    envs = load_settings(workspace_root).environments  # only lagosync.yaml is needed
     names = list(envs)
     if only and only.strip():
         wanted = [n for n in re.split(r"[,\s]+", only.strip()) if n]
@@ -659,12 +658,12 @@ def export_api_key(workspace_root: str | Path, env: str, environ: Mapping[str, s
     Writes it to $GITHUB_ENV for the following steps of the job (GitHub masks secret values in
     logs); returns a message that names the variable, never the value.
     """
-    from .workspace import load_workspace
+    from .workspace import load_settings
 
-    ws = load_workspace(workspace_root)
-    if env not in ws.settings.environments:
-        raise UserError(f"unknown environment '{env}': lagosync.yaml defines {', '.join(ws.settings.environments)}")
-    e = ws.settings.environments[env]
+    environments = load_settings(workspace_root).environments  # only lagosync.yaml is needed
+    if env not in environments:
+        raise UserError(f"unknown environment '{env}': lagosync.yaml defines {', '.join(environments)}")
+    e = environments[env]
     if e.emulator or not e.api_key_env:
         return f"environment '{env}' needs no API key (embedded emulator)"
     value = environ.get(API_KEY_SOURCE, "")
