@@ -19,7 +19,6 @@ import json
 import re
 import uuid
 import zipfile
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,11 +111,6 @@ def load_drift(path: str | Path) -> dict:
 
 def _changing(plan: Mapping) -> list[dict]:
     return [op for op in plan.get("operations", []) if op.get("action") != "no-op"]
-
-
-def plan_counts(plan: Mapping) -> dict[str, int]:
-    """Operations per action, no-ops excluded."""
-    return dict(Counter(op["action"] for op in _changing(plan)))
 
 
 def _operation(op: Mapping) -> Operation:

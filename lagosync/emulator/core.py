@@ -56,9 +56,6 @@ class Request:
     def qlist(self, name: str) -> list[str]:
         return [v for k, v in self.query if k in (name, f"{name}[]")]
 
-    def has_q(self, name: str) -> bool:
-        return any(k == name for k, _ in self.query)
-
     @property
     def body(self):
         if not self._parsed:
