@@ -57,10 +57,17 @@ def workspace_option(fn):
 
 
 def env_option(fn):
-    """``-e/--env NAME``: the environment from lagosync.yaml (default: the workspace default, `local`)."""
+    """``-e/--env NAME``: the environment from lagosync.yaml (default: its default_environment, else `local`)."""
     return click.option(
-        "-e", "--env", "env", default=None, help="Environment name from lagosync.yaml (default: local)."
+        "-e", "--env", "env", default=None,
+        help="Environment name from lagosync.yaml (default: its default_environment, else local).",
     )(fn)
+
+
+def _env_option_defaulting_to(what: str):
+    """``-e/--env NAME`` for commands whose default is not the workspace's default environment."""
+    return click.option("-e", "--env", "env", default=None,
+                        help=f"Environment name from lagosync.yaml (default: {what}).")
 
 
 class _Group(click.Group):
@@ -145,7 +152,7 @@ def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode):
 @main.command("show")
 @click.argument("plan_file", type=click.Path(dir_okay=False))
 @workspace_option
-@env_option
+@_env_option_defaulting_to("the plan's environment")
 @click.option("--format", "fmt", type=_FORMAT, default="text", show_default=True, help="Output format.")
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also when NO_COLOR is set).")
 @click.option("--no-check", is_flag=True, help="Do not compare the plan with the workspace and Lago.")
@@ -299,7 +306,7 @@ def ci_environments(workspace, only, github_output):
 
 @ci_group.command("export-api-key")
 @workspace_option
-@env_option
+@_env_option_defaulting_to("local")
 @handle_errors
 def ci_export_api_key(workspace, env):
     """Copy $LAGOSYNC_API_KEY to the variable lagosync.yaml names for ENV, via $GITHUB_ENV."""
@@ -352,7 +359,7 @@ def ci_github_drift_issue(drift, markdown):
 
 
 @ci_github.command("fetch-plan")
-@env_option
+@_env_option_defaulting_to("local")
 @click.option("--out", "out", default="plan.json", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--sha", default=None, help="Merge commit (default: $GITHUB_SHA).")
 @handle_errors

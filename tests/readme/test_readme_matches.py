@@ -1,0 +1,86 @@
+"""The README says what lagosync does: these check the statements a newcomer runs literally
+(validate's count on the example workspace, the -e default, the JSON kinds and reason codes,
+the apply flags, the internal links), so a change on either side shows up here."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lagosync.cli import main
+from lagosync.planner import KINDS, REASONS
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    for name in ("lagosync.yaml", "orgs.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "plans", tmp_path / "plans")
+    return tmp_path
+
+
+def test_validate_prints_the_count_the_readme_shows(example: Path) -> None:
+    shown = re.search(r"Clean: prints `(ok: \d+ objects in \d+ files)`", README)
+    assert shown, "README no longer shows validate's clean line"
+    result = CliRunner().invoke(main, ["validate", "-w", str(example)])
+    assert result.exit_code == 0
+    assert result.output.strip() == shown.group(1)
+
+
+def test_env_defaults_to_default_environment_as_documented(example: Path) -> None:
+    assert "(default: `default_environment` of\n`lagosync.yaml`, else `local`)" in README
+    settings = example / "lagosync.yaml"
+    settings.write_text(settings.read_text().replace("default_environment: local", "default_environment: staging"))
+    result = CliRunner().invoke(main, ["plan", "-w", str(example)], env={"LAGO_STAGING_API_KEY": None})
+    assert result.exit_code == 1
+    assert "environment 'staging' needs a Lago API key" in result.output
+    for command in ("plan", "apply", "drift", "import", "doctor"):
+        help_text = CliRunner().invoke(main, [command, "--help"]).output
+        assert "default_environment" in help_text, command
+    assert "the plan's environment" in CliRunner().invoke(main, ["show", "--help"]).output
+
+
+def test_json_kinds_and_reason_codes_are_all_documented() -> None:
+    kinds_row = next(line for line in README.splitlines() if line.startswith("| `operations[].kind`"))
+    assert set(re.findall(r"`([a-z_]+)`", kinds_row)) >= set(KINDS)
+    reason_rows = "\n".join(line for line in README.splitlines() if line.startswith("| `"))
+    for reason in REASONS:
+        assert f"`{reason}`" in reason_rows, reason
+
+
+def test_every_apply_flag_is_in_the_readme_table() -> None:
+    help_text = CliRunner().invoke(main, ["apply", "--help"]).output
+    flags = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help", "--workspace", "--env"}
+    table = "\n".join(line for line in README.splitlines() if line.startswith("| `--"))
+    for flag in flags:
+        assert f"`{flag}" in table, flag
+
+
+def _slug(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_internal_links_resolve() -> None:
+    slugs, in_code = set(), False
+    for line in README.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and re.match(r"#+ ", line):
+            slugs.add(_slug(line.lstrip("#")))
+    anchors = re.findall(r"\]\(#([^)]+)\)", README)
+    assert anchors
+    assert [a for a in anchors if a not in slugs] == []
+    for target in re.findall(r"\]\(([^#:)]+)\)", README):
+        assert (ROOT / target).exists(), target
+
+
+def test_no_stale_statements() -> None:
+    for phrase in ("not yet", "not the default today", "the issue named", "TODO"):
+        assert phrase not in README, phrase
