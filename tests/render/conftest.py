@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 
 from lagosync import model
+from lagosync.live import LiveFacts, LiveState
 from lagosync.planner import make_plan
-
-try:
-    from lagosync.live import LiveFacts, LiveState
-except ImportError:  # pragma: no cover - same shapes until lagosync.live exists
-
-    @dataclass
-    class LiveFacts:  # type: ignore[no-redef]
-        plan_active_subscriptions: dict = field(default_factory=dict)
-        plan_has_had_subscriptions: set = field(default_factory=set)
-        metrics_in_use: set = field(default_factory=set)
-        coupons_applied: set = field(default_factory=set)
-        managed: dict = field(default_factory=dict)
-        pending_downgrades: dict = field(default_factory=dict)
-        plan_versions: dict = field(default_factory=dict)
-
-    @dataclass
-    class LiveState:  # type: ignore[no-redef]
-        state: dict
-        raw: dict
-        facts: LiveFacts
 
 
 def _plan(code, amount, interval="monthly", charges=None, **extra):
