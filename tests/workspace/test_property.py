@@ -39,17 +39,22 @@ values = st.recursive(
 )
 
 
+def _write(root: Path, files: dict[str, str | bytes]) -> None:
+    """A workspace with an empty plans/ and ``files`` (bytes verbatim, text with lone surrogates kept)."""
+    (root / "plans").mkdir()
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8", errors="surrogatepass")
+
+
 def _check(files: dict[str, str | bytes]) -> list[Diagnostic]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "plans").mkdir()
-        for rel, content in files.items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8", errors="surrogatepass")
+        _write(root, files)
         diags = validate_workspace(root)
     assert isinstance(diags, list)
     for d in diags:
@@ -118,14 +123,7 @@ def _cli_validate(files: dict[str, str | bytes]):
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "plans").mkdir()
-        for rel, content in files.items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8", errors="surrogatepass")
+        _write(root, files)
         result = CliRunner().invoke(main, ["validate", "-w", str(root)])
     # the CLI's catch-all would turn a crash into "unexpected internal error": that is a failure here too
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
