@@ -57,8 +57,8 @@ def _dec_str(value: Any) -> Any:
     """A decimal as a JSON string (tax rate, coupon percentage_rate, charge amounts: notes §3.3)."""
     if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, float):  # should never happen: the canonical model has no floats
-        value = repr(value)
+    if isinstance(value, float):  # the canonical model has no floats; never send money through one
+        raise TypeError(f"float {value!r} where a decimal string belongs (lagosync.model must normalise it)")
     return str(value)
 
 
@@ -176,11 +176,11 @@ def _charge_payload(charge: dict, metric_ids: dict[str, str], existing: dict | N
 
 
 def _props(props: dict) -> dict:
-    """Charge properties with every float turned into a decimal string (notes §3.3: strings only)."""
+    """Charge properties as sent (notes §3.3: amounts are strings); a float is refused by ``_dec_str``."""
     out: dict[str, Any] = {}
     for k, v in props.items():
         if isinstance(v, float):
-            out[k] = _dec_str(v)
+            out[k] = _dec_str(v)  # raises: the canonical model never holds a float
         elif isinstance(v, list):
             out[k] = [_props(x) if isinstance(x, dict) else x for x in v]
         elif isinstance(v, dict):

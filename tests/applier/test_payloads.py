@@ -147,3 +147,17 @@ def test_metric_and_tax_payloads():
 def test_paths_quote_codes():
     assert pl.path_for("plan", "a/b c") == "/plans/a%2Fb%20c"
     assert pl.path_for("subscription", "sub.1") == "/subscriptions/sub.1"
+
+
+def test_a_float_never_reaches_a_money_field():
+    """Money is exact: the canonical model holds decimal strings; a float reaching a payload is a bug,
+    refused rather than silently rounded through binary floating point."""
+    import pytest
+
+    from lagosync.applier import payloads
+
+    assert payloads._dec_str("0.0010") == "0.0010"
+    with pytest.raises(TypeError, match="float 0.1 where a decimal string belongs"):
+        payloads._dec_str(0.1)
+    with pytest.raises(TypeError):
+        payloads._props({"graduated_ranges": [{"per_unit_amount": 0.000002}]})
