@@ -84,3 +84,14 @@ def test_internal_links_resolve() -> None:
 def test_no_stale_statements() -> None:
     for phrase in ("not yet", "not the default today", "the issue named", "TODO"):
         assert phrase not in README, phrase
+
+
+def test_ci_runs_the_readme_test_line_with_the_type_checker() -> None:
+    lines = [line for line in README.splitlines() if line.startswith('python3 -m venv .venv && .venv/bin/pip install -q -e ".[test]"')]
+    assert len(lines) == 2, "the test line is in Quickstart and Development"
+    assert lines[0] == lines[1]
+    assert "&& .venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/pytest" in lines[0]
+    ci_run = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert ci_run[-1] == lines[0]
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert "[tool.mypy]" in pyproject and '"mypy' in pyproject
