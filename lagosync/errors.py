@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import logging
 
 
 class LagosyncError(Exception):
@@ -69,13 +73,13 @@ def redact_secrets(text: str, environ=None) -> str:
 class _RedactingFormatter:
     """Wraps a logging formatter: every formatted record (arguments, exception text) is redacted."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: logging.Formatter):
         self.inner = inner
 
-    def format(self, record) -> str:
+    def format(self, record: logging.LogRecord) -> str:
         return redact_secrets(self.inner.format(record))
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
 
@@ -99,6 +103,8 @@ def setup_logging(level: str | int | None) -> None:
 
     handler = logging.StreamHandler(sys.stderr)
     handler._lagosync = True  # type: ignore[attr-defined]
-    handler.setFormatter(_RedactingFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s")))
+    # Duck-typed: Handler only calls .format(record); other attributes reach the inner formatter.
+    formatter = _RedactingFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(cast(logging.Formatter, formatter))
     logger.addHandler(handler)
     logger.setLevel(level)

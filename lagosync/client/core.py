@@ -340,6 +340,7 @@ class LagoClient:
                 if sent:
                     ambiguous = True
                     if not idempotent:
+                        assert recover is not None  # else raised above
                         found = await recover()
                         if found is not None:
                             return found
@@ -358,6 +359,7 @@ class LagoClient:
                     if maybe_applied:
                         ambiguous = True
                         if not idempotent:
+                            assert recover is not None  # else not retried (condition above)
                             found = await recover()
                             if found is not None:
                                 return found

@@ -155,7 +155,7 @@ def error_from_response(
     code = body.get("code") if isinstance(body.get("code"), str) else None
     error = str(body.get("error") or "")
     details = body.get("error_details")
-    kw = dict(status=status, code=code, error_details=details, method=method, path=path)
+    kw: dict[str, Any] = dict(status=status, code=code, error_details=details, method=method, path=path)
 
     if status == 401:
         return LagoUnauthorized(_unauthorized_message(where, environment, api_key_env), **kw)

@@ -555,6 +555,7 @@ class Checker:
                            "; an org can only be given a coupon declared under coupons in plans/")
         if coupon is None or not coupon.clean():
             return
+        assert isinstance(code, str)  # _ref found a coupon, so the code is a string
         c = coupon.obj
         ctype = c.get("coupon_type")
         if ctype == "percentage":
@@ -578,7 +579,8 @@ class Checker:
         # notes §3.10: a fixed-amount coupon sets or must match the customer currency
         currency = o.get("amount_currency", c.get("amount_currency"))
         org_cur = org.obj.get("currency") if org is not None else None
-        if ctype == "fixed_amount" and isinstance(currency, str) and isinstance(org_cur, str) and currency != org_cur:
+        if (ctype == "fixed_amount" and org is not None and isinstance(currency, str)
+                and isinstance(org_cur, str) and currency != org_cur):
             self.diags.append(e.doc.diag(
                 e.path + (("amount_currency",) if "amount_currency" in o else ("coupon_code",)),
                 f"coupon '{code}' is in {currency} but org '{org.key}' bills in {org_cur}",

@@ -62,7 +62,9 @@ class _Run:
 
 def _settings(doc: Document | None, bad: set[tuple], diags: list[Diagnostic]) -> Settings:
     settings = Settings(environments={LOCAL: Environment(LOCAL, emulator=True)})
-    data = doc.data if doc is not None and isinstance(doc.data, dict) else {}
+    if doc is None or not isinstance(doc.data, dict):
+        return settings
+    data = doc.data
     envs = data.get("environments")
     if isinstance(envs, dict):
         for name, env in envs.items():
@@ -107,7 +109,8 @@ def _root_problem(root: Path) -> Diagnostic | None:
 
 
 def _read_settings(root: Path, run: _Run) -> Settings:
-    settings_doc, settings_bad = None, set()
+    settings_doc: Document | None = None
+    settings_bad: set[tuple] = set()
     settings_path = root / SETTINGS_FILE
     if settings_path.is_file():
         settings_doc, settings_bad = run.read(settings_path, "settings")

@@ -128,7 +128,7 @@ def _translate(doc: Document, err: ValidationError, top_schema: dict) -> list[Di
     field = str(path[-1]) if path and not isinstance(path[-1], int) else ""
 
     if v == "type":
-        expected = err.validator_value
+        expected: list[str] | str = err.validator_value
         expected = expected if isinstance(expected, list) else [expected]
         if _is_decimal_schema(schema) and isinstance(inst, (int, float)) and not isinstance(inst, bool):
             text = raw if raw is not None else str(inst)
