@@ -22,13 +22,17 @@ import datetime as _dt
 import fnmatch
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
 from .migration import is_user_customer
 from .planner import KINDS
 from .planner.ops import KIND_LABELS
+
+if TYPE_CHECKING:
+    from .workspace.model import Location
 
 FORMAT_VERSION = 1
 FORMATS = ("text", "markdown", "json")
@@ -199,12 +203,11 @@ class DriftReport:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def _source(sources: dict, kind: str, key: str) -> str | None:
+def _source(sources: Mapping[tuple[str, str], Location] | None, kind: str, key: str) -> str | None:
     loc = (sources or {}).get((kind, key))
     if loc is None:
         return None
-    file = getattr(loc, "file", None)
-    line = getattr(loc, "line", None)
+    file, line = loc.file, loc.line
     return f"{file}:{line}" if file and line else (str(file) if file else None)
 
 
@@ -218,7 +221,7 @@ def compute_drift(
     user_id_prefix: str | None = None,
     org_id_prefix: str | None = None,
     ignore: list[dict] | None = None,
-    sources: dict | None = None,
+    sources: Mapping[tuple[str, str], Location] | None = None,
     today: _dt.date | None = None,
 ) -> DriftReport:
     """Build the drift report from a ``Plan`` (pure).
@@ -233,6 +236,7 @@ def compute_drift(
     active: list[IgnoreRule] = []
     for r in rules:
         if r.expired(today):
+            assert r.expires is not None  # expired() is False without an expiry date
             report.warnings.append(
                 f"ignore rule {r.label()} expired on {r.expires.isoformat()} (reason was: {r.reason}); "
                 "its drift is reported again: renew 'expires' or remove the rule from lagosync.yaml"
@@ -487,7 +491,7 @@ async def drift_async(root=".", env: str | None = None, *, client_factory=None,
 
     workspace = load_workspace(root)
     settings = workspace.settings
-    rules_items = list(getattr(settings, "ignore", None) or [])
+    rules_items = list(settings.ignore)
     parse_ignore_rules(rules_items)  # a malformed rule fails before any request
     env_name = resolve_environment(workspace, env).name
     desired = desired_state(workspace)
@@ -500,10 +504,10 @@ async def drift_async(root=".", env: str | None = None, *, client_factory=None,
         plan,
         desired=desired,
         live_state=live.state,
-        user_subscriptions=getattr(facts, "user_subscriptions", None) or {},
-        migrate_from=getattr(facts, "migrate_from", None) or {},
-        user_id_prefix=getattr(settings, "user_id_prefix", None),
-        org_id_prefix=getattr(settings, "org_id_prefix", None),
+        user_subscriptions=facts.user_subscriptions,
+        migrate_from=facts.migrate_from,
+        user_id_prefix=settings.user_id_prefix,
+        org_id_prefix=settings.org_id_prefix,
         ignore=rules_items,
         sources=workspace.sources,
         today=today,

@@ -23,12 +23,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .errors import UserError
 from .model import APPLIED_COUPON_OVERRIDES, applied_coupon_key, from_api
+
+if TYPE_CHECKING:
+    from .live import LiveState
 
 KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
 SELECT_KINDS = {
@@ -261,8 +264,8 @@ def parse_select(items: list[str] | tuple[str, ...] | None) -> dict[str, set[str
         return None
     out: dict[str, set[str]] = {}
     for item in items:
-        kind, sep, code = str(item).partition(":")
-        kind = SELECT_KINDS.get(kind.strip().lower())
+        word, sep, code = str(item).partition(":")
+        kind = SELECT_KINDS.get(word.strip().lower())
         if not sep or kind is None or not code.strip():
             raise UserError(
                 f"--select {item!r}: expected KIND:CODE with KIND one of tax, metric, add_on, plan, coupon, "
@@ -401,7 +404,7 @@ def build_files(
                 notes.append(f"plan {key!r}: fixed charge {fc['code']!r} uses add-on {fc['add_on_code']!r}, which "
                              f"the workspace does not declare: import it too (--select add_on:{fc['add_on_code']})")
     orgs = []
-    subs_by_customer: dict[str, list[dict]] = {}
+    subs_by_customer: dict[str | None, list[dict]] = {}
     for key, s in sorted((live_state.get("subscription") or {}).items()):
         if key in (declared.get("subscription") or {}):
             continue
@@ -533,7 +536,7 @@ async def import_async(root=".", env: str | None = None, *, select: list[str] | 
     async with client:
         live = await read_live(client, workspace, prune=True)  # prune=True: list every customer
         # a user customer named by an org's migrate_from is declared too: it is being moved, not an org
-        moving = {u: {} for u in (getattr(live.facts, "migrate_from", None) or {})}
+        moving: dict[str, dict] = {u: {} for u in live.facts.migrate_from}
         declared = {**workspace.desired, "customer": {**moving, **(workspace.desired.get("customer") or {})}}
         state, chosen = await read_import_extras(client, live, declared=declared, select=chosen, notes=notes)
     files, skipped = build_files(state, declared=declared, select=chosen, notes=notes)
@@ -546,7 +549,7 @@ def _to_import(live_state, declared, select, kind: str) -> list[str]:
             if _selected(select, kind, key) and key not in (declared.get(kind) or {})]
 
 
-async def read_import_extras(client, live, *, declared: dict, select: dict[str, set[str]] | None,
+async def read_import_extras(client, live: LiveState, *, declared: dict, select: dict[str, set[str]] | None,
                              notes: list[str] | None = None):
     """``(state, select)``: ``live.state`` (a copy) completed with what ``read_live`` reads only for
     declared objects, and ``select`` grown by the objects they reference (``with_dependencies``):
@@ -580,7 +583,7 @@ async def read_import_extras(client, live, *, declared: dict, select: dict[str, 
     # 2. fixed charges of every plan to import, dependencies included (an org's plan)
     select = with_dependencies(state, declared, select, notes)
     plans = _to_import(state, declared, select, "plan")
-    versions = getattr(live.facts, "plan_versions", None) or {}
+    versions = live.facts.plan_versions
 
     async def get_plan(code: str) -> dict | None:
         try:

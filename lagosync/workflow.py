@@ -13,11 +13,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import LagosyncError, UserError
 from .planner import Plan, make_plan, stale_objects
 from .render import FORMATS, render
+
+if TYPE_CHECKING:
+    from .live import LiveState
 
 # exit codes of `lagosync plan --detailed-exitcode` (README "Plans: reading the output")
 EXIT_NO_CHANGES = 0
@@ -48,7 +51,7 @@ def use_color(no_color: bool) -> bool:
 
 
 async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False,
-                        read_wide: bool | None = None, desired: dict | None = None):
+                        read_wide: bool | None = None, desired: dict | None = None) -> tuple[LiveState, Plan]:
     """Read Lago through ``client`` and plan ``workspace`` against it: ``(LiveState, Plan)``.
 
     The one planning path shared by ``plan``, ``apply`` (before and after its writes) and ``drift``.
