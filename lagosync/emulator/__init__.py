@@ -3,7 +3,8 @@
 See docs/ARCHITECTURE.md ("Emulator") and ../shared/LAGO-API-NOTES.md for the rules it models.
 """
 
-from .core import LAGO_VERSION, Emulator, EmulatorResponse
+from .common import LAGO_VERSION, EmulatorResponse
+from .core import Emulator
 from .faults import EmulatorCrash, Faults
 from .recorder import recorder
 from .server import make_server, serve, start_in_thread

@@ -12,70 +12,18 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from . import recorder as _recorder
-from .errors import ApiError, bad_request, not_found, unauthorized
+from .common import EmulatorResponse, Request
+from .errors import ApiError, not_found, unauthorized
+from .resources import Resources
 from .spec_exceptions import UNMATCHED_ROUTE
 from .store import Store
 
-LAGO_VERSION = "1.51.0"
 API_PREFIX = "/api/v1"
 DEFAULT_PER_PAGE = 100  # notes §1.4
-
-
-@dataclass
-class EmulatorResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body) if self.body else None
-
-
-@dataclass
-class Request:
-    method: str
-    path: str  # path under /api/v1, e.g. /plans/pro
-    template: str  # route template, e.g. /plans/{code}
-    params: dict[str, str]  # path params
-    query: list[tuple[str, str]]
-    raw_body: bytes
-    _body: object = field(default=None, repr=False)
-    _parsed: bool = False
-
-    def q(self, name: str, default=None):
-        for k, v in self.query:
-            if k == name:
-                return v
-        return default
-
-    def qlist(self, name: str) -> list[str]:
-        return [v for k, v in self.query if k in (name, f"{name}[]")]
-
-    @property
-    def body(self):
-        if not self._parsed:
-            self._parsed = True
-            if self.raw_body and self.raw_body.strip():
-                try:
-                    self._body = json.loads(self.raw_body)
-                except ValueError as exc:
-                    raise bad_request(f"Error occurred while parsing request parameters: {exc}") from None
-            else:
-                self._body = {}
-        return self._body
-
-    def root(self, name: str) -> dict:
-        """notes §1.2: write bodies must be wrapped in the singular root key; missing → 400."""
-        body = self.body
-        value = body.get(name) if isinstance(body, dict) else None
-        if not isinstance(value, dict) or (not value and name != "metadata"):
-            raise bad_request(f"param is missing or the value is empty or invalid: {name}")
-        return value
 
 
 Route = tuple[str, str, "re.Pattern[str]", Callable]
@@ -84,12 +32,6 @@ Route = tuple[str, str, "re.Pattern[str]", Callable]
 def _compile(template: str) -> re.Pattern[str]:
     pattern = re.sub(r"\{[a-z_]+\}", "([^/]+)", template)
     return re.compile(f"^{pattern}$")
-
-
-def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Emulator:
@@ -108,8 +50,6 @@ class Emulator:
         self._jobs: list[Callable[[], None]] = []
         self._lock = threading.RLock()
         self._seq = 0
-        from .resources import Resources  # local import: resources imports core helpers
-
         self.res = Resources(self)
         self.routes: list[Route] = [(m, t, _compile(t), h) for m, t, h in self.res.routes()]
 
@@ -162,8 +102,6 @@ class Emulator:
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         if "?" in path:
             path, _, qs = path.partition("?")
-            from urllib.parse import parse_qsl
-
             query = parse_qsl(qs, keep_blank_values=True) + query
         with self._lock:
             template, status, payload = self._dispatch(method, path, query, headers, body or b"")

@@ -22,12 +22,13 @@ from __future__ import annotations
 import copy
 from decimal import Decimal, InvalidOperation
 
-from .core import iso
-from .errors import not_found
-from .rules import MODEL_KEYS, Errors, as_bool, blank, filter_properties, validate_properties
+from ..common import Request, iso
+from ..errors import not_found
+from ..rules import MODEL_KEYS, Errors, as_bool, blank, filter_properties, validate_properties
+from .base import ADD_ON, PLAN
+from .taxes import TaxesMixin
 
 FIXED_CHARGE_MODELS = ("standard", "graduated", "volume")
-_PLAN, _ADD_ON = "plan", "add_on"
 
 
 def _units_str(value, errors: Errors) -> str:
@@ -52,11 +53,11 @@ def _units_out(units: str):
     return int(dec) if dec == dec.to_integral_value() else float(dec)
 
 
-class FixedChargesMixin:
+class FixedChargesMixin(TaxesMixin):
     """Methods of ``Resources`` for plan fixed charges (see the module docstring)."""
 
     def _fixed_charge_out(self, plan: dict, fc: dict) -> dict:
-        add_on = self.store.get(_ADD_ON, fc["_add_on_id"])
+        add_on = self.store.get(ADD_ON, fc["_add_on_id"])
         return {
             "lago_id": fc["lago_id"], "lago_add_on_id": fc["_add_on_id"], "code": fc["code"],
             "invoice_display_name": fc["invoice_display_name"] or "",
@@ -72,10 +73,10 @@ class FixedChargesMixin:
 
     def _fixed_add_on(self, p: dict) -> dict | None:
         if p.get("add_on_id") is not None:
-            add_on = self.store.get(_ADD_ON, str(p["add_on_id"]))
+            add_on = self.store.get(ADD_ON, str(p["add_on_id"]))
             return add_on if add_on and not add_on.get("_deleted_at") else None
         if p.get("add_on_code") is not None:
-            return self._find_code(_ADD_ON, p["add_on_code"])
+            return self._find_code(ADD_ON, p["add_on_code"])
         return None
 
     def _fixed_charge_build(self, p: dict, errors: Errors, existing: dict | None, locked: bool) -> dict:
@@ -123,7 +124,7 @@ class FixedChargesMixin:
             # spec PlanCreateInput.fixed_charges.prorated: not allowed with graduated + pay_in_advance
             errors.add("prorated", "invalid_charge_model")
         if blank(fc["code"]):
-            add_on = self.store.get(_ADD_ON, fc["_add_on_id"]) if fc["_add_on_id"] else None
+            add_on = self.store.get(ADD_ON, fc["_add_on_id"]) if fc["_add_on_id"] else None
             fc["code"] = add_on["code"] if add_on else None
         return fc
 
@@ -159,19 +160,19 @@ class FixedChargesMixin:
     def _addon_destroy(self, add_on: dict) -> None:
         """notes §4.4: DELETE discards the add-on and soft-deletes every fixed charge using it."""
         add_on["_deleted_at"] = iso(self.emu.now())
-        for plan in self._live(_PLAN):
+        for plan in self._live(PLAN):
             if any(fc["_add_on_id"] == add_on["lago_id"] for fc in plan.get("_fixed_charges") or []):
-                plan = self._edit(_PLAN, plan)
+                plan = self._edit(PLAN, plan)
                 plan["_fixed_charges"] = [fc for fc in plan["_fixed_charges"] if fc["_add_on_id"] != add_on["lago_id"]]
 
     # -- sub-resource GET /plans/{code}/fixed_charges[/{fixed_charge_code}] (notes §2) --
-    def fixed_charge_list(self, req):
-        plan = self._by_code(_PLAN, req.params["code"])
+    def fixed_charge_list(self, req: Request):
+        plan = self._by_code(PLAN, req.params["code"])
         rows = sorted(plan.get("_fixed_charges") or [], key=lambda fc: fc["created_at"], reverse=True)
         return self.emu.paginate(req, rows, "fixed_charges", lambda fc: self._fixed_charge_out(plan, fc))
 
-    def fixed_charge_get(self, req):
-        plan = self._by_code(_PLAN, req.params["code"])
+    def fixed_charge_get(self, req: Request):
+        plan = self._by_code(PLAN, req.params["code"])
         for fc in plan.get("_fixed_charges") or []:
             if fc["code"] == req.params["fixed_charge_code"]:
                 return {"fixed_charge": self._fixed_charge_out(plan, fc)}
