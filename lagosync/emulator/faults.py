@@ -49,7 +49,7 @@ class Faults:
         self.rng = random.Random(self.seed)
         self.log: list[tuple[str, str, str]] = []  # (method, path, decision) for every non-ok decision
         self.writes = 0
-        self._window_start = None
+        self._window_start: float | None = None
         self._window_count = 0
 
     def delay(self) -> float:
@@ -80,6 +80,7 @@ class Faults:
         return decision
 
     def _over_rate_limit(self) -> bool:
+        assert self.rps_limit is not None  # only called with a limit set
         now = self.clock()
         if self._window_start is None or now - self._window_start >= 1.0:
             self._window_start, self._window_count = now, 0

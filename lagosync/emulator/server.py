@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from ..errors import UserError
 from .core import Emulator
 from .faults import COMMIT_DROP, DROP, OK, Faults
 
@@ -104,8 +105,9 @@ def serve(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_k
     """Serve until interrupted (``lagosync emulator serve``); ``announce(text)`` gets the URL line."""
     server = make_server(host, port, db, api_key, faults)
     if announce is not None:
-        bound = server.server_address
-        announce(f"Lago emulator (lago-api 1.51.0 behaviour) listening on http://{bound[0]}:{bound[1]}/api/v1 "
+        host_bound, port_bound = server.server_address[:2]
+        assert isinstance(host_bound, str)  # an AF_INET address
+        announce(f"Lago emulator (lago-api 1.51.0 behaviour) listening on http://{host_bound}:{port_bound}/api/v1 "
                  f"(db: {db}); Ctrl-C stops it")
     try:
         server.serve_forever()
@@ -119,8 +121,6 @@ def serve_from_options(host: str, port: int, db: str, api_key: str, *, seed: int
                        p429: float = 0.0, p500: float = 0.0, p503: float = 0.0, p_drop: float = 0.0,
                        p_commit_drop: float = 0.0, rps_limit: float | None = None, announce=None) -> None:
     """The ``lagosync emulator serve`` command: faults only when an option asks for them."""
-    from ..errors import UserError
-
     for name, p in (("--p429", p429), ("--p500", p500), ("--p503", p503), ("--p-drop", p_drop),
                     ("--p-commit-drop", p_commit_drop)):
         if not 0.0 <= p <= 1.0:

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from .spec_exceptions import GENERIC_ERROR_SCHEMAS, UNMATCHED_ROUTE, apply_all
 
 SPEC_URI = "urn:lago:openapi"
 
+_Loader: type[yaml.CSafeLoader] | type[yaml.SafeLoader]
 try:  # libyaml is much faster on a 23k-line file
     _Loader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
@@ -34,7 +35,7 @@ class SpecValidator:
         with open(spec_path, encoding="utf-8") as fh:
             spec = yaml.load(fh, Loader=_Loader)
         self.spec = apply_all(spec)
-        self.registry = Registry().with_resource(SPEC_URI, Resource(contents=self.spec, specification=DRAFT202012))
+        self.registry = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(self.spec))
         self.paths = {_norm(p): ops for p, ops in self.spec["paths"].items()}
         self._validators: dict[str, Draft202012Validator] = {}
 
@@ -91,6 +92,7 @@ class SpecValidator:
             return [f"{where}: not documented in the spec and not listed in spec_exceptions"]
         if pointer is False:
             return [] if body in (None, b"", "") else [f"{where}: spec documents no JSON body"]
+        assert isinstance(pointer, str)  # None and False are handled above
         errors = sorted(self._validator(pointer).iter_errors(body), key=lambda e: list(e.absolute_path))
         return [
             f"{where}: {'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message[:300]}"

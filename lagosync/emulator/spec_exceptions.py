@@ -43,6 +43,7 @@ def _make_nullable(spec: dict, schema_name: str, dotted: str) -> None:
     *parents, leaf = dotted.split(".")
     for part in parents:
         props = _find_property(spec, schema, part)
+        assert props is not None, f"{schema_name}.{dotted}: no {part} in the spec"
         schema = props[part]
     props = _find_property(spec, schema, leaf)
     if props is None:

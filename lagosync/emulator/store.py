@@ -70,7 +70,12 @@ class Store:
                     ids.add(oid)
                 else:
                     ids.discard(oid)
-        return [self.get(kind, oid) for oid in sorted(ids)]
+        found = []
+        for oid in sorted(ids):
+            row = self.get(kind, oid)
+            assert row is not None  # the ids come from the committed index or the pending writes
+            found.append(row)
+        return found
 
     def count(self, kind: str) -> int:
         return len(set(self._cache.get(kind, {})) | {oid for k, oid in self._pending if k == kind})

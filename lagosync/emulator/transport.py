@@ -28,6 +28,7 @@ class EmulatorTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
     def _call(self, request: httpx.Request, decision: str) -> httpx.Response:
         faults = self.faults
         if decision not in (OK, COMMIT_DROP):
+            assert faults is not None  # _pre decides OK without faults
             status, headers, body = faults.error_response(decision)
             return httpx.Response(status, headers=headers, content=body, request=request)
         raw_path = request.url.raw_path.decode("ascii")
