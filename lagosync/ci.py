@@ -29,6 +29,8 @@ import httpx
 
 from .errors import LagosyncError, UserError
 from .planner.ops import Operation
+from .workflow import ENV_NAME as _ENV_NAME
+from .workflow import load_plan
 
 # GitHub rejects issue/PR comment bodies longer than 65,536 characters.
 GITHUB_BODY_LIMIT = 65536
@@ -46,8 +48,6 @@ PLAN_LABELS: dict[str, tuple[str, str]] = {
     LABEL_REPRICE: ("d93f0b", "lagosync plan: changes what existing subscribers pay"),
 }
 DRIFT_LABEL = (LABEL_DRIFT, "5319e7", "lagosync drift: Lago was changed outside lagosync")
-
-_ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class GitHubError(LagosyncError):
@@ -73,24 +73,6 @@ def _read_json(path: str | Path, what: str) -> dict:
         raise UserError(f"{p}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); expected a {what}") from None
     if not isinstance(data, dict):
         raise UserError(f"{p}: expected a JSON object (a {what}), got {type(data).__name__}")
-    return data
-
-
-def load_plan(path: str | Path) -> dict:
-    """Read a saved plan written by ``lagosync plan --out``; checks the parts this module uses."""
-    data = _read_json(path, "saved plan (lagosync plan --out plan.json)")
-    version = data.get("format_version")
-    if version != 1:
-        raise UserError(
-            f"{path}: plan format_version {version!r} is not supported (this lagosync reads version 1); "
-            "re-run `lagosync plan --out` with this lagosync version"
-        )
-    ops = data.get("operations")
-    if not isinstance(ops, list) or not all(isinstance(o, dict) and "action" in o for o in ops):
-        raise UserError(f"{path}: 'operations' must be a list of operations with an 'action'")
-    env = data.get("environment")
-    if not isinstance(env, str) or not _ENV_NAME.match(env):
-        raise UserError(f"{path}: 'environment' is missing or not a plain name: {env!r}")
     return data
 
 
@@ -447,7 +429,7 @@ class GitHub:
     def paginate(self, path: str, params: dict | None = None, *, key: str | None = None) -> list:
         out: list = []
         url: str | None = path
-        query = {"per_page": 100, **(params or {})}
+        query: dict | None = {"per_page": 100, **(params or {})}
         while url:
             resp = self.request("GET", url, params=query)
             page = resp.json()
@@ -543,7 +525,9 @@ def sync_drift_issue(gh: GitHub, drift: Mapping, markdown: str | None = None, *,
         created = gh.json("POST", f"/repos/{gh.repo}/issues", json_body={"title": title, "body": body, "labels": [name]})
         return {"status": "opened", "issue": created["number"], "fingerprint": fp}
     n = open_issue["number"]
-    old_fp = parse_drift_marker(open_issue.get("body"))[1]
+    marker = parse_drift_marker(open_issue.get("body"))
+    assert marker is not None  # open_issue was chosen by its marker
+    old_fp = marker[1]
     if old_fp == fp:
         return {"status": "unchanged", "issue": n, "fingerprint": fp}
     gh.json("PATCH", f"/repos/{gh.repo}/issues/{n}", json_body={"title": title, "body": body})
@@ -603,7 +587,7 @@ def fetch_reviewed_plan(gh: GitHub, env: str, out: str | Path, *, sha: str | Non
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    plan = load_plan(out)
+    plan = load_plan(out, raw=True)
     if plan["environment"] != env:
         raise UserError(f"artifact '{name}' holds a plan for '{plan['environment']}', not '{env}'")
     return {"pr": number, "artifact": name, "artifact_id": art["id"], "head_sha": head, "out": str(out)}
@@ -695,7 +679,7 @@ def _maybe_output(environ: Mapping[str, str], values: dict[str, str]) -> None:
 
 
 def cmd_labels(plan_paths: Iterable[str | Path], fmt: str = "text", environ: Mapping[str, str] | None = None) -> str:
-    plans = [load_plan(p) for p in plan_paths]
+    plans = [load_plan(p, raw=True) for p in plan_paths]
     if not plans:
         raise UserError("give at least one saved plan (lagosync plan --out plan.json)")
     labels = plan_labels(plans)
@@ -708,7 +692,7 @@ def cmd_labels(plan_paths: Iterable[str | Path], fmt: str = "text", environ: Map
 
 def cmd_pr_comment(plan_path: str | Path, markdown_path: str | Path | None = None, *, artifact: str | None = None,
                    environ: Mapping[str, str] | None = None) -> str:
-    plan = load_plan(plan_path)
+    plan = load_plan(plan_path, raw=True)
     return pr_comment_body(plan, _read_text(markdown_path), context=RunContext.from_env(environ or {}),
                            artifact=artifact).rstrip("\n")
 
@@ -747,7 +731,7 @@ def _github(environ: Mapping[str, str], transport: httpx.BaseTransport | None) -
 
 def gh_pr_comment(plan_path: str | Path, *, pr: int | None = None, markdown_path: str | Path | None = None,
                   environ: Mapping[str, str], transport: httpx.BaseTransport | None = None) -> str:
-    plan = load_plan(plan_path)
+    plan = load_plan(plan_path, raw=True)
     with _github(environ, transport) as gh:
         number = gh.env.pr_number(pr)
         body = pr_comment_body(plan, _read_text(markdown_path), context=RunContext.from_env(environ),
@@ -759,7 +743,7 @@ def gh_pr_comment(plan_path: str | Path, *, pr: int | None = None, markdown_path
 
 def gh_labels(plan_paths: Iterable[str | Path], *, pr: int | None = None, environ: Mapping[str, str],
               transport: httpx.BaseTransport | None = None) -> str:
-    plans = [load_plan(p) for p in plan_paths]
+    plans = [load_plan(p, raw=True) for p in plan_paths]
     if not plans:
         raise UserError("give at least one saved plan (lagosync plan --out plan.json)")
     labels = plan_labels(plans)

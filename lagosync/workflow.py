@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .errors import LagosyncError, UserError
 from .planner import Plan, make_plan, stale_objects
+from .planner.ops import FORMAT_VERSION
 from .render import FORMATS, render
 
 if TYPE_CHECKING:
@@ -93,23 +95,67 @@ def save_plan(plan: Plan, path: str | Path) -> None:
         raise UserError(f"{path}: cannot write the plan file ({exc.strerror or exc})") from None
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read a plan file written by ``lagosync plan --out``; a clear UserError otherwise."""
+ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # a plain environment name, as plan and drift documents carry it
+_SAVED_PLAN = "saved plan (lagosync plan --out plan.json)"  # what raw mode's messages ask for
+
+
+@overload
+def load_plan(path: str | Path, *, raw: Literal[False] = False) -> Plan: ...
+@overload
+def load_plan(path: str | Path, *, raw: Literal[True]) -> dict[str, Any]: ...
+def load_plan(path: str | Path, *, raw: bool = False) -> Plan | dict[str, Any]:
+    """Read a plan file written by ``lagosync plan --out``; a clear UserError (exit code 1) otherwise.
+
+    The one reader of plan files. ``raw=True`` (``lagosync ci``) returns the JSON document itself,
+    checked for what ``lagosync.ci`` reads from it (``format_version``, ``operations`` with an
+    ``action``, a plain ``environment`` name), and words its errors as the ``ci`` commands always did.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
+        if raw:
+            raise UserError(f"{path}: no such file (the {_SAVED_PLAN} to read; produce it first)") from None
         raise UserError(f"{path}: no such plan file (make one with lagosync plan --out {path})") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        if raw:
+            raise UserError(f"{path}: not a UTF-8 text file; expected a {_SAVED_PLAN}") from None
+        raise UserError(f"{path}: cannot read the plan file ({exc})") from None
+    except OSError as exc:
+        if raw:
+            raise UserError(f"{path}: cannot read the {_SAVED_PLAN}: {exc.strerror}") from None
         raise UserError(f"{path}: cannot read the plan file ({exc})") from None
     try:
-        return Plan.from_json(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg}); make the file with lagosync plan --out"
-        ) from None
+        where = f"{path}:{exc.lineno}:{exc.colno}"
+        if raw:
+            raise UserError(f"{where}: not valid JSON ({exc.msg}); expected a {_SAVED_PLAN}") from None
+        raise UserError(f"{where}: not JSON ({exc.msg}); make the file with lagosync plan --out") from None
+    if raw:
+        return _checked_plan_document(path, data)
+    try:
+        return Plan.from_dict(data)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise UserError(f"{path}: not a lagosync plan ({what}); make one with lagosync plan --out") from None
+
+
+def _checked_plan_document(path: str | Path, data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object (a {_SAVED_PLAN}), got {type(data).__name__}")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise UserError(
+            f"{path}: plan format_version {version!r} is not supported (this lagosync reads version "
+            f"{FORMAT_VERSION}); re-run `lagosync plan --out` with this lagosync version"
+        )
+    ops = data.get("operations")
+    if not isinstance(ops, list) or not all(isinstance(o, dict) and "action" in o for o in ops):
+        raise UserError(f"{path}: 'operations' must be a list of operations with an 'action'")
+    env = data.get("environment")
+    if not isinstance(env, str) or not ENV_NAME.match(env):
+        raise UserError(f"{path}: 'environment' is missing or not a plain name: {env!r}")
+    return data
 
 
 async def staleness_warnings(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lagosync.planner.ops import FORMAT_VERSION
+
 
 def op(action: str, kind: str = "plan", key: str = "pro", reasons=(), details=None) -> dict:
     return {"action": action, "kind": kind, "key": key, "reasons": list(reasons), "changes": [],
@@ -9,6 +11,6 @@ def op(action: str, kind: str = "plan", key: str = "pro", reasons=(), details=No
 
 
 def plan_doc(env: str = "staging", ops=()) -> dict:
-    return {"format_version": 1, "environment": env, "lago_url": "https://lago.example/api/v1",
+    return {"format_version": FORMAT_VERSION, "environment": env, "lago_url": "https://lago.example/api/v1",
             "workspace_digest": "sha256:" + "ab" * 32, "created_at": "2025-01-01T00:00:00Z",
             "operations": list(ops), "unmanaged": [], "fingerprints": {}}

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from lagosync import ci
 from lagosync.cli import main
 from lagosync.errors import UserError
+from lagosync.planner.ops import FORMAT_VERSION
+from lagosync.workflow import load_plan
 
 
 @pytest.mark.parametrize(
@@ -71,16 +73,25 @@ def test_pr_comment_fits_githubs_limit_and_closes_open_blocks():
 
 
 def test_load_plan_reports_user_mistakes_clearly(tmp_path, write_json):
+    # lagosync ci reads plan files through the one plan reader, as the raw document
     with pytest.raises(UserError, match="no such file"):
-        ci.load_plan(tmp_path / "nope.json")
+        load_plan(tmp_path / "nope.json", raw=True)
     bad = tmp_path / "bad.json"
     bad.write_text("{\n  oops")
     with pytest.raises(UserError, match=r"bad.json:2:3: not valid JSON"):
-        ci.load_plan(bad)
-    with pytest.raises(UserError, match="format_version 2"):
-        ci.load_plan(write_json("v2.json", {**plan_doc(), "format_version": 2}))
+        load_plan(bad, raw=True)
+    newer = FORMAT_VERSION + 1
+    with pytest.raises(UserError, match=f"format_version {newer}"):
+        load_plan(write_json("newer.json", {**plan_doc(), "format_version": newer}), raw=True)
     with pytest.raises(UserError, match="environment"):
-        ci.load_plan(write_json("env.json", {**plan_doc(), "environment": "a b -->"}))
+        load_plan(write_json("env.json", {**plan_doc(), "environment": "a b -->"}), raw=True)
+    with pytest.raises(UserError, match="'operations' must be a list"):
+        load_plan(write_json("ops.json", {**plan_doc(), "operations": [{"kind": "plan"}]}), raw=True)
+    assert load_plan(write_json("ok.json", plan_doc()), raw=True) == plan_doc()
+
+
+def test_ci_uses_the_one_plan_reader():
+    assert ci.load_plan is load_plan
 
 
 def test_cli_labels_and_errors_without_traceback(tmp_path, write_json):
