@@ -4,12 +4,16 @@ Lago answers 200 while silently ignoring some fields: metric fields once a plan 
 (notes §4.1), plan fields once the plan has had a subscription (notes §4.2), coupon fields once
 applied (notes §4.3), premium-only fields without a license (notes §4.9). The response is turned
 into the canonical model and compared field by field with the desired canonical object; every
-difference is reported as an error naming the field, what was sent and what Lago kept.
+difference is reported as an error naming the field, what was sent and what Lago kept. The
+comparison is the planner's (``lagosync.planner.diff``), so ``True`` and ``1`` differ here as they
+do in a plan.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ..planner.diff import diff
 
 
 def _short(value: Any) -> str:
@@ -17,13 +21,17 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _diff(path: str, want: Any, got: Any, out: list[str]) -> None:
-    if isinstance(want, dict) and isinstance(got, dict):
-        for k in sorted(set(want) | set(got), key=str):
-            _diff(f"{path}.{k}" if path else str(k), want.get(k), got.get(k), out)
-        return
-    if want != got:
-        out.append(f"{path} (sent {_short(want)}, Lago has {_short(got)})")
+def differences(path: str, want: Any, got: Any) -> list[str]:
+    """``want`` (sent, canonical) against ``got`` (Lago's answer, canonical), one line per field.
+
+    A key missing on one side counts as ``None`` (Lago omits empty fields), so only changes with
+    a value on at least one side are reported.
+    """
+    return [
+        f"{c.path} (sent {_short(c.old)}, Lago has {_short(c.new)})"
+        for c in diff(want, got, path)
+        if c.old is not None or c.new is not None
+    ]
 
 
 def verify_response(kind: str, response: dict, after: dict, *, declared: dict | None = None) -> list[str]:
@@ -37,7 +45,7 @@ def verify_response(kind: str, response: dict, after: dict, *, declared: dict | 
     for key, want in after.items():
         if kind == "plan" and key == "code":
             continue  # a plan version has code <code>__v<N> (ARCHITECTURE "Plan versions")
-        _diff(key, want, got.get(key), problems)
+        problems.extend(differences(key, want, got.get(key)))
     return problems
 
 
