@@ -9,7 +9,7 @@ Client tuning comes from the environment entry when it carries ``concurrency``, 
 ``timeout``, and can be overridden per run with ``LAGOSYNC_CONCURRENCY``, ``LAGOSYNC_RATE_LIMIT``
 (requests/s, ``0`` = off), ``LAGOSYNC_TIMEOUT`` (seconds) and ``LAGOSYNC_MAX_RETRIES`` (``0`` = no retry;
 CI jobs and tests use it to fail fast on an unreachable Lago). Lago Cloud hosts (``*.getlago.com``)
-get a 50 requests/s limit by default, Lago Cloud's limit for management endpoints (notes §1.6).
+get a 50 requests/s limit by default, Lago Cloud's limit for management endpoints (lago-behaviour#cloud-rate-limits).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .core import LagoClient
 
 LOCAL_BASE_URL = "http://lago.local"
 LOCAL_API_KEY = "lago-local-key"
-CLOUD_RATE_LIMIT = 50.0  # notes §1.6: Lago Cloud, all endpoints but events/usage, per organization
+CLOUD_RATE_LIMIT = 50.0  # lago-behaviour#cloud-rate-limits: Lago Cloud, all endpoints but events/usage, per organization
 
 
 def resolve_environment(workspace: Any, env_name: str | None):

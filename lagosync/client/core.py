@@ -1,11 +1,11 @@
 """``LagoClient``: async httpx client for Lago's REST API (``/api/v1``).
 
 What it does for every call (issue 3):
-- base URL normalisation, Bearer auth, ``User-Agent: lagosync/<version>``, JSON envelopes (notes §1.2);
-- bounded concurrency (an ``asyncio.Semaphore``) and an optional client-side rate limit (notes §1.6);
+- base URL normalisation, Bearer auth, ``User-Agent: lagosync/<version>``, JSON envelopes (lago-behaviour#request-root-key);
+- bounded concurrency (an ``asyncio.Semaphore``) and an optional client-side rate limit (lago-behaviour#cloud-rate-limits);
 - retries with exponential backoff and jitter on 429 (``Retry-After`` / ``X-RateLimit-Reset``),
   502/503/504, connection errors and timeouts;
-- writes that create something are never blindly re-sent: Lago has no idempotency keys (notes §1.6),
+- writes that create something are never blindly re-sent: Lago has no idempotency keys (lago-behaviour#no-idempotency-keys),
   so after an *ambiguous* failure (the request may have reached Lago: connection dropped after
   sending, read timeout, 502/503/504) the client first looks the object up by its natural key and
   returns it if the create had landed; a ``value_already_exist`` 422 on such a retry is success too.
@@ -42,7 +42,7 @@ from .errors import (
 
 log = logging.getLogger("lagosync.client")
 
-PER_PAGE = 100  # notes §1.4: Lago's default page size, no server cap
+PER_PAGE = 100  # lago-behaviour#pagination: Lago's default page size, no server cap
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 AMBIGUOUS_STATUSES = frozenset({502, 503, 504})  # a proxy may have forwarded the request
 MAX_BACKOFF = 30.0
@@ -98,7 +98,7 @@ def _check_key(api_key: str, environment: str, api_key_env: str | None) -> str:
 
 
 def seg(value: str) -> str:
-    """One URL path segment: codes may contain any character (notes §1.3, routes ``code: /.*/``)."""
+    """One URL path segment: codes may contain any character (lago-behaviour#codes-any-characters)."""
     return quote(str(value), safe="")
 
 
@@ -245,7 +245,7 @@ class LagoClient:
     @staticmethod
     def _retry_after(response: httpx.Response) -> float | None:
         """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``X-RateLimit-Reset``
-        (seconds until the window resets on Lago Cloud, notes §1.6; an epoch value is accepted)."""
+        (seconds until the window resets on Lago Cloud, lago-behaviour#cloud-rate-limits; an epoch value is accepted)."""
         value = response.headers.get("retry-after")
         if value:
             try:
@@ -313,7 +313,7 @@ class LagoClient:
         request is re-sent after an ambiguous failure only when ``recover`` is given: it is called
         first and, if it returns something other than None (the write had landed), that is the
         result. ``recover`` is also called when a re-sent request fails with a 422
-        ``value_already_exist`` (notes §1.5/§1.6). A DELETE answered 404 after an ambiguous
+        ``value_already_exist`` (lago-behaviour#no-idempotency-keys). A DELETE answered 404 after an ambiguous
         failure counts as done (returns None).
         """
         method = method.upper()
@@ -397,7 +397,7 @@ class LagoClient:
 
     # ---------------------------------------------------------------- pagination
     async def list_all(self, path: str, root: str, params: Any = None) -> list[dict]:
-        """All items of a paginated list (notes §1.4): page 1 first, then the remaining pages
+        """All items of a paginated list (lago-behaviour#pagination): page 1 first, then the remaining pages
         (``meta.total_pages``) concurrently; items in page order, de-duplicated by ``lago_id``."""
         base = _param_list(params)
         first = await self.request("GET", path, params=base + [("page", "1"), ("per_page", str(PER_PAGE))])
@@ -490,8 +490,8 @@ class LagoClient:
 
     async def update_plan(self, code: str, body: dict) -> dict:
         """``PUT /plans/{code}`` is retried as idempotent, but not quite: charges sent without ``id`` are
-        created, so a re-send after the first PUT landed gets 422 ``code: value_already_exist`` (notes
-        §4.2). Then the plan is read back, and the update counts as landed when its charges are exactly
+        created, so a re-send after the first PUT landed gets 422 ``code: value_already_exist``
+        (lago-behaviour#plan-charge-code-clash). Then the plan is read back, and the update counts as landed when its charges are exactly
         the sent ones: each sent ``id`` kept, and one new charge per id-less sent charge (same metric,
         ``code`` if given, ``charge_model`` and sent ``properties``); otherwise the 422 is raised."""
 
@@ -509,7 +509,7 @@ class LagoClient:
         return await self._delete("plans", "plan", code)
 
     async def replace_plan_metadata(self, code: str, metadata: dict[str, str | None]) -> dict:
-        """``POST /plans/{code}/metadata`` replaces the whole metadata object (notes §2, §4.2):
+        """``POST /plans/{code}/metadata`` replaces the whole metadata object (lago-behaviour#plan-metadata-replace):
         re-sending it gives the same result, so it is retried like an idempotent call."""
         body = await self.request(
             "POST", f"/plans/{seg(code)}/metadata", json={"metadata": metadata}, idempotent=True
@@ -572,9 +572,9 @@ class LagoClient:
         return await self._get("customers", "customer", external_id)
 
     async def create_customer(self, body: dict) -> dict:
-        """``POST /customers`` is an upsert by ``external_id`` (notes §4.5): re-sent after an
+        """``POST /customers`` is an upsert by ``external_id`` (lago-behaviour#customer-upsert): re-sent after an
         ambiguous failure. Not quite idempotent: metadata items sent without ``id`` are created,
-        so a re-send after the first landed gets 422 ``key: value_already_exist`` (notes §4.5).
+        so a re-send after the first landed gets 422 ``key: value_already_exist`` (lago-behaviour#customer-metadata-reconcile).
         Then the customer is read back, and the upsert counts as landed when every metadata item
         of the body is there with its value (otherwise the 422 is raised)."""
         external_id = body.get("external_id")
@@ -590,7 +590,7 @@ class LagoClient:
         return _unwrap(result, "customer")
 
     async def update_customer(self, external_id: str, body: dict) -> dict:
-        """Lago has no ``PUT /customers``: an update is the same upsert (notes §2, §4.5)."""
+        """Lago has no ``PUT /customers``: an update is the same upsert (lago-behaviour#customer-upsert)."""
         return await self.create_customer({**body, "external_id": external_id})
 
     async def delete_customer(self, external_id: str) -> dict | None:
@@ -603,7 +603,7 @@ class LagoClient:
         external_customer_id: str | None = None,
         plan_code: str | None = None,
     ) -> list[dict]:
-        """``GET /subscriptions`` returns only ``active`` ones unless ``status[]`` is given (notes §4.6)."""
+        """``GET /subscriptions`` returns only ``active`` ones unless ``status[]`` is given (lago-behaviour#subscription-list-status)."""
         params: list[tuple[str, str]] = [("status[]", s) for s in statuses or ()]
         if external_customer_id is not None:
             params.append(("external_customer_id", external_customer_id))
@@ -618,7 +618,7 @@ class LagoClient:
         )
 
     async def create_subscription(self, body: dict) -> dict:
-        """``POST /subscriptions``: create, upgrade or downgrade (notes §4.6).
+        """``POST /subscriptions``: create, upgrade or downgrade (lago-behaviour#plan-change-upgrade-downgrade).
 
         After an ambiguous failure the subscription is read back by ``external_id`` and the
         create counts as landed when the active row is on the requested plan (create/upgrade)
@@ -656,7 +656,7 @@ class LagoClient:
         self, external_id: str, status: str | None = None, on_termination_invoice: str | None = None
     ) -> dict | None:
         """``DELETE /subscriptions/{external_id}``: terminates the active row, or cancels the
-        pending one with ``status="pending"`` (notes §4.6)."""
+        pending one with ``status="pending"`` (lago-behaviour#subscription-terminate)."""
         params = {}
         if status:
             params["status"] = status
@@ -683,7 +683,7 @@ class LagoClient:
 
     async def create_applied_coupon(self, body: dict) -> dict:
         """``POST /applied_coupons``; after an ambiguous failure, an active applied coupon with the
-        same customer and coupon code counts as the create having landed (notes §3.10, §4.7)."""
+        same customer and coupon code counts as the create having landed (lago-behaviour#applied-coupon-list)."""
         customer = body.get("external_customer_id")
         coupon = body.get("coupon_code")
 
@@ -707,11 +707,11 @@ class LagoClient:
 
     # ----------------------------------------------------------- server and org
     async def health(self) -> dict:
-        """``GET /health`` (no auth, outside ``/api/v1``): ``{version, github_url, message}`` (notes §1.1)."""
+        """``GET /health`` (no auth, outside ``/api/v1``): ``{version, github_url, message}`` (lago-behaviour#health-endpoint)."""
         return await self.request("GET", self.origin + "/health") or {}
 
     async def organization(self) -> dict:
-        """``GET /organizations``: exists in Lago's routes though not in the spec (notes §2, §6)."""
+        """``GET /organizations``: exists in Lago's routes though not in the spec (lago-behaviour#organizations-endpoint)."""
         return _unwrap(await self.request("GET", "/organizations"), "organization")
 
 
@@ -774,7 +774,7 @@ def _same_value(sent: Any, live: Any) -> bool:
 
 
 def _charges_landed(sent: Any, live: Any) -> bool:
-    """The plan's live charges are exactly what a ``PUT`` with ``charges: sent`` leaves (notes §4.2):
+    """The plan's live charges are exactly what a ``PUT`` with ``charges: sent`` leaves (lago-behaviour#plan-charges-reconciled):
     the sent ids, plus one created charge per sent charge without id, nothing else."""
     if not isinstance(sent, list) or not isinstance(live, list):
         return False

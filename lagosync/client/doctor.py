@@ -2,8 +2,8 @@
 
 Checks, in order (each stops the next when it fails):
 1. configuration: the environment exists and its API key variable is set (``connect``);
-2. server: ``GET /health`` answers (no auth, notes §1.1) and reports Lago's version;
-3. API key: an authenticated call, ``GET /organizations`` (notes §2, §6), reports the organization
+2. server: ``GET /health`` answers (no auth, lago-behaviour#health-endpoint) and reports Lago's version;
+3. API key: an authenticated call, ``GET /organizations`` (lago-behaviour#organizations-endpoint), reports the organization
    and, when lagosync.yaml pins the environment's ``organization`` (name or lago_id), checks it;
    a Lago without that route is checked with a one-item ``GET /billable_metrics`` instead.
 """

@@ -1,9 +1,9 @@
 """Typed errors for Lago API failures, with messages a person understands.
 
-Lago renders every error it handles as JSON (notes §1.5):
+Lago renders every error it handles as JSON (lago-behaviour#error-format):
 ``{"status": 404, "error": "Not Found", "code": "plan_not_found"}``,
 ``{"status": 422, "error": "Unprocessable Entity", "code": "validation_errors", "error_details": {...}}``.
-Unhandled exceptions give a Rails 500 page that is not JSON (notes §1.5, last row): it is reported
+Unhandled exceptions give a Rails 500 page that is not JSON (lago-behaviour#rails-500): it is reported
 as such. No message built here ever contains the API key: only the method, the path relative to
 ``/api/v1``, Lago's body fields and, for a 401, the *name* of the environment variable.
 """
@@ -52,11 +52,11 @@ class LagoApiError(LagosyncError):
 
 
 class LagoNotFound(LagoApiError):
-    """404: ``<resource>_not_found`` (notes §1.5)."""
+    """404: ``<resource>_not_found`` (lago-behaviour#not-found-codes)."""
 
 
 class LagoValidationError(LagoApiError):
-    """422: ``validation_errors`` with ``error_details`` (or another 422 code, notes §1.5)."""
+    """422: ``validation_errors`` with ``error_details`` (or another 422 code, lago-behaviour#validation-errors)."""
 
 
 class LagoUnauthorized(LagoApiError):

@@ -23,7 +23,7 @@ def title(op: Operation) -> str:
     if op.kind == "applied_coupon" and op.blocked:
         return f"{label} cannot be applied"
     if op.kind == "applied_coupon" and op.action == "replace":
-        return f"{label} terminated and applied again"  # notes §4.7: no update endpoint
+        return f"{label} terminated and applied again"  # lago-behaviour#applied-coupon-no-update
     if op.action == "replace" and op.blocked:
         return f"{label} cannot be updated in place"
     if op.action == "replace":

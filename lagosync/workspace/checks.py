@@ -2,7 +2,8 @@
 
 Every check is defensive about types: objects whose schema check failed are registered (so
 references to them resolve) but not checked further, and nothing here raises on odd input.
-Lago rules are cited from ../shared/LAGO-API-NOTES.md ("notes §x").
+Lago rules are cited as lago-behaviour#<id>: entries of docs/lago-behaviour.md. Hints shown to
+users state the rule itself and cite nothing.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ LABEL = {"tax": "tax", "billable_metric": "metric", "add_on": "add-on", "plan": 
 WHERE_DEFINED = {"tax": "taxes", "billable_metric": "billable_metrics", "add_on": "add_ons", "plan": "plans",
                  "coupon": "coupons"}
 
-# notes §3.1: recurring is not compatible with these aggregations
+# lago-behaviour#metric-recurring: recurring is not compatible with these aggregations
 NO_RECURRING = ("count_agg", "max_agg", "latest_agg")
-# notes §3.1: pay-in-advance charges only for these aggregations
+# lago-behaviour#charge-pay-in-advance: pay-in-advance charges only for these aggregations
 PAY_IN_ADVANCE_AGGS = ("count_agg", "sum_agg", "unique_count_agg", "custom_agg")
 AGGREGATIONS = ("count_agg", "sum_agg", "max_agg", "unique_count_agg", "weighted_sum_agg", "latest_agg",
                 "custom_agg")
@@ -209,20 +210,20 @@ class Checker:
         agg = m.get("aggregation_type")
         if agg not in AGGREGATIONS or not e.clean("aggregation_type"):
             return  # the schema reports it
-        # notes §3.1: field_name required unless count_agg/custom_agg
+        # lago-behaviour#metric-field-name: field_name required unless count_agg/custom_agg
         if agg not in ("count_agg", "custom_agg") and not m.get("field_name") and e.clean("field_name"):
             self.diags.append(e.doc.diag(
                 e.path, f"aggregation_type {agg} needs field_name",
-                "add field_name: the event property to aggregate, e.g. tokens; notes §3.1"))
-        # notes §3.1: recurring not allowed with count/max/latest
+                "add field_name: the event property to aggregate, e.g. tokens"))
+        # lago-behaviour#metric-recurring: recurring not allowed with count/max/latest
         if m.get("recurring") is True and agg in NO_RECURRING:
             self.diags.append(e.doc.diag(
                 e.path + ("recurring",), f"recurring: true is not allowed with {agg}",
-                "remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg; notes §3.1"))
-        # notes §3.1: weighted_interval required for weighted_sum_agg
+                "remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg"))
+        # lago-behaviour#metric-weighted-interval: weighted_interval required for weighted_sum_agg
         if agg == "weighted_sum_agg" and not m.get("weighted_interval"):
             self.diags.append(e.doc.diag(e.path, "weighted_sum_agg needs weighted_interval",
-                                         "add weighted_interval: seconds; notes §3.1"))
+                                         "add weighted_interval: seconds"))
         if agg != "weighted_sum_agg" and m.get("weighted_interval"):
             self.diags.append(e.doc.diag(e.path + ("weighted_interval",),
                                          f"weighted_interval only applies to weighted_sum_agg, not {agg}",
@@ -246,12 +247,12 @@ class Checker:
             self.diags.append(e.doc.diag(e.path + ("code",),
                                          f"plan code '{code}' ends like a lagosync plan version (__v<N>)",
                                          "rename it: lagosync names plan versions <code>__v<N>"))
-        # notes §3.2: bill_charges_monthly is only stored for yearly/semiannual plans
+        # lago-behaviour#plan-bill-charges-monthly: bill_charges_monthly is only stored for yearly/semiannual plans
         if p.get("bill_charges_monthly") is True and p.get("interval") not in ("yearly", "semiannual"):
             self.diags.append(e.doc.diag(
                 e.path + ("bill_charges_monthly",),
                 f"bill_charges_monthly only applies to yearly or semiannual plans, not {p.get('interval')}",
-                "remove it; Lago stores null for other intervals, notes §3.2"))
+                "remove it; Lago stores null for other intervals"))
         meta = p.get("metadata")
         if isinstance(meta, dict):
             for key in meta:
@@ -270,7 +271,7 @@ class Checker:
                 self.check_fixed_charge(e, j, fixed, fixed_codes)
 
     def check_fixed_charge(self, e: Entry, j: int, c: dict, codes: dict[str, int]) -> None:
-        """A plan fixed charge (notes §3.4): the add-on exists, codes unique in the plan, ranges chain."""
+        """A plan fixed charge (lago-behaviour#fixed-charges): the add-on exists, codes unique in the plan, ranges chain."""
         cp: PathT = ("fixed_charges", j)
         add_on_code = c.get("add_on_code")
         # the spec (PlanCreateInput.fixed_charges.code): generated from the add-on code when omitted
@@ -287,12 +288,12 @@ class Checker:
         self._tax_refs(e, cp, c)
         model = c.get("charge_model") if e.clean(cp + ("charge_model",)) else None
         # spec PlanCreateInput.fixed_charges.prorated: "prorated fixed charges with graduated model and
-        # pay_in_advance are not allowed"
+        # pay_in_advance are not allowed" (lago-behaviour#fixed-charge-model-rules)
         if c.get("prorated") is True and c.get("pay_in_advance") is True and model == "graduated":
             self.diags.append(e.doc.diag(
                 e.path + cp + ("prorated",),
                 "prorated is not allowed on a pay_in_advance fixed charge with charge_model graduated",
-                "remove prorated or pay_in_advance, or use standard or volume; notes §3.4"))
+                "remove prorated or pay_in_advance, or use standard or volume"))
         props = c.get("properties")
         if isinstance(props, dict) and e.clean(cp + ("properties",)):
             self._check_properties(e, cp + ("properties",), model, props)
@@ -300,7 +301,7 @@ class Checker:
     def check_charge(self, e: Entry, j: int, c: dict, codes: dict[str, int]) -> None:
         cp: PathT = ("charges", j)
         metric_code = c.get("billable_metric_code")
-        ccode = c.get("code") or metric_code  # notes §3.3: the code defaults to the metric's
+        ccode = c.get("code") or metric_code  # lago-behaviour#charge-code-default
         if isinstance(ccode, str):
             if ccode in codes:
                 self.diags.append(e.doc.diag(
@@ -317,38 +318,38 @@ class Checker:
         if not e.clean(cp + ("charge_model",)):
             model = None
         if m is not None and model is not None:
-            # notes §3.3: dynamic only with sum_agg; percentage models not with latest_agg
+            # lago-behaviour#charge-model-compatibility: dynamic only with sum_agg; percentage models not with latest_agg
             if model == "dynamic" and agg != "sum_agg":
                 self.diags.append(e.doc.diag(e.path + cp + ("charge_model",),
                                              f"charge_model dynamic needs a sum_agg metric; '{metric_code}' "
-                                             f"is {agg}", "use another charge model; notes §3.3"))
+                                             f"is {agg}", "use another charge model"))
             if model in ("percentage", "graduated_percentage") and agg == "latest_agg":
                 self.diags.append(e.doc.diag(e.path + cp + ("charge_model",),
                                              f"charge_model {model} cannot price a latest_agg metric",
-                                             "use standard, graduated, volume or package; notes §3.3"))
+                                             "use standard, graduated, volume or package"))
         if c.get("pay_in_advance") is True:
-            # notes §3.3 / §3.1: not for volume, only for some aggregations
+            # lago-behaviour#charge-pay-in-advance: not for volume, only for some aggregations
             if model == "volume":
                 self.diags.append(e.doc.diag(e.path + cp + ("pay_in_advance",),
                                              "pay_in_advance is not allowed with charge_model volume",
-                                             "remove pay_in_advance or use another model; notes §3.3"))
+                                             "remove pay_in_advance or use another model"))
             elif agg is not None and agg not in PAY_IN_ADVANCE_AGGS:
                 self.diags.append(e.doc.diag(e.path + cp + ("pay_in_advance",),
                                              f"pay_in_advance is not allowed for a {agg} metric",
-                                             "only count_agg, sum_agg, unique_count_agg metrics; notes §3.1"))
-            if _is_int(c.get("min_amount_cents")) and c["min_amount_cents"] > 0:
+                                             "only count_agg, sum_agg, unique_count_agg metrics"))
+            if _is_int(c.get("min_amount_cents")) and c["min_amount_cents"] > 0:  # lago-behaviour#charge-min-amount
                 self.diags.append(e.doc.diag(e.path + cp + ("min_amount_cents",),
                                              "min_amount_cents cannot be used with pay_in_advance",
-                                             "remove one of them; notes §3.3"))
+                                             "remove one of them"))
         if c.get("prorated") is True and m is not None:
-            # notes §3.3: prorated only for recurring metrics, never weighted_sum_agg, model-dependent
+            # lago-behaviour#charge-prorated: prorated only for recurring metrics, never weighted_sum_agg, model-dependent
             allowed = ("standard",) if c.get("pay_in_advance") is True else ("standard", "volume", "graduated")
             if m.get("recurring") is not True or agg == "weighted_sum_agg" or model not in allowed:
                 self.diags.append(e.doc.diag(
                     e.path + cp + ("prorated",),
                     "prorated needs a recurring (not weighted_sum_agg) metric and charge_model "
                     + " or ".join(allowed),
-                    "remove prorated; notes §3.3"))
+                    "remove prorated"))
         props = c.get("properties")
         if isinstance(props, dict) and e.clean(cp + ("properties",)):
             self._check_properties(e, cp + ("properties",), model, props)
@@ -364,15 +365,15 @@ class Checker:
         if model == "percentage":
             lo, hi = props.get("per_transaction_min_amount"), props.get("per_transaction_max_amount")
             try:
-                if isinstance(lo, str) and isinstance(hi, str) and Decimal(lo) > Decimal(hi):
+                if isinstance(lo, str) and isinstance(hi, str) and Decimal(lo) > Decimal(hi):  # lago-behaviour#charge-percentage-limits
                     self.diags.append(e.doc.diag(pp + ("per_transaction_min_amount",),
                                                  f"per_transaction_min_amount {lo} is above the max {hi}",
-                                                 "min must be <= max; notes §3.3"))
+                                                 "min must be <= max"))
             except ArithmeticError:
                 pass
 
     def _check_ranges(self, e: Entry, rp: PathT, model: str, ranges: list) -> None:
-        """Range rules, notes §3.3 (range_bounds_validator): chained, only the last open-ended."""
+        """Range rules (lago-behaviour#charge-range-rules): chained, only the last open-ended."""
         full = e.path + rp
         n = len(ranges)
         for i, r in enumerate(ranges):
@@ -384,7 +385,7 @@ class Checker:
             if i == 0 and f not in (0, 1):
                 self.diags.append(e.doc.diag(full + (0, "from_value"),
                                              f"the first range must start at 0, not {f}",
-                                             "set from_value: 0; range rules, notes §3.3"))
+                                             "set from_value: 0"))
             if i > 0 and isinstance(ranges[i - 1], dict):
                 pt = ranges[i - 1].get("to_value")
                 if _is_int(pt):
@@ -394,21 +395,20 @@ class Checker:
                             full + (i, "from_value"),
                             f"from_value {f} does not follow the previous range's to_value {pt}",
                             f"start this range at {ok[0]}" + ("" if model == "volume" else f" or {ok[1]}")
-                            + " so ranges chain without gaps or overlaps; range rules, notes §3.3"))
+                            + " so ranges chain without gaps or overlaps"))
             last = i == n - 1
             if not last and t is None:
                 self.diags.append(e.doc.diag(full + (i, "to_value"),
                                              "only the last range may have to_value: null",
-                                             "give this range an upper bound; range rules, notes §3.3"))
+                                             "give this range an upper bound"))
             if last and t is not None:
                 self.diags.append(e.doc.diag(full + (i, "to_value"),
                                              f"the last range must be open-ended, not end at {t}",
-                                             "set to_value: null so every quantity is priced; "
-                                             "range rules, notes §3.3"))
+                                             "set to_value: null so every quantity is priced"))
             if t is not None and t <= f:
                 self.diags.append(e.doc.diag(full + (i, "to_value"),
                                              f"to_value {t} must be greater than from_value {f}",
-                                             "fix the bounds; range rules, notes §3.3"))
+                                             "fix the bounds"))
 
     def _check_filters(self, e: Entry, cp: PathT, model: Any, filters: list, metric_code: Any,
                        m: dict | None) -> None:
@@ -459,10 +459,10 @@ class Checker:
             return
         plans, metrics = _list(applies.get("plan_codes")), _list(applies.get("billable_metric_codes"))
         if plans and metrics:
-            # notes §3.6: only_one_limitation_type_per_coupon_allowed
+            # lago-behaviour#coupon-applies-to: only_one_limitation_type_per_coupon_allowed
             self.diags.append(e.doc.diag(e.path + ("applies_to",),
                                          "a coupon applies to plans or to metrics, not both",
-                                         "keep plan_codes or billable_metric_codes; notes §3.6"))
+                                         "keep plan_codes or billable_metric_codes"))
         for k, code in enumerate(plans if isinstance(plans, list) else []):
             self._ref(e, ("applies_to", "plan_codes", k), "plan", code)
         for k, code in enumerate(metrics if isinstance(metrics, list) else []):
@@ -473,14 +473,14 @@ class Checker:
         meta = o.get("metadata")
         migrate_from = _str_list(o.get("migrate_from"))
         if isinstance(meta, list):
-            # ARCHITECTURE "markers": Lago keeps 5 entries (notes §3.8); lagosync uses one, and one more
+            # ARCHITECTURE "markers": Lago keeps 5 entries (lago-behaviour#customer-metadata); lagosync uses one, and one more
             # for migrated_from when the org migrates users (issue 6)
             limit = 3 if migrate_from else 4
             if len(meta) > limit:
                 why = " (migrate_from uses one more)" if migrate_from else ""
                 self.diags.append(e.doc.diag(
                     e.path + ("metadata",), f"{len(meta)} metadata entries; at most {limit} can be declared{why}",
-                    "Lago allows 5 per customer and lagosync keeps one for its managed_by marker; notes §3.8"))
+                    "Lago allows 5 per customer and lagosync keeps one for its managed_by marker"))
             keys: dict[str, int] = {}
             for k, item in enumerate(meta):
                 key = item.get("key") if isinstance(item, dict) else None
@@ -493,7 +493,7 @@ class Checker:
                 if key in keys:
                     self.diags.append(e.doc.diag(e.path + ("metadata", k, "key"),
                                                  f"metadata key '{key}' is declared twice (metadata[{keys[key]}])",
-                                                 "keep one entry per key; notes §3.8"))
+                                                 "keep one entry per key"))
                 else:
                     keys[key] = k
         self._tax_refs(e, (), o)
@@ -541,15 +541,15 @@ class Checker:
                 f"Lago bills a customer in one currency: pick a {org_cur} plan or change the org currency"))
 
     def check_applied_coupon(self, e: Entry, holders: dict[str, Entry]) -> None:
-        """An org's coupon (notes §3.10, §4.7): a declared coupon, overrides that fit its type,
+        """An org's coupon (lago-behaviour#applied-coupon-overrides-default, lago-behaviour#coupon-reusable): a declared coupon, overrides that fit its type,
         a fixed amount in the org's currency, a non-reusable coupon on one org only."""
         o = e.obj
         code = o.get("coupon_code")
         org = self.index["customer"].get(o["external_customer_id"])
-        if org is not None and org.absent:
+        if org is not None and org.absent:  # lago-behaviour#customer-delete
             self.diags.append(e.doc.diag(e.path, f"org '{org.key}' is declared with ensure: absent but lists "
                                          f"coupon '{code}'", "remove its coupons: deleting the org terminates "
-                                         "them; notes §4.5"))
+                                         "them"))
             return
         coupon = self._ref(e, ("coupon_code",), "coupon", code,
                            "; an org can only be given a coupon declared under coupons in plans/")
@@ -563,20 +563,20 @@ class Checker:
                 if field in o:
                     self.diags.append(e.doc.diag(e.path + (field,),
                                                  f"{field} does not apply to percentage coupon '{code}'",
-                                                 "remove it, or override percentage_rate; notes §3.10"))
+                                                 "remove it, or override percentage_rate"))
         elif ctype == "fixed_amount" and "percentage_rate" in o:
             self.diags.append(e.doc.diag(e.path + ("percentage_rate",),
                                          f"percentage_rate does not apply to fixed_amount coupon '{code}'",
-                                         "remove it, or override amount_cents; notes §3.10"))
+                                         "remove it, or override amount_cents"))
         frequency = o.get("frequency", c.get("frequency") or "once")
         if frequency == "recurring" and o.get("frequency_duration", c.get("frequency_duration")) is None:
             self.diags.append(e.doc.diag(e.path + ("frequency",), "frequency recurring needs frequency_duration",
-                                         "add frequency_duration: the number of billing periods; notes §3.6"))
+                                         "add frequency_duration: the number of billing periods"))
         if frequency != "recurring" and "frequency_duration" in o:
             self.diags.append(e.doc.diag(e.path + ("frequency_duration",),
                                          f"frequency_duration only applies to recurring coupons, not {frequency}",
                                          "remove it, or set frequency: recurring"))
-        # notes §3.10: a fixed-amount coupon sets or must match the customer currency
+        # lago-behaviour#applied-coupon-currency: a fixed-amount coupon sets or must match the customer currency
         currency = o.get("amount_currency", c.get("amount_currency"))
         org_cur = org.obj.get("currency") if org is not None else None
         if (ctype == "fixed_amount" and org is not None and isinstance(currency, str)
@@ -584,9 +584,8 @@ class Checker:
             self.diags.append(e.doc.diag(
                 e.path + (("amount_currency",) if "amount_currency" in o else ("coupon_code",)),
                 f"coupon '{code}' is in {currency} but org '{org.key}' bills in {org_cur}",
-                f"Lago answers currencies_does_not_match: use a {org_cur} coupon or override amount_currency; "
-                "notes §3.10"))
-        # notes §4.7: a non-reusable coupon is for one customer
+                f"Lago answers currencies_does_not_match: use a {org_cur} coupon or override amount_currency"))
+        # lago-behaviour#coupon-reusable: a non-reusable coupon is for one customer
         if c.get("reusable") is False:
             first = holders.get(code)
             if first is None:
@@ -596,7 +595,7 @@ class Checker:
                     e.path + ("coupon_code",),
                     f"coupon '{code}' is not reusable (reusable: false) but is also applied to org "
                     f"'{first.obj['external_customer_id']}' ({first.where(('coupon_code',))})",
-                    "give it to one org only, or declare the coupon with reusable: true; notes §4.7"))
+                    "give it to one org only, or declare the coupon with reusable: true"))
 
     def check_org_currencies(self) -> None:
         """An org without a declared currency still cannot mix plans of different currencies."""

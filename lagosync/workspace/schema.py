@@ -116,7 +116,7 @@ def _is_decimal_schema(schema: Any) -> bool:
 
 
 def _number_hint(raw: str) -> str:
-    return "Lago rejects numbers, notes §3.3"
+    return "Lago rejects numbers"
 
 
 def _translate(doc: Document, err: ValidationError, top_schema: dict) -> list[Diagnostic]:
@@ -191,7 +191,7 @@ def _translate(doc: Document, err: ValidationError, top_schema: dict) -> list[Di
             return []  # the settings check reports it
         return [doc.diag(path, f"'{field}' is not allowed here", "remove it")]
     if v == "anyOf" and field in ("trial_period", "units"):
-        # units: a plan fixed charge's quantity (notes §3.4), same shape as trial_period
+        # units: a plan fixed charge's quantity (lago-behaviour#fixed-charges), same shape as trial_period
         what, example = ("days", 'a number of days: 14 or "0.5"') if field == "trial_period" else (
             "a quantity", 'a number of units: 1 or "2.5"')
         if isinstance(inst, float):

@@ -231,7 +231,7 @@ def test_doctor_local_is_healthy(tmp_path):
 
 
 def test_500_fault_is_reported_as_non_json_and_not_retried():
-    """The emulator's 500 is a Rails HTML page (notes §1.5): reported as such, never retried."""
+    """The emulator's 500 is a Rails HTML page (lago-behaviour#rails-500): reported as such, never retried."""
     faults = Faults(script=["500"], match=only_posts)
     c, emulator, transport = make(faults)
     with pytest.raises(LagoServerError) as exc:

@@ -50,10 +50,10 @@ def test_client_scenario(target):
             assert created["plan_code"] == cheap_code
             upgraded = await c.create_subscription({"external_id": sub, "external_customer_id": customer,
                                                     "plan_code": plan_code, "name": "S"})
-            assert upgraded["plan_code"] == plan_code  # notes §4.6: upgrade is immediate
+            assert upgraded["plan_code"] == plan_code  # lago-behaviour#subscription-upgrade: immediate
             downgraded = await c.create_subscription({"external_id": sub, "external_customer_id": customer,
                                                       "plan_code": cheap_code, "name": "S"})
-            assert downgraded["next_plan_code"] == cheap_code  # notes §4.6: downgrade at period end
+            assert downgraded["next_plan_code"] == cheap_code  # lago-behaviour#pending-downgrade: at period end
             subs = await c.list_subscriptions(statuses=["active", "pending"], external_customer_id=customer)
             assert sorted(s["status"] for s in subs) == ["active", "pending"]
             assert plan_code in {p["code"] for p in await c.list_plans()}

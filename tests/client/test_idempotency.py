@@ -1,4 +1,4 @@
-"""Creates are never duplicated by a retry (Lago has no idempotency keys, notes §1.6)."""
+"""Creates are never duplicated by a retry (Lago has no idempotency keys, lago-behaviour#no-idempotency-keys)."""
 
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ def test_subscription_create_that_landed_is_read_back_by_external_id():
 
 
 def test_subscription_downgrade_that_landed_is_recognised_by_next_plan_code():
-    """notes §4.6: a downgrade's response is the still-active row with ``next_plan_code``."""
+    """lago-behaviour#pending-downgrade: a downgrade's response is the still-active row with ``next_plan_code``."""
     active = {"external_id": "sub_acme", "external_customer_id": "acme", "plan_code": "pro",
               "next_plan_code": "basic", "status": "active"}
     fake, posts = _subscription_lago(active)

@@ -1,4 +1,4 @@
-"""Second review of retries vs Lago's natural keys (notes §1.6, §4.5, §4.6), against the emulator
+"""Second review of retries vs Lago's natural keys (lago-behaviour#no-idempotency-keys), against the emulator
 with commit-then-drop faults: the write lands, the response is lost, the client must neither
 create twice nor report a failure for a write that landed."""
 
@@ -48,7 +48,7 @@ def test_customer_upsert_rejected_for_another_reason_is_still_an_error():
     async def go():
         async with client:
             await client.create_customer({"external_id": "acme", "metadata": [{"key": "k", "value": "v"}]})
-            # not ambiguous: re-sending a key without its id is the caller's bug (notes §4.5)
+            # not ambiguous: re-sending a key without its id is the caller's bug (lago-behaviour#customer-metadata-reconcile)
             await client.create_customer({"external_id": "acme", "metadata": [{"key": "k", "value": "w"}]})
 
     try:
@@ -97,7 +97,7 @@ def test_subscription_create_and_upgrade_that_landed_create_one_row_each():
 
 def test_subscription_post_resent_blindly_is_safe_by_natural_key():
     """Even without the read-back, Lago returns the existing subscription for the same external_id
-    and plan (notes §4.6): a re-sent create cannot create a second row."""
+    and plan (lago-behaviour#plan-change-upgrade-downgrade): a re-sent create cannot create a second row."""
     emulator = Emulator()
     plain = LagoClient("http://lago.local", "lago-local-key", transport=EmulatorTransport(emulator))
     _catalog(plain)
@@ -161,7 +161,7 @@ def _charges(emulator):
 
 def test_plan_update_adding_a_charge_that_landed_is_success():
     """PUT /plans/pro adding a charge (no id) lands, the response is lost; the re-sent PUT gets 422
-    code value_already_exist (notes §4.2); the plan read back holds exactly the sent charges: success."""
+    code value_already_exist (lago-behaviour#plan-charge-code-clash); the plan read back holds exactly the sent charges: success."""
     emulator = Emulator()
     calls, seats, charge = _plan_with_a_charge(emulator)
     client, faults = _put_client(emulator, ["commit_drop"])
@@ -178,7 +178,7 @@ def test_plan_update_adding_a_charge_that_landed_is_success():
 
 def test_plan_update_rejected_after_an_ambiguous_failure_is_still_an_error():
     """A 503 (maybe forwarded) then a genuine 422: the existing charge re-sent without its id, with other
-    properties (notes §4.2). The read-back plan does not hold the sent charges, so the 422 is raised."""
+    properties (lago-behaviour#charge-full-replace). The read-back plan does not hold the sent charges, so the 422 is raised."""
     emulator = Emulator()
     calls, _, _ = _plan_with_a_charge(emulator)
     client, faults = _put_client(emulator, ["503"])

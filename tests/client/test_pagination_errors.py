@@ -1,4 +1,4 @@
-"""Pagination (notes §1.4), bounded concurrency, error messages (notes §1.5) and key redaction."""
+"""Pagination (lago-behaviour#pagination), bounded concurrency, error messages (lago-behaviour#error-format) and key redaction."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ def test_ui_edit_shows_the_exact_field_with_exit_2(world):
 
 
 def test_missing_unmanaged_and_user_customers(world):
-    world.call("DELETE", "/billable_metrics/calls")  # also drops the charge (notes §4.1)
+    world.call("DELETE", "/billable_metrics/calls")  # also drops the charge (lago-behaviour#metric-delete)
     world.call("POST", "/taxes", json={"tax": {"code": "vat", "name": "VAT", "rate": "20"}})
     world.call("POST", "/customers", json={"customer": {"external_id": "usr_9", "name": "u", "currency": "EUR"}})
     world.call("POST", "/subscriptions", json={"subscription": {

@@ -66,7 +66,7 @@ def test_kinds_dependency_order():
                      "applied_coupon")
 
 
-# --------------------------------------------------------------------------- tax (notes §3.7)
+# --------------------------------------------------------------------------- tax (lago-behaviour#tax-response)
 
 
 def test_tax_yaml_equals_api_float_rate():
@@ -91,7 +91,7 @@ def test_tax_fractional_float_rate_from_api():
     assert from_api("tax", {"code": "t", "name": "T", "rate": 8.1})["rate"] == "8.1"
 
 
-# --------------------------------------------------------------------------- billable metric (notes §3.1)
+# --------------------------------------------------------------------------- billable metric (lago-behaviour#metric-field-name)
 
 
 def test_metric_yaml_equals_api():
@@ -133,7 +133,7 @@ def test_metric_change_is_visible():
     assert a != b
 
 
-# --------------------------------------------------------------------------- add-on (notes §3.5)
+# --------------------------------------------------------------------------- add-on (lago-behaviour#add-on-amount-positive)
 
 
 def test_add_on_yaml_equals_api():
@@ -152,7 +152,7 @@ def test_add_on_float_cents_rejected():
         from_yaml("add_on", {"code": "x", "name": "X", "amount_cents": 10.5, "amount_currency": "USD"})
 
 
-# --------------------------------------------------------------------------- plan and charges (notes §3.2, §3.3)
+# --------------------------------------------------------------------------- plan and charges (lago-behaviour#charge-properties-defaults)
 
 YAML_PLAN = {
     "code": "professional",
@@ -340,7 +340,7 @@ def test_charge_tax_codes_sorted_and_from_taxes():
     assert a == b and a["tax_codes"] == ["a", "b"]
 
 
-# --------------------------------------------------------------------------- coupon (notes §3.6)
+# --------------------------------------------------------------------------- coupon (lago-behaviour#coupon-response)
 
 
 def test_coupon_percentage_yaml_equals_api():
@@ -382,7 +382,7 @@ def test_coupon_expiration_timezones_equal():
     assert a == b
 
 
-# --------------------------------------------------------------------------- customer (notes §3.8)
+# --------------------------------------------------------------------------- customer (lago-behaviour#customer-metadata)
 
 
 def test_customer_yaml_equals_api_with_metadata():
@@ -436,7 +436,7 @@ def test_customer_declared_metadata_reports_extra_live_entries():
     assert from_yaml("customer", declared) != from_api("customer", live, declared=declared)
 
 
-# --------------------------------------------------------------------------- subscription (notes §3.9)
+# --------------------------------------------------------------------------- subscription (lago-behaviour#subscription-defaults)
 
 
 def test_subscription_yaml_equals_api():

@@ -188,45 +188,44 @@ EXPECTED = {'yaml_syntax': ["plans/bad.yaml:3:1: YAML syntax error: expected ','
                    'the metric or fix it)',
                    "plans/p.yaml:31:22: plans[1].charges[0].filters[1].values.region: metric 'api_call' has no filter 'region' (declared filter keys: model; add it to the metric or fix the key)"],
  'graduated_ranges': ["plans/p.yaml:30:28: plans[1].charges[0].properties.graduated_ranges[1].from_value: from_value 150 does not follow the previous range's to_value 100 (start this range at 100 or "
-                      '101 so ranges chain without gaps or overlaps; range rules, notes §3.3)',
-                      'plans/p.yaml:30:43: plans[1].charges[0].properties.graduated_ranges[1].to_value: only the last range may have to_value: null (give this range an upper bound; range rules, '
-                      'notes §3.3)',
+                      '101 so ranges chain without gaps or overlaps)',
+                      'plans/p.yaml:30:43: plans[1].charges[0].properties.graduated_ranges[1].to_value: only the last range may have to_value: null (give this range an upper bound)',
                       'plans/p.yaml:31:43: plans[1].charges[0].properties.graduated_ranges[2].to_value: the last range must be open-ended, not end at 300 (set to_value: null so every quantity is '
-                      'priced; range rules, notes §3.3)'],
+                      'priced)'],
  'volume_ranges': ["plans/p.yaml:30:28: plans[1].charges[0].properties.volume_ranges[1].from_value: from_value 100 does not follow the previous range's to_value 100 (start this range at 101 so "
-                   'ranges chain without gaps or overlaps; range rules, notes §3.3)'],
- 'graduated_percentage_ranges': ['plans/p.yaml:30:28: plans[1].charges[0].properties.graduated_percentage_ranges[0].from_value: the first range must start at 0, not 5 (set from_value: 0; range rules, notes §3.3)',
+                   'ranges chain without gaps or overlaps)'],
+ 'graduated_percentage_ranges': ['plans/p.yaml:30:28: plans[1].charges[0].properties.graduated_percentage_ranges[0].from_value: the first range must start at 0, not 5 (set from_value: 0)',
                                  "plans/p.yaml:31:28: plans[1].charges[0].properties.graduated_percentage_ranges[1].from_value: from_value 20 does not follow the previous range's to_value 10 (start this range at 10 or 11 "
-                                 'so ranges chain without gaps or overlaps; range rules, notes §3.3)',
+                                 'so ranges chain without gaps or overlaps)',
                                  'plans/p.yaml:31:42: plans[1].charges[0].properties.graduated_percentage_ranges[1].to_value: the last range must be open-ended, not end at 20 (set to_value: null so every quantity '
-                                 'is priced; range rules, notes §3.3)',
-                                 'plans/p.yaml:31:42: plans[1].charges[0].properties.graduated_percentage_ranges[1].to_value: to_value 20 must be greater than from_value 20 (fix the bounds; range rules, notes §3.3)'],
- 'metric_recurring': ['plans/p.yaml:2:72: billable_metrics[0].recurring: recurring: true is not allowed with count_agg (remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg; notes §3.1)',
-                      'plans/p.yaml:3:86: billable_metrics[1].recurring: recurring: true is not allowed with latest_agg (remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg; notes §3.1)'],
+                                 'is priced)',
+                                 'plans/p.yaml:31:42: plans[1].charges[0].properties.graduated_percentage_ranges[1].to_value: to_value 20 must be greater than from_value 20 (fix the bounds)'],
+ 'metric_recurring': ['plans/p.yaml:2:72: billable_metrics[0].recurring: recurring: true is not allowed with count_agg (remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg)',
+                      'plans/p.yaml:3:86: billable_metrics[1].recurring: recurring: true is not allowed with latest_agg (remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg)'],
  'float_money': ['plans/p.yaml:12:19: plans[0].amount_cents: 19.99 is not an integer; money is integer cents (amount_cents counts cents: write 1999 for 19.99)',
-                 'plans/p.yaml:18:19: plans[0].charges[0].properties.amount: 0.002 is a number; write it as a decimal string "0.002" (Lago rejects numbers, notes §3.3)',
-                 'plans/p.yaml:20:34: taxes[0].rate: 20 is a number; write it as a decimal string "20" (Lago rejects numbers, notes §3.3)'],
- 'metric_rules': ['plans/p.yaml:2:5: billable_metrics[0]: aggregation_type sum_agg needs field_name (add field_name: the event property to aggregate, e.g. tokens; notes §3.1)',
-                  'plans/p.yaml:3:83: billable_metrics[1].recurring: recurring: true is not allowed with max_agg (remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg; notes §3.1)',
-                  'plans/p.yaml:4:5: billable_metrics[2]: weighted_sum_agg needs weighted_interval (add weighted_interval: seconds; notes §3.1)',
+                 'plans/p.yaml:18:19: plans[0].charges[0].properties.amount: 0.002 is a number; write it as a decimal string "0.002" (Lago rejects numbers)',
+                 'plans/p.yaml:20:34: taxes[0].rate: 20 is a number; write it as a decimal string "20" (Lago rejects numbers)'],
+ 'metric_rules': ['plans/p.yaml:2:5: billable_metrics[0]: aggregation_type sum_agg needs field_name (add field_name: the event property to aggregate, e.g. tokens)',
+                  'plans/p.yaml:3:83: billable_metrics[1].recurring: recurring: true is not allowed with max_agg (remove recurring, or use sum_agg, unique_count_agg or weighted_sum_agg)',
+                  'plans/p.yaml:4:5: billable_metrics[2]: weighted_sum_agg needs weighted_interval (add weighted_interval: seconds)',
                   'plans/p.yaml:5:80: billable_metrics[3].weighted_interval: weighted_interval only applies to weighted_sum_agg, not count_agg (remove it)'],
  'api_key_literal': ["lagosync.yaml:3:5: environments.prod: missing required field 'api_key_env' (the NAME of the environment variable holding the API key, e.g. LAGO_API_KEY)",
                      'lagosync.yaml:4:5: environments.prod.api_key: api_key holds a literal API key; lagosync never reads keys from files (remove it, set api_key_env: LAGO_API_KEY_PROD and export '
                      'that environment variable)'],
  'two_undeclared_subscriptions': ["orgs.yaml:5:7: orgs[0].subscriptions: org 'org_1' has 2 subscriptions without external_id; only an org's single subscription may default to 'sub_org_1' (give each "
                                   'subscription a stable external_id: it must survive plan changes)'],
- 'customer_metadata': ['orgs.yaml:4:7: orgs[0].metadata: 5 metadata entries; at most 4 can be declared (Lago allows 5 per customer and lagosync keeps one for its managed_by marker; notes §3.8)',
+ 'customer_metadata': ['orgs.yaml:4:7: orgs[0].metadata: 5 metadata entries; at most 4 can be declared (Lago allows 5 per customer and lagosync keeps one for its managed_by marker)',
                        "orgs.yaml:6:15: orgs[0].metadata[2].key: metadata key 'managed_by' is reserved for lagosync's markers (rename the key)",
                        "orgs.yaml:7:15: orgs[0].metadata[3].key: metadata key 'lagosync_x' is reserved for lagosync's markers (rename the key)",
-                       "orgs.yaml:8:15: orgs[0].metadata[4].key: metadata key 'a' is declared twice (metadata[0]) (keep one entry per key; notes §3.8)"],
+                       "orgs.yaml:8:15: orgs[0].metadata[4].key: metadata key 'a' is declared twice (metadata[0]) (keep one entry per key)"],
  'ensure_absent_referenced': ["plans/p.yaml:16:31: plans[0].charges[0].billable_metric_code: metric 'api_call' is declared with ensure: absent (plans/p.yaml:2) (remove this reference, or keep the "
                               'metric)'],
  'unknown_field': ["plans/p.yaml:9:5: plans[0]: missing required field 'interval' (one of weekly, monthly, quarterly, semiannual, yearly)",
                    "plans/p.yaml:11:5: plans[0].intervall: unknown field 'intervall' (did you mean 'interval'?)"],
  'duplicate_yaml_key': ["plans/p.yaml:11:5: plans[0].name: duplicate key 'name' (first at line 10) (keep only one of them)"],
  'unknown_default_environment': ["lagosync.yaml:1:22: default_environment: unknown environment 'prod' (declared: local)"],
- 'charge_model_rules': ["plans/p.yaml:25:56: plans[1].charges[0].charge_model: charge_model dynamic needs a sum_agg metric; 'api_call' is count_agg (use another charge model; notes §3.3)",
-                        'plans/p.yaml:26:90: plans[1].charges[1].pay_in_advance: pay_in_advance is not allowed with charge_model volume (remove pay_in_advance or use another model; notes §3.3)'],
+ 'charge_model_rules': ["plans/p.yaml:25:56: plans[1].charges[0].charge_model: charge_model dynamic needs a sum_agg metric; 'api_call' is count_agg (use another charge model)",
+                        'plans/p.yaml:26:90: plans[1].charges[1].pay_in_advance: pay_in_advance is not allowed with charge_model volume (remove pay_in_advance or use another model)'],
  'migrate_from': ['orgs.yaml:3:27: orgs[0].migrate_from[1]: an org cannot migrate from itself (list the user customer ids it replaces)',
                   "orgs.yaml:5:20: orgs[1].migrate_from[0]: user 'usr_1' is already migrated to org 'org_1' (orgs.yaml:2) (a user moves to one org only)"]}
 # fmt: on
@@ -270,7 +269,7 @@ def test_unreadable_file(tmp_path):
     (root / "plans" / "gone.yaml").symlink_to(root / "plans" / "missing-target.yaml")
     expected = ["plans/gone.yaml:1:1: cannot read file: No such file or directory (check that it exists and is readable)",
                 'plans/p.yaml:18:19: plans[0].charges[0].properties.amount: 0.001 is a number; write it as a decimal '
-                'string "0.001" (Lago rejects numbers, notes §3.3)']
+                'string "0.001" (Lago rejects numbers)']
     locked = root / "plans" / "locked.yaml"
     locked.write_text("taxes: []\n")
     locked.chmod(0)

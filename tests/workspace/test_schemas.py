@@ -35,7 +35,7 @@ def test_every_charge_model_has_a_properties_shape():
         assert f"properties_{m}" in defs
 
 
-VALID_PROPERTIES = {  # notes §3.3, one valid `properties` per charge model
+VALID_PROPERTIES = {  # lago-behaviour#charge-properties-stripped: one valid `properties` per charge model
     "standard": {"amount": "0.002"},
     "graduated": {"graduated_ranges": [
         {"from_value": 0, "to_value": 10, "per_unit_amount": "0", "flat_amount": "0"},
@@ -86,7 +86,7 @@ def test_each_charge_model_properties_shape_is_enforced(model, in_filter):
 def test_enums_match_the_notes():
     defs = json.loads((SCHEMAS / "plans.schema.json").read_text())["$defs"]
     assert set(defs["plan"]["properties"]["interval"]["enum"]) == {"weekly", "monthly", "yearly", "quarterly",
-                                                                    "semiannual"}  # notes §3.2
+                                                                    "semiannual"}  # lago-behaviour#plan-intervals
     assert set(defs["billable_metric"]["properties"]["aggregation_type"]["enum"]) == {
         "count_agg", "sum_agg", "max_agg", "unique_count_agg", "weighted_sum_agg", "latest_agg", "custom_agg"}
     assert set(defs["coupon"]["properties"]["frequency"]["enum"]) == {"once", "recurring", "forever"}
