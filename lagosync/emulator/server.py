@@ -106,7 +106,7 @@ def serve(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_k
     server = make_server(host, port, db, api_key, faults)
     if announce is not None:
         host_bound, port_bound = server.server_address[:2]
-        assert isinstance(host_bound, str)  # an AF_INET address
+        assert isinstance(host_bound, str)  # an IP address (AF_INET or AF_INET6), never bytes
         announce(f"Lago emulator (lago-api 1.51.0 behaviour) listening on http://{host_bound}:{port_bound}/api/v1 "
                  f"(db: {db}); Ctrl-C stops it")
     try:
