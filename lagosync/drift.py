@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
-from .migration import is_user_customer
-from .planner import KINDS
-from .planner.ops import KIND_LABELS
+from .kinds import KINDS, RANK, describe, kind_choices, parse_kind
+from .planner import Action
+from .planner.moves import is_user_customer
 
 if TYPE_CHECKING:
     from .workspace.model import Location
@@ -104,10 +104,11 @@ def parse_ignore_rules(items: list[dict] | None) -> list[IgnoreRule]:
         where = f"ignore[{i}]"
         if not isinstance(item, dict):
             raise UserError(f"lagosync.yaml: {where}: expected a mapping with kind, key and reason")
-        kind, key, reason = item.get("kind"), item.get("key"), item.get("reason")
-        if kind not in KINDS:
+        written, key, reason = item.get("kind"), item.get("key"), item.get("reason")
+        kind = parse_kind(written) if isinstance(written, str) else None
+        if kind is None:
             raise UserError(
-                f"lagosync.yaml: {where}.kind: {kind!r} is not a kind (use one of {', '.join(KINDS)})"
+                f"lagosync.yaml: {where}.kind: {written!r} is not a kind (use one of {kind_choices()})"
             )
         if not key:
             raise UserError(f"lagosync.yaml: {where}.key: required (a code or external id, '*' globs allowed)")
@@ -261,7 +262,7 @@ def compute_drift(
 
     for op in plan.operations:
         kind, key = op.kind, op.key
-        if op.action == "migrate" and "customer_move" in op.reasons:
+        if op.action is Action.MOVE:
             continue  # reported under user_customers below, from live facts
         rule = object_rule(kind, key)
         if rule:
@@ -324,9 +325,9 @@ def compute_drift(
             }
         )
 
-    report.changed.sort(key=lambda c: (KINDS.index(c["kind"]) if c["kind"] in KINDS else 99, c["key"]))
-    report.missing.sort(key=lambda c: (KINDS.index(c["kind"]) if c["kind"] in KINDS else 99, c["key"]))
-    report.unmanaged.sort(key=lambda c: (KINDS.index(c["kind"]) if c["kind"] in KINDS else 99, c["key"]))
+    report.changed.sort(key=lambda c: (RANK.get(c["kind"], 99), c["key"]))
+    report.missing.sort(key=lambda c: (RANK.get(c["kind"], 99), c["key"]))
+    report.unmanaged.sort(key=lambda c: (RANK.get(c["kind"], 99), c["key"]))
     report.coverage = coverage(desired, live_state, plan.unmanaged, referenced={"customer": set(migrate_from)})
     return report
 
@@ -367,7 +368,6 @@ def _percent(part: int, whole: int) -> str:
 
 # --------------------------------------------------------------------------- renderers
 
-_LABEL = KIND_LABELS  # the planner's labels: drift and plan name objects the same way
 
 
 def _v(value: Any) -> str:
@@ -375,7 +375,7 @@ def _v(value: Any) -> str:
 
 
 def _label(kind: str, key: str) -> str:
-    return f"{_LABEL.get(kind, kind)} '{key}'"
+    return describe(kind, key)
 
 
 def _totals(report: DriftReport) -> str:

@@ -28,20 +28,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import UserError
-from .model import APPLIED_COUPON_OVERRIDES, applied_coupon_key, from_api
+from .kinds import KINDS as ALL_KINDS
+from .kinds import applied_coupon_key, label, parse_kind, references
+from .model import APPLIED_COUPON_OVERRIDES, from_api
 
 if TYPE_CHECKING:
     from .live import LiveState
 
-KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")
-SELECT_KINDS = {
-    "tax": "tax", "taxes": "tax",
-    "metric": "billable_metric", "billable_metric": "billable_metric", "billable_metrics": "billable_metric",
-    "add_on": "add_on", "add-on": "add_on", "add_ons": "add_on",
-    "plan": "plan", "plans": "plan",
-    "coupon": "coupon", "coupons": "coupon",
-    "customer": "customer", "org": "customer", "customers": "customer", "orgs": "customer",
-}
+# what import writes (an org's applied coupons are written inside its org)
+KINDS = tuple(k for k in ALL_KINDS if k != "applied_coupon")
+SELECTABLE = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer")
 CATALOG_SECTIONS = (("tax", "taxes"), ("billable_metric", "billable_metrics"), ("add_on", "add_ons"),
                     ("coupon", "coupons"))
 
@@ -265,11 +261,11 @@ def parse_select(items: list[str] | tuple[str, ...] | None) -> dict[str, set[str
     out: dict[str, set[str]] = {}
     for item in items:
         word, sep, code = str(item).partition(":")
-        kind = SELECT_KINDS.get(word.strip().lower())
-        if not sep or kind is None or not code.strip():
+        kind = parse_kind(word)
+        if not sep or kind not in SELECTABLE or not code.strip():
             raise UserError(
-                f"--select {item!r}: expected KIND:CODE with KIND one of tax, metric, add_on, plan, coupon, "
-                "customer (for example --select plan:pro)"
+                f"--select {item!r}: expected KIND:CODE with KIND one of {', '.join(SELECTABLE)} "
+                "(for example --select plan:pro)"
             )
         out.setdefault(kind, set()).add(code.strip())
     return out
@@ -282,24 +278,14 @@ def _selected(select: dict[str, set[str]] | None, kind: str, key: str) -> bool:
     return "*" in codes or key in codes
 
 
-def _refs(kind: str, c: dict) -> list[tuple[str, str]]:
-    """(kind, code) of the objects a canonical object references (what validation resolves)."""
-    out: list[tuple[str, str]] = [("tax", t) for t in c.get("tax_codes") or []]
-    if kind == "plan":
-        for ch in (c.get("charges") or {}).values():
-            out.append(("billable_metric", ch["billable_metric_code"]))
-            out += [("tax", t) for t in ch.get("tax_codes") or []]
-        for fc in (c.get("fixed_charges") or {}).values():
-            out.append(("add_on", fc["add_on_code"]))
-            out += [("tax", t) for t in fc.get("tax_codes") or []]
-    elif kind == "coupon":
-        applies = c.get("applies_to") or {}
-        out += [("plan", p) for p in applies.get("plan_codes") or []]
-        out += [("billable_metric", m) for m in applies.get("billable_metric_codes") or []]
-    elif kind == "subscription":
-        out.append(("plan", c["plan_code"]))
-    elif kind == "applied_coupon":
-        out.append(("coupon", c["coupon_code"]))
+def _refs(kind: str, c: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, code) of the objects a canonical object references (what validation resolves); an
+    org is imported with its subscriptions' plans and its coupons, not the other way round."""
+    out = []
+    for ref in sorted(references(kind, c)):
+        ref_kind, _, code = ref.partition(":")
+        if ref_kind != "customer":
+            out.append((ref_kind, code))
     return out
 
 
@@ -334,8 +320,7 @@ def with_dependencies(live_state: dict[str, dict[str, dict]], declared: dict[str
             if _selected(chosen, ref_kind, code):
                 continue
             chosen.setdefault(ref_kind, set()).add(code)
-            notes.append(f"also imported {ref_kind.replace('_', ' ')} {code!r} ({kind.replace('_', ' ')} "
-                         f"{key!r} uses it)")
+            notes.append(f"also imported {label(ref_kind)} {code!r} ({label(kind)} {key!r} uses it)")
             queue.append((ref_kind, code))
     return chosen
 

@@ -15,58 +15,28 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .client import LagoNotFound
+from .facts import LiveFacts, LiveState
+from .kinds import KINDS, VERSION_SUFFIX, applied_coupon_key, version_code
 from .model import (
-    KINDS,
     MARKER_KEY,
     MARKER_VALUE,
     ModelError,
     State,
-    applied_coupon_key,
     canonical_fixed_charge,
     from_api,
     yearly_amount_cents,
 )
+from .planner.moves import is_user_customer
 
 PER_PAGE = 100  # notes §1.4 (default page size, the one LagoClient.list_all uses)
 SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # notes §3.9
 # listing also shows unmanaged orgs, so fetching one by one must save more than this many requests
 NARROW_MARGIN = 5
-_VERSION_SUFFIX = re.compile(r"^(?P<base>.+)__v(?P<n>[0-9]+)$")
-
-
-@dataclass
-class LiveFacts:
-    plan_active_subscriptions: dict[str, int] = field(default_factory=dict)  # plan code -> active subs
-    plan_has_had_subscriptions: set[str] = field(default_factory=set)  # any status (notes §4.2)
-    metrics_in_use: set[str] = field(default_factory=set)  # used by a charge of a non-deleted plan (§4.1)
-    coupons_applied: set[str] = field(default_factory=set)  # notes §4.3
-    managed: dict[str, set[str]] = field(default_factory=dict)  # kind -> keys carrying the marker
-    pending_downgrades: dict[str, str] = field(default_factory=dict)  # sub external_id -> next plan
-    plan_versions: dict[str, str] = field(default_factory=dict)  # plan code -> live code of current version
-    # issue 6 (lagosync.migration): user id -> org external_id, from orgs.yaml `migrate_from`
-    migrate_from: dict[str, str] = field(default_factory=dict)
-    # issue 6: customer external_id -> its active subscriptions (canonical), for every existing
-    # customer named by `migrate_from` or matching `user_id_prefix` (read wide)
-    user_subscriptions: dict[str, list[dict]] = field(default_factory=dict)
-    # superseded plan version, as subscriptions read it (``X__v<N>``) -> its yearly base amount
-    # (notes §4.6), so moving a subscription off an old version is still an upgrade or a downgrade
-    superseded_yearly_amounts: dict[str, int] = field(default_factory=dict)
-    # "<org>/<coupon_code>" of every applied coupon read, any status (notes §4.7: a non-reusable
-    # coupon is applied once per customer ever)
-    applied_coupons_ever: set[str] = field(default_factory=set)
-
-
-@dataclass
-class LiveState:
-    state: State
-    raw: dict[str, dict[str, dict]]
-    facts: LiveFacts
 
 
 # --------------------------------------------------------------------------- plan versions
@@ -91,7 +61,7 @@ def _plan_version(plan: Mapping[str, Any]) -> _PlanVersion:
     try:
         version = int(str(metadata.get("lagosync_version")))
     except ValueError:
-        match = _VERSION_SUFFIX.match(code)
+        match = VERSION_SUFFIX.match(code)
         version = int(match.group("n")) if match and match.group("base") == logical else 1
     return _PlanVersion(str(logical), version, code, dict(plan))
 
@@ -131,7 +101,7 @@ class _PlanIndex:
             return live_code
         if self.is_current(live_code):
             return version.logical
-        return f"{version.logical}__v{version.version}"
+        return version_code(version.logical, version.version)
 
 
 # --------------------------------------------------------------------------- requests
@@ -291,8 +261,6 @@ def _user_subscriptions_into(migrate_from: Mapping[str, str], user_prefix: str |
                              facts: LiveFacts, *, org_prefix: str | None = None, declared=()) -> None:
     """Active subscriptions of the user-based customers (named by migrate_from or by the prefixes of
     lagosync.yaml: ``lagosync.migration.is_user_customer``)."""
-    from .migration import is_user_customer
-
     facts.migrate_from = dict(migrate_from)
     users = {ext for ext in raw["customer"]
              if is_user_customer(ext, migrate_from=migrate_from, user_id_prefix=user_prefix,

@@ -27,28 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import UserError
-
-KINDS: tuple[str, ...] = (
-    "tax",
-    "billable_metric",
-    "add_on",
-    "plan",
-    "coupon",
-    "customer",
-    "subscription",
-    "applied_coupon",  # an org's coupon, keyed "<org external_id>/<coupon_code>" (orgs.yaml `coupons`)
-)
-
-# identity field of each kind (ARCHITECTURE "Kinds and identity")
-KEY_FIELDS: dict[str, str] = {
-    "tax": "code",
-    "billable_metric": "code",
-    "add_on": "code",
-    "plan": "code",
-    "coupon": "code",
-    "customer": "external_id",
-    "subscription": "external_id",
-}
+from .kinds import KINDS, charge_code, fixed_charge_code
 
 State = dict[str, dict[str, dict]]
 """kind -> key -> canonical dict."""
@@ -73,18 +52,6 @@ _CUSTOMER_SORTED_LISTS = {"tax_codes", "invoice_custom_section_codes"}
 
 class ModelError(UserError):
     """A value cannot be put in canonical form (for example money written as a float)."""
-
-
-def key_of(kind: str, obj: Mapping[str, Any]) -> str:
-    """The identity key of an object of ``kind`` (code or external_id)."""
-    if kind == "applied_coupon":
-        return applied_coupon_key(obj["external_customer_id"], obj["coupon_code"])
-    return obj[KEY_FIELDS[kind]]
-
-
-def applied_coupon_key(external_customer_id: str, coupon_code: str) -> str:
-    """``<org external_id>/<coupon_code>``: an org holds a coupon at most once (active)."""
-    return f"{external_customer_id}/{coupon_code}"
 
 
 def is_marker_key(key: str) -> bool:
@@ -354,7 +321,7 @@ def canonical_charge(obj: Mapping[str, Any], *, api: bool = False, what: str = "
     metric = obj.get("billable_metric_code")
     model = obj.get("charge_model") or "standard"
     return {
-        "code": obj.get("code") or metric,
+        "code": charge_code(obj),
         "billable_metric_code": metric,
         "charge_model": model,
         "invoice_display_name": _text(obj.get("invoice_display_name")),
@@ -396,7 +363,7 @@ def canonical_fixed_charge(obj: Mapping[str, Any], *, api: bool = False, what: s
     add_on = obj.get("add_on_code")
     model = obj.get("charge_model") or "standard"
     return {
-        "code": obj.get("code") or add_on,
+        "code": fixed_charge_code(obj),
         "add_on_code": add_on,
         "charge_model": model,
         "invoice_display_name": _text(obj.get("invoice_display_name")),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from . import kinds
 from .errors import LagosyncError, UserError
 from .planner import Plan, make_plan, stale_objects
 from .planner.ops import FORMAT_VERSION
@@ -37,11 +38,11 @@ def desired_state(workspace) -> dict[str, dict[str, dict]]:
     (the model drops ``ensure``, the planner needs it to plan a delete)."""
     from . import model
 
-    state: dict[str, dict[str, dict]] = {kind: {} for kind in model.KINDS}
-    for kind in model.KINDS:
+    state: dict[str, dict[str, dict]] = {kind: {} for kind in kinds.KINDS}
+    for kind in kinds.KINDS:
         for key, obj in (workspace.desired.get(kind) or {}).items():
             if isinstance(obj, dict) and obj.get("ensure") == "absent":
-                state[kind][key] = {"ensure": "absent", model.KEY_FIELDS[kind]: key}
+                state[kind][key] = {"ensure": "absent", kinds.kind(kind).key_field: key}
             else:
                 state[kind][key] = model.from_yaml(kind, obj)
     return state
@@ -191,7 +192,7 @@ async def staleness_warnings(
         client = (client_factory or connect)(workspace, env_name)
         async with client:
             live = await read_live(client, workspace, prune=any(
-                op.action == "delete" and op.details.get("pruned") for op in plan.operations))
+                op.pruned for op in plan.operations))
             lago_url = getattr(client, "base_url", None)
     except LagosyncError as exc:
         out.append(f"not checked against Lago: environment '{env_name}' is not reachable ({exc})")

@@ -49,8 +49,8 @@ async def _apply(op, ctx, after: dict) -> dict | None:
 
 async def execute_applied_coupon(op, ctx) -> str:
     org, code = _split(op.key)
-    if op.blocked:
-        raise LagosyncError(f"{op.id}: {op.details.get('hint', 'Lago cannot do this')}")
+    if op.block is not None:
+        raise LagosyncError(f"{op.id}: {op.block.hint}")
     active = await _active(ctx, org, code)
     if op.action == "delete":
         n = await _terminate(op, ctx, org, active)

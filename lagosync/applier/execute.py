@@ -10,7 +10,7 @@ whose first try had landed) the object is read again and the operation retried f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +23,14 @@ from ..client.errors import (
     LagoValidationError,
 )
 from ..errors import LagosyncError
+from ..facts import LiveState
+from ..kinds import KINDS, label, split_version
+from ..planner.ops import Action, Operation
 from . import payloads as pl
+from .applied_coupons import execute_applied_coupon
 from .audit import AuditLog
+from .moves import execute_move
 
-KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription", "applied_coupon")
 ATTEMPTS = 3
 
 
@@ -51,10 +55,11 @@ class Context:
     declared: dict[str, dict[str, dict]] = field(default_factory=dict)  # workspace objects as written
 
     @classmethod
-    def from_live(cls, client, audit: AuditLog, live, verify=None, declared=None) -> Context:
-        raw = {k: dict((live.raw or {}).get(k) or {}) for k in KINDS}
+    def from_live(cls, client: Any, audit: AuditLog, live: LiveState, verify: Any = None,
+                  declared: dict[str, dict[str, dict]] | None = None) -> Context:
+        raw = {k: dict(live.raw.get(k) or {}) for k in KINDS}
         plan_codes = {key: (obj or {}).get("code", key) for key, obj in raw["plan"].items()}
-        plan_codes.update(getattr(live.facts, "plan_versions", None) or {})
+        plan_codes.update(live.facts.plan_versions)
         metric_ids = {k: v.get("lago_id") for k, v in raw["billable_metric"].items() if v.get("lago_id")}
         return cls(client, audit, raw, plan_codes, metric_ids, verify, dict(declared or {}))
 
@@ -115,56 +120,25 @@ class Context:
 # ------------------------------------------------------------------ dependencies
 
 
-def _refs(op) -> set[str]:
-    """Objects an operation's desired state refers to ("kind:key")."""
-    a = op.after or {}
-    refs: set[str] = set()
-    if op.kind == "plan":
-        refs |= {f"tax:{t}" for t in a.get("tax_codes") or []}
-        for ch in (a.get("charges") or {}).values():
-            refs.add(f"billable_metric:{ch.get('billable_metric_code')}")
-            refs |= {f"tax:{t}" for t in ch.get("tax_codes") or []}
-    elif op.kind == "add_on":
-        refs |= {f"tax:{t}" for t in a.get("tax_codes") or []}
-    elif op.kind == "coupon":
-        ap = a.get("applies_to") or {}
-        refs |= {f"plan:{p}" for p in ap.get("plan_codes") or []}
-        refs |= {f"billable_metric:{m}" for m in ap.get("billable_metric_codes") or []}
-    elif op.kind == "customer":
-        refs |= {f"tax:{t}" for t in a.get("tax_codes") or []}
-    elif op.kind == "subscription":
-        refs.add(f"customer:{a.get('external_customer_id')}")
-        refs.add(f"plan:{a.get('plan_code')}")
-    elif op.kind == "applied_coupon":
-        refs.add(f"customer:{a.get('external_customer_id')}")
-        refs.add(f"coupon:{a.get('coupon_code')}")
-    return refs
-
-
-def dependencies(ops: Iterable) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+def dependencies(ops: Iterable[Operation]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     """(hard, soft) dependencies between operation ids.
 
-    hard: the operation is skipped when one of them did not succeed (declared ``depends_on`` and
-    references to objects created/changed in the same apply); soft: only ordering (deletes run
-    after every other operation, in reverse kind order: subscriptions first, taxes last).
+    hard: the plan's ``depends_on`` (the planner derives references and order once); the operation
+    is skipped when one of them did not succeed. soft: only ordering: every delete starts after the
+    other operations have finished.
     """
     ops = list(ops)
     ids = {op.id for op in ops}
     hard: dict[str, set[str]] = {op.id: set() for op in ops}
     soft: dict[str, set[str]] = {op.id: set() for op in ops}
-    non_delete = [op.id for op in ops if op.action != "delete"]
+    non_delete = [op.id for op in ops if op.action is not Action.DELETE]
     for op in ops:
-        deps = set(op.depends_on or ()) | (_refs(op) if op.action != "delete" else set())
-        hard[op.id] |= {d for d in deps if d in ids and d != op.id}
-        if op.action == "delete":
+        hard[op.id] |= {d for d in op.depends_on if d in ids and d != op.id}
+        if op.action is Action.DELETE:
             soft[op.id] |= set(non_delete)
-            rank = KINDS.index(op.kind) if op.kind in KINDS else 0
-            for other in ops:
-                if other.action == "delete" and other.kind in KINDS and KINDS.index(other.kind) > rank:
-                    hard[op.id].add(other.id)
     # a delete never waits on a non-delete that itself waits on that delete (no cycles)
     for op in ops:
-        if op.action == "delete":
+        if op.action is Action.DELETE:
             soft[op.id] = {d for d in soft[op.id] if op.id not in hard[d]}
     return hard, soft
 
@@ -172,7 +146,7 @@ def dependencies(ops: Iterable) -> tuple[dict[str, set[str]], dict[str, set[str]
 async def run_all(ops, ctx: Context, *, concurrency: int = 4,
                   on_done: Callable[[Any, Outcome], None] | None = None) -> dict[str, Outcome]:
     """Run operations: independent ones in parallel (bounded), dependants after their dependencies."""
-    ops = [op for op in ops if op.action != "no-op"]
+    ops = list(ops)
     hard, soft = dependencies(ops)
     outcomes: dict[str, Outcome] = {}
     finished = {op.id: asyncio.Event() for op in ops}
@@ -246,28 +220,14 @@ async def execute_op(op, ctx: Context) -> str:
     raise last  # pragma: no cover - loop always returns or raises
 
 
-async def _dispatch(op, ctx: Context) -> str:
-    if op.action == "migrate" and "customer_move" in op.reasons and (op.details or {}).get("to_customer"):
-        from ..migration import execute_move  # issue 6: user-to-org move (terminate, start, record)
-
-        return await execute_move(op, ctx)
-    if op.kind == "applied_coupon":
-        from .applied_coupons import execute_applied_coupon  # an org's coupons (orgs.yaml `coupons`)
-
-        return await execute_applied_coupon(op, ctx)
-    if op.action == "delete":
-        return await _delete(op, ctx)
-    if op.kind == "plan" and op.action == "replace":
-        return await _replace_plan(op, ctx)
-    if op.kind == "plan":
-        return await _upsert_plan(op, ctx)
-    if op.kind == "customer":
-        return await _upsert_customer(op, ctx)
-    if op.kind == "subscription":
-        return await _upsert_subscription(op, ctx)
-    if op.kind in ("tax", "billable_metric", "add_on", "coupon"):
-        return await _upsert_simple(op, ctx)
-    raise LagosyncError(f"{op.id}: lagosync cannot {op.action} a {op.kind}")
+async def _dispatch(op: Operation, ctx: Context) -> str:
+    if op.blocked:
+        # preflight refuses these before any write; never execute one that reached this far
+        raise LagosyncError(f"{op.id}: {op.block.hint if op.block else 'Lago cannot do this'}")
+    handler = HANDLERS.get((op.kind, op.action))
+    if handler is None:
+        raise LagosyncError(f"{op.id}: lagosync cannot {op.action} a {label(op.kind)}")
+    return await handler(op, ctx)
 
 
 async def _upsert_simple(op, ctx: Context) -> str:
@@ -286,7 +246,7 @@ async def _upsert_simple(op, ctx: Context) -> str:
     else:
         body = pl.coupon_payload(after, ctx.plan_codes, create=not exists)["coupon"]
         create, update = c.create_coupon, c.update_coupon
-    base = pl.ENDPOINTS[kind][0]
+    base = pl.endpoint(kind)
     if exists:
         method, path = "PUT", pl.path_for(kind, key)
         result = await ctx.write(op, method, path, update(key, body))
@@ -298,7 +258,7 @@ async def _upsert_simple(op, ctx: Context) -> str:
         if kind == "billable_metric" and result.get("lago_id"):
             ctx.metric_ids[key] = result["lago_id"]
     ctx.check(op, kind, result, after, method, path)
-    return f"{'updated' if exists else 'created'} {_label(kind)} '{key}'"
+    return f"{'updated' if exists else 'created'} {label(kind)} '{key}'"
 
 
 async def _upsert_plan(op, ctx: Context) -> str:
@@ -339,13 +299,12 @@ def _unsent_fixed_charges_dropped(result: dict | None, body: dict) -> dict | Non
 async def _replace_plan(op, ctx: Context) -> str:
     """ARCHITECTURE "Plan versions": create ``<code>__v<N>``, migrate, mark the old version."""
     c = ctx.client
-    details = op.details or {}
-    new_code = details.get("new_code")
-    if not new_code:
-        raise LagosyncError(f"{op.id}: replace without a new plan code in the plan; run plan again")
+    if op.version is None:
+        raise LagosyncError(f"{op.id}: replace without a new plan version in the plan; run plan again")
+    new_code = op.version.code
     old = ctx.raw["plan"].get(op.key)
     old_code = (old or {}).get("code") or ctx.live_plan_code(op.key)
-    version = pl.version_of(new_code)
+    _, version = split_version(new_code)
     extra = {"lagosync_code": op.key, "lagosync_version": str(version)}
     # 1. the new version (adopted when a previous, interrupted apply already created it)
     try:
@@ -363,7 +322,7 @@ async def _replace_plan(op, ctx: Context) -> str:
     ctx.check(op, "plan", _unsent_fixed_charges_dropped(new_raw, body), op.after, method, path)
     # 2. move the subscriptions listed by the planner (notes §4.6: same external_id, resend name)
     moved = 0
-    for ext in details.get("migrate") or ():
+    for ext in op.version.migrate:
         sub = ctx.raw["subscription"].get(ext)
         if sub is None:
             try:
@@ -415,7 +374,7 @@ async def _upsert_subscription(op, ctx: Context) -> str:
     ext = op.key
     live = ctx.raw["subscription"].get(ext)
     target = ctx.live_plan_code(after["plan_code"])
-    cancel = (op.details or {}).get("cancel_pending_downgrade")
+    cancel = op.cancel_pending
     if live is not None and cancel and target == live.get("plan_code") and live.get("next_plan_code"):
         # back to the current plan: cancel the scheduled downgrade (notes §4.6, DELETE ?status=pending)
         path = pl.path_for("subscription", ext) + "?status=pending"
@@ -465,8 +424,27 @@ async def _delete(op, ctx: Context) -> str:
     }[kind]
     await ctx.write(op, "DELETE", pl.path_for(kind, ident), deleter(ident))
     ctx.raw[kind].pop(key, None)
-    return f"deleted {_label(kind)} '{key}'"
+    return f"deleted {label(kind)} '{key}'"
 
 
-def _label(kind: str) -> str:
-    return kind.replace("_", " ").replace("add on", "add-on")
+Handler = Callable[[Operation, Context], Awaitable[str]]
+
+# One handler per (kind, action): the applier executes what the plan says; reasons never decide.
+HANDLERS: dict[tuple[str, Action], Handler] = {
+    **{(kind, action): _upsert_simple
+       for kind in ("tax", "billable_metric", "add_on", "coupon") for action in (Action.CREATE, Action.UPDATE)},
+    ("plan", Action.CREATE): _upsert_plan,
+    ("plan", Action.UPDATE): _upsert_plan,
+    ("plan", Action.REPLACE): _replace_plan,
+    ("customer", Action.CREATE): _upsert_customer,
+    ("customer", Action.UPDATE): _upsert_customer,
+    ("customer", Action.MOVE): execute_move,  # record-only: the user had nothing left to move
+    ("subscription", Action.CREATE): _upsert_subscription,
+    ("subscription", Action.UPDATE): _upsert_subscription,
+    ("subscription", Action.MIGRATE): _upsert_subscription,
+    ("subscription", Action.MOVE): execute_move,
+    **{(kind, Action.DELETE): _delete
+       for kind in ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")},
+    **{("applied_coupon", action): execute_applied_coupon
+       for action in (Action.CREATE, Action.REPLACE, Action.DELETE)},
+}

@@ -6,28 +6,16 @@ metadata ``lago_id``) is resolved from raw objects of a fresh live read, never f
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
 from ..errors import LagosyncError
+from ..kinds import charge_code, fixed_charge_code, kind
 from ..model import MARKER_KEY, MARKER_VALUE, is_marker_key
 
 __all__ = ["MARKER_KEY", "MARKER_VALUE", "is_marker_key"]  # re-exported: the applier reads them as pl.*
 
-VERSION_RE = re.compile(r"__v(\d+)$")
-
-# Which endpoint and request root each kind uses (notes §1.2, §2).
-ENDPOINTS = {
-    "tax": ("/taxes", "tax"),
-    "billable_metric": ("/billable_metrics", "billable_metric"),
-    "add_on": ("/add_ons", "add_on"),
-    "plan": ("/plans", "plan"),
-    "coupon": ("/coupons", "coupon"),
-    "customer": ("/customers", "customer"),
-    "subscription": ("/subscriptions", "subscription"),
-}
 
 
 class UnresolvedReference(LagosyncError):
@@ -36,8 +24,15 @@ class UnresolvedReference(LagosyncError):
 
 def path_for(kind: str, key: str) -> str:
     """``/plans/pro`` etc.; codes may hold any character (notes §1.3), so quote them."""
-    base, _ = ENDPOINTS[kind]
-    return f"{base}/{quote(str(key), safe='')}"
+    return f"{endpoint(kind)}/{quote(str(key), safe='')}"
+
+
+def endpoint(kind_name: str) -> str:
+    """The Lago collection path of a kind (``/plans``), from the kinds registry."""
+    base = kind(kind_name).endpoint
+    if base is None:
+        raise LagosyncError(f"a {kind(kind_name).label} has no collection endpoint of its own")
+    return base
 
 
 def _number(value: Any) -> Any:
@@ -150,7 +145,7 @@ def _charge_payload(charge: dict, metric_ids: dict[str, str], existing: dict | N
         )
     # notes §7.2: always a full charge object; properties are replaced, omitted => model defaults.
     body: dict[str, Any] = {
-        "code": charge.get("code") or metric_code,
+        "code": charge_code(charge),
         "billable_metric_id": metric_id,
         "charge_model": charge.get("charge_model"),
         "invoice_display_name": charge.get("invoice_display_name"),
@@ -200,7 +195,7 @@ def _fixed_charge_payload(fixed: dict, add_on_ids: dict[str, str], existing: dic
             "define it under add_ons or fix add_on_code"
         )
     body: dict[str, Any] = {
-        "code": fixed.get("code") or add_on_code,
+        "code": fixed_charge_code(fixed),
         "add_on_id": add_on_id,
         "charge_model": fixed.get("charge_model"),
         "invoice_display_name": fixed.get("invoice_display_name"),
@@ -225,7 +220,7 @@ def fixed_charges_payload(after: dict, live_raw: dict | None, add_on_ids: dict[s
     if not fixed and "fixed_charges" not in (live_raw or {}):
         return None
     existing = {f.get("code"): f for f in (live_raw or {}).get("fixed_charges") or []}
-    return [_fixed_charge_payload({**f, "code": f.get("code") or code}, add_on_ids, existing.get(f.get("code") or code))
+    return [_fixed_charge_payload({**f, "code": code}, add_on_ids, existing.get(code))
             for code, f in sorted(fixed.items())]
 
 
@@ -272,7 +267,7 @@ def plan_payload(
         "tax_codes": list(after.get("tax_codes") or []),
         "metadata": plan_metadata(after, live_raw, extra_metadata),
         "charges": [
-            _charge_payload({**ch, "code": ch.get("code") or ccode}, metric_ids, existing.get(ch.get("code") or ccode))
+            _charge_payload({**ch, "code": ccode}, metric_ids, existing.get(ccode))
             for ccode, ch in sorted(charges.items())
         ],
     }
@@ -282,11 +277,6 @@ def plan_payload(
     if live_raw is None:
         body = {k: v for k, v in body.items() if v is not None or k in ("charges",)}
     return {"plan": body}
-
-
-def version_of(code: str) -> int:
-    m = VERSION_RE.search(code)
-    return int(m.group(1)) if m else 1
 
 
 # --------------------------------------------------------------------------- customers

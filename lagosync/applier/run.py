@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LagosyncError, UserError
+from ..kinds import KINDS, describe, references
+from ..planner.ops import Action
 from ..workflow import desired_state, read_and_plan
 from .audit import AuditLog
-from .execute import KINDS, Context, Outcome, _label, _refs, run_all
+from .execute import Context, Outcome, run_all
 from .lock import ApplyLock
 from .verify import verify_response
 
@@ -102,61 +104,44 @@ def check_saved_plan(plan, live, *, environment: str, lago_url: str | None, dige
         seen.add(oid)
         current = (state.get(kind) or {}).get(key)
         if current is None:
-            problems.append(f"{_label(kind)} '{key}' was deleted since the plan was made")
+            problems.append(f"{describe(kind, key)} was deleted since the plan was made")
         elif model.fingerprint(current) != recorded:
-            problems.append(f"{_label(kind)} '{key}' changed since the plan was made")
+            problems.append(f"{describe(kind, key)} changed since the plan was made")
     for op in plan.operations:
         if op.id not in seen and (state.get(op.kind) or {}).get(op.key) is not None:
-            problems.append(f"{_label(op.kind)} '{op.key}' was created since the plan was made")
+            problems.append(f"{op.label} was created since the plan was made")
     if problems:
         raise StalePlanError("plan is stale: " + "; ".join(problems) + "; run lagosync plan again")
 
 
 def preflight(plan, live, desired: dict) -> list[str]:
-    """Problems that would make Lago reject (or silently ignore) the plan, found before any write."""
+    """Problems found before any write: the operations the planner marked blocked (Lago would refuse
+    or silently ignore them; the planner knows every such rule) and references that cannot resolve."""
     problems: list[str] = []
     ops = list(plan.operations)
-    deleting = {op.id for op in ops if op.action == "delete"}
-    creating = {op.id for op in ops if op.action in ("create", "update", "replace", "migrate")}
+    deleting = {op.id for op in ops if op.action is Action.DELETE}
+    creating = {op.id for op in ops if op.action is not Action.DELETE}
     existing = {f"{k}:{key}" for k, objs in (live.state or {}).items() for key in objs}
     existing |= {f"{k}:{key}" for k, objs in (live.raw or {}).items() for key in objs}
     for op in ops:
-        if op.blocked:
-            d = op.details or {}
-            paths = ", ".join(d.get("locked_paths") or []) or "some fields"
-            why = {
-                "metric_locked": "Lago ignores these fields once a plan uses the metric (notes §4.1)",
-                "coupon_locked": "Lago ignores these fields once the coupon is applied (notes §4.3)",
-            }.get(next((r for r in op.reasons if r.endswith("_locked")), ""), "Lago would ignore them")
-            hint = f" ({d['hint']})" if d.get("hint") else ""
-            if "coupon_not_reusable" in op.reasons:  # notes §4.7: Lago refuses it, nothing is ignored
-                problems.append(f"{_label(op.kind)} '{op.key}': cannot be applied: {d.get('hint', '')}")
-                continue
-            problems.append(f"{_label(op.kind)} '{op.key}': cannot change {paths}: {why}{hint}")
-        elif op.kind == "subscription" and op.before and op.after and op.action in ("update", "migrate") \
-                and op.before.get("billing_time") != op.after.get("billing_time"):
-            problems.append(
-                f"subscription '{op.key}': billing_time cannot change on an existing subscription "
-                f"(Lago keeps '{op.before.get('billing_time')}', notes §4.6); give the subscription "
-                "a new external_id and mark the old one ensure: absent instead"
-            )
-        elif op.action == "update" and "locked_after_subscription" in op.reasons:
-            problems.append(
-                f"plan '{op.key}': locked fields change after subscriptions (notes §4.2); plan again"
-            )
+        if op.block is not None:
+            paths = ", ".join(op.block.locked_paths)
+            if paths:
+                problems.append(f"{op.label}: cannot change {paths}: {op.block.why} ({op.block.hint})")
+            else:  # Lago refuses it outright; the hint says why and what to do
+                problems.append(f"{op.label}: cannot be applied: {op.block.hint}")
     # every reference of what will exist afterwards must resolve (codes -> lago_ids at write time)
     for kind in KINDS:
         for key, obj in (desired.get(kind) or {}).items():
             if obj.get("ensure") == "absent":
                 continue
-            fake = type("O", (), {"kind": kind, "after": obj})
-            for ref in sorted(_refs(fake)):
+            for ref in sorted(references(kind, obj)):
                 rkind, _, rkey = ref.partition(":")
-                label = f"{_label(kind)} '{key}' refers to {_label(rkind)} '{rkey}'"
+                what = f"{describe(kind, key)} refers to {describe(rkind, rkey)}"
                 if ref in deleting:
-                    problems.append(f"{label}, which this plan deletes")
+                    problems.append(f"{what}, which this plan deletes")
                 elif ref not in existing and ref not in creating:
-                    problems.append(f"{label}, which is neither in Lago nor in the workspace")
+                    problems.append(f"{what}, which is neither in Lago nor in the workspace")
     return problems
 
 
@@ -197,7 +182,7 @@ async def apply_async(
 
         saved = load_plan(plan_file)
         # the re-plan after apply must see what the saved plan saw: a plan made with --prune prunes
-        prune = prune or any((op.details or {}).get("pruned") for op in saved.operations)
+        prune = prune or saved.pruned
 
     # a loaded Workspace may be passed instead of a directory (tests, callers that already loaded it)
     workspace = workspace_dir if hasattr(workspace_dir, "desired") else load_workspace(workspace_dir)

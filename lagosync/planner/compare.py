@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..facts import LiveFacts, State
+from ..kinds import KINDS, split_version, version_code
 from .diff import diff
-from .ops import Change, Operation
+from .ops import Action, Blocked, Change, NewVersion, Operation
 
-KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription", "applied_coupon")
+__all__ = ["KINDS", "COMPARE", "Context", "create_op", "delete_op", "is_absent", "strip"]
 
 # notes §4.1: once a metric is used by a charge of a non-deleted plan, PUT silently ignores these.
 METRIC_LOCKED_FIELDS = (
@@ -36,20 +39,19 @@ PLAN_PRICE_FIELDS = ("amount_cents", "charges", "tax_codes", "fixed_charges")
 # charge rule (notes §4.2 "Per-charge update") is applied to the matching fields.
 FIXED_CHARGE_LOCKED_FIELDS = ("charge_model", "pay_in_advance", "prorated", "add_on_code")
 
-_VERSION_SUFFIX = re.compile(r"__v(\d+)$")
 
 
 @dataclass(frozen=True)
 class Context:
-    desired: dict[str, dict[str, dict]]
-    live: dict[str, dict[str, dict]]
-    facts: Any  # LiveFacts
-    yearly_amount_cents: Any  # callable(plan canonical dict) -> int
+    desired: State
+    live: State
+    facts: LiveFacts
+    yearly_amount_cents: Callable[[dict[str, Any]], int]
 
-    def d(self, kind: str) -> dict[str, dict]:
+    def d(self, kind: str) -> dict[str, dict[str, Any]]:
         return self.desired.get(kind) or {}
 
-    def l(self, kind: str) -> dict[str, dict]:  # noqa: E743
+    def l(self, kind: str) -> dict[str, dict[str, Any]]:  # noqa: E743
         return self.live.get(kind) or {}
 
 
@@ -82,48 +84,11 @@ def _sorted_set(values) -> list:
     return sorted(set(values))
 
 
-# --- references (depends_on) -------------------------------------------------------------------
-
-
-def references(kind: str, obj: dict | None) -> set[str]:
-    """Ids ("kind:key") of the objects ``obj`` refers to by code."""
-    if not obj:
-        return set()
-    refs: set[str] = set()
-    for code in obj.get("tax_codes") or []:
-        refs.add(f"tax:{code}")
-    if kind == "plan":
-        for fixed in (obj.get("fixed_charges") or {}).values():  # notes §3.4: an add-on on the plan
-            if fixed.get("add_on_code"):
-                refs.add(f"add_on:{fixed['add_on_code']}")
-            refs.update(f"tax:{code}" for code in fixed.get("tax_codes") or [])
-        for charge in (obj.get("charges") or {}).values():
-            if charge.get("billable_metric_code"):
-                refs.add(f"billable_metric:{charge['billable_metric_code']}")
-            for code in charge.get("tax_codes") or []:
-                refs.add(f"tax:{code}")
-    elif kind == "coupon":
-        applies = obj.get("applies_to") or {}
-        refs.update(f"plan:{c}" for c in applies.get("plan_codes") or [])
-        refs.update(f"billable_metric:{c}" for c in applies.get("billable_metric_codes") or [])
-    elif kind == "subscription":
-        if obj.get("plan_code"):
-            refs.add(f"plan:{obj['plan_code']}")
-        if obj.get("external_customer_id"):
-            refs.add(f"customer:{obj['external_customer_id']}")
-    elif kind == "applied_coupon":
-        if obj.get("coupon_code"):
-            refs.add(f"coupon:{obj['coupon_code']}")
-        if obj.get("external_customer_id"):
-            refs.add(f"customer:{obj['external_customer_id']}")
-    return refs
-
-
 # --- helpers on live facts ---------------------------------------------------------------------
 
 
 def active_subscriptions(ctx: Context, plan_code: str) -> int:
-    return int((getattr(ctx.facts, "plan_active_subscriptions", None) or {}).get(plan_code, 0))
+    return int(ctx.facts.plan_active_subscriptions.get(plan_code, 0))
 
 
 def live_subscriptions_on(ctx: Context, plan_code: str) -> list[str]:
@@ -134,17 +99,15 @@ def pending_subscriptions_to(ctx: Context, plan_code: str) -> list[str]:
     """Subscriptions still active elsewhere with a downgrade to ``plan_code`` scheduled (notes §4.6):
     e.g. those a previous, cheaper plan version is waiting for. They are the plan's subscribers from
     their next period on, so a price change hits them and a new version must move them too."""
-    pending = getattr(ctx.facts, "pending_downgrades", None) or {}
+    pending = ctx.facts.pending_downgrades
     return sorted(k for k, code in pending.items()
                   if code == plan_code and (ctx.l("subscription").get(k) or {}).get("plan_code") != plan_code)
 
 
 def next_version_code(ctx: Context, code: str) -> str:
     """``<code>__v<N>``: N is one more than the current live version (version 1 has no suffix)."""
-    live_code = (getattr(ctx.facts, "plan_versions", None) or {}).get(code, code)
-    m = _VERSION_SUFFIX.search(live_code)
-    current = int(m.group(1)) if m else 1
-    return f"{code}__v{current + 1}"
+    _, current = split_version(ctx.facts.plan_versions.get(code, code))
+    return version_code(code, current + 1)
 
 
 def _yearly(ctx: Context, plan_code: str) -> int | None:
@@ -154,12 +117,11 @@ def _yearly(ctx: Context, plan_code: str) -> int | None:
         plan = ctx.l("plan").get(plan_code)
     if plan is None:
         # a subscription still on a superseded version ``X__v<N>`` (ARCHITECTURE "Plan versions")
-        superseded = getattr(ctx.facts, "superseded_yearly_amounts", None) or {}
-        return superseded.get(plan_code)
+        return ctx.facts.superseded_yearly_amounts.get(plan_code)
     return ctx.yearly_amount_cents(plan)
 
 
-def _upgrade_reason(ctx: Context, from_plan: str, to_plan: str) -> tuple[str | None, dict]:
+def _upgrade_reason(ctx: Context, from_plan: str, to_plan: str) -> tuple[str | None, dict[str, Any]]:
     """notes §4.6: Lago compares Plan#yearly_amount_cents; new >= current is an immediate upgrade,
     lower is a downgrade scheduled at the end of the current billing period."""
     old, new = _yearly(ctx, from_plan), _yearly(ctx, to_plan)
@@ -172,11 +134,11 @@ def _upgrade_reason(ctx: Context, from_plan: str, to_plan: str) -> tuple[str | N
 # --- per-kind compare functions ----------------------------------------------------------------
 
 
-def _simple_update(kind: str, key: str, before: dict, after: dict) -> Operation | None:
+def _simple_update(kind: str, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     changes = field_changes(before, after)
     if not changes:
         return None
-    return Operation("update", kind, key, ("changed",), tuple(changes), before, after)
+    return Operation(Action.UPDATE, kind, key, ("changed",), tuple(changes), before, after)
 
 
 def compare_tax(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
@@ -193,23 +155,20 @@ def compare_billable_metric(ctx: Context, key: str, before: dict, after: dict) -
     changes = field_changes(before, after)
     if not changes:
         return None
-    in_use = key in (getattr(ctx.facts, "metrics_in_use", None) or set())
+    in_use = key in ctx.facts.metrics_in_use
     locked = _sorted_set(_top(c.path) for c in changes if _top(c.path) in METRIC_LOCKED_FIELDS)
     if in_use and locked:
         # notes §4.1: Lago would answer 200 and ignore these fields; a metric has no versions, so the
         # plan shows the change as blocked and says what to do instead. The applier refuses it.
-        details = {
-            "blocked": True,
-            "locked_paths": locked,
-            "used_by_plans": _plans_using_metric(ctx, key),
-            "hint": (
-                "declare a new metric with another code, point the charges at it, "
-                f"then mark '{key}' with ensure: absent"
-            ),
-        }
-        return Operation("replace", "billable_metric", key, ("metric_locked",), tuple(changes),
-                         before, after, details)
-    return Operation("update", "billable_metric", key, ("changed",), tuple(changes), before, after)
+        block = Blocked(
+            why="Lago ignores these fields once a plan uses the metric",
+            hint=("declare a new metric with another code, point the charges at it, "
+                  f"then mark '{key}' with ensure: absent"),
+            locked_paths=tuple(locked),
+        )
+        return Operation(Action.REPLACE, "billable_metric", key, ("metric_locked",), tuple(changes),
+                         before, after, {"used_by_plans": _plans_using_metric(ctx, key)}, block=block)
+    return Operation(Action.UPDATE, "billable_metric", key, ("changed",), tuple(changes), before, after)
 
 
 def _plans_using_metric(ctx: Context, metric: str) -> list[str]:
@@ -223,27 +182,26 @@ def compare_coupon(ctx: Context, key: str, before: dict, after: dict) -> Operati
     changes = field_changes(before, after)
     if not changes:
         return None
-    applied = key in (getattr(ctx.facts, "coupons_applied", None) or set())
+    applied = key in ctx.facts.coupons_applied
     locked = _sorted_set(_top(c.path) for c in changes if _top(c.path) not in COUPON_EDITABLE_FIELDS)
     if applied and locked:
         # notes §4.3: once applied, only name/description/expiration are applied; the rest is ignored.
-        details = {
-            "blocked": True,
-            "locked_paths": locked,
-            "hint": (
-                "declare a new coupon with another code for new customers; "
-                f"'{key}' keeps its terms for the customers it is applied to"
-            ),
-        }
-        return Operation("replace", "coupon", key, ("coupon_locked",), tuple(changes), before, after, details)
-    return Operation("update", "coupon", key, ("changed",), tuple(changes), before, after)
+        block = Blocked(
+            why="Lago ignores these fields once the coupon is applied",
+            hint=("declare a new coupon with another code for new customers; "
+                  f"'{key}' keeps its terms for the customers it is applied to"),
+            locked_paths=tuple(locked),
+        )
+        return Operation(Action.REPLACE, "coupon", key, ("coupon_locked",), tuple(changes), before, after,
+                         block=block)
+    return Operation(Action.UPDATE, "coupon", key, ("changed",), tuple(changes), before, after)
 
 
 def compare_plan(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
     changes = field_changes(before, after)
     if not changes:
         return None
-    had_subs = key in (getattr(ctx.facts, "plan_has_had_subscriptions", None) or set())
+    had_subs = key in ctx.facts.plan_has_had_subscriptions
     locked = _sorted_set(_top(c.path) for c in changes if _top(c.path) in PLAN_LOCKED_FIELDS)
     before_charges, after_charges = before.get("charges") or {}, after.get("charges") or {}
     if had_subs:
@@ -269,25 +227,26 @@ def compare_plan(ctx: Context, key: str, before: dict, after: dict) -> Operation
         migrate = sorted(
             [s for s in live_subscriptions_on(ctx, key) if not _leaves_plan(ctx, s, key)] + pending_here
         )
-        details: dict[str, Any] = {
-            "new_code": next_version_code(ctx, key),
-            "live_code": (getattr(ctx.facts, "plan_versions", None) or {}).get(key, key),
-            "migrate": migrate,
-            "locked_paths": locked,
-            "active_subscriptions": n_active,
-        }
+        version = NewVersion(
+            code=next_version_code(ctx, key),
+            live_code=ctx.facts.plan_versions.get(key, key),
+            migrate=tuple(migrate),
+            locked_paths=tuple(locked),
+        )
+        details: dict[str, Any] = {"active_subscriptions": n_active}
         reasons = ["locked_after_subscription"]
         if migrate:
             old, new = ctx.yearly_amount_cents(before), ctx.yearly_amount_cents(after)
             move = "upgrade_immediate" if new >= old else "downgrade_at_period_end"  # notes §4.6
             reasons.append(move)
-            details.update(from_plan=key, to_plan=details["new_code"],
+            details.update(from_plan=key, to_plan=version.code,
                            from_yearly_amount_cents=old, to_yearly_amount_cents=new)
         if removed:
             details["removed_charges"] = removed
         if removed_fixed:
             details["removed_fixed_charges"] = removed_fixed
-        return Operation("replace", "plan", key, tuple(reasons), tuple(changes), before, after, details)
+        return Operation(Action.REPLACE, "plan", key, tuple(reasons), tuple(changes), before, after, details,
+                         version=version)
     reasons = ["changed"]
     details = {}
     reprices = any(_top(c.path) in PLAN_PRICE_FIELDS for c in changes)
@@ -303,7 +262,7 @@ def compare_plan(ctx: Context, key: str, before: dict, after: dict) -> Operation
         if "charge_removed" not in reasons:
             reasons.append("charge_removed")
         details["removed_fixed_charges"] = removed_fixed
-    return Operation("update", "plan", key, tuple(reasons), tuple(changes), before, after, details)
+    return Operation(Action.UPDATE, "plan", key, tuple(reasons), tuple(changes), before, after, details)
 
 
 def _fixed_charge_locks(changes, before: dict, after: dict) -> list[str]:
@@ -342,71 +301,107 @@ def compare_customer(ctx: Context, key: str, before: dict, after: dict) -> Opera
     return _simple_update("customer", key, before, after)
 
 
-def compare_subscription(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
+# Subscription fields Lago never changes on an existing subscription (lago-behaviour#subscription-fixed-fields):
+# billing_time is kept as it was created; the customer cannot change (a user-to-org move re-creates it).
+SUBSCRIPTION_FIXED_FIELDS = ("billing_time", "external_customer_id")
+
+
+def compare_subscription(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     before_eff = dict(before)
-    pending = (getattr(ctx.facts, "pending_downgrades", None) or {}).get(key)
+    pending = ctx.facts.pending_downgrades.get(key)
     details: dict[str, Any] = {}
     if pending is not None and pending == after.get("plan_code"):
         # A downgrade to the desired plan is already scheduled (notes §4.6): not a change.
         before_eff["plan_code"] = pending
         details["pending_downgrade"] = pending
     changes = field_changes(before_eff, after)
-    cancel_pending = pending is not None and pending != after.get("plan_code")
-    if cancel_pending:
+    cancel_pending = pending if pending is not None and pending != after.get("plan_code") else None
+    if cancel_pending is not None:
         changes.append(Change("pending_plan_code", pending, None))
-        details["cancel_pending_downgrade"] = pending
     if not changes:
         return None
     reasons: list[str] = []
+    block = _subscription_block(ctx, before, after)
     if any(c.path == "external_customer_id" for c in changes):
         reasons.append("customer_move")
+    if block is not None and "external_customer_id" not in block.locked_paths:
+        reasons.append("subscription_locked")
+    action = Action.UPDATE
     if before_eff.get("plan_code") != after.get("plan_code"):
         reason, amounts = _upgrade_reason(ctx, before["plan_code"], after["plan_code"])
         details.update(from_plan=before["plan_code"], to_plan=after["plan_code"], **amounts)
         reasons.insert(0, reason or "changed")
-        return Operation("migrate", "subscription", key, tuple(reasons), tuple(changes), before, after, details)
-    reasons.insert(0, "changed")
-    return Operation("update", "subscription", key, tuple(reasons), tuple(changes), before, after, details)
+        action = Action.MIGRATE
+    else:
+        reasons.insert(0, "changed")
+    return Operation(action, "subscription", key, tuple(reasons), tuple(changes), before, after, details,
+                     block=block, cancel_pending=cancel_pending)
+
+
+def _subscription_block(ctx: Context, before: dict[str, Any], after: dict[str, Any]) -> Blocked | None:
+    """A change of a field Lago keeps (``SUBSCRIPTION_FIXED_FIELDS``): blocked, with what to do instead.
+    A customer change that orgs.yaml declares as a user-to-org move is planned by ``planner.moves``
+    (which replaces this operation), so it is not blocked here."""
+    owner, org = before.get("external_customer_id"), after.get("external_customer_id")
+    moved = owner != org
+    if moved and ctx.facts.migrate_from.get(str(owner)) == org:
+        return None
+    if moved:
+        return Blocked(
+            why=f"a Lago subscription cannot change customer (this one belongs to '{owner}')",
+            hint=f"add '{owner}' to migrate_from of org '{org}' in orgs.yaml to terminate it and start it "
+                 "again for the org",
+            locked_paths=("external_customer_id",),
+        )
+    if before.get("billing_time") != after.get("billing_time"):
+        return Blocked(
+            why=f"Lago keeps the billing_time a subscription was created with ('{before.get('billing_time')}')",
+            hint="give the subscription a new external_id and mark the old one ensure: absent instead",
+            locked_paths=("billing_time",),
+        )
+    return None
 
 
 def _not_reusable(ctx: Context, key: str, coupon_code: str | None) -> bool:
     """notes §4.7: a non-reusable coupon is applied once per customer ever; ``key`` was applied before
     (``facts.applied_coupons_ever``) and the coupon (live, else as declared) says reusable: false."""
-    if key not in (getattr(ctx.facts, "applied_coupons_ever", None) or set()):
+    if key not in ctx.facts.applied_coupons_ever:
         return False
     coupon = ctx.l("coupon").get(coupon_code or "") or ctx.d("coupon").get(coupon_code or "") or {}
     return coupon.get("reusable") is False
 
 
-def _coupon_blocked(key: str, coupon_code: str | None) -> dict:
-    return {
-        "blocked": True,
-        "hint": (f"coupon '{coupon_code}' is not reusable and was already applied to this org once; "
-                 "Lago refuses it again (coupon_is_not_reusable): declare a new coupon, or remove it from "
-                 "the org's coupons"),
-    }
+def _coupon_blocked(coupon_code: str | None) -> Blocked:
+    return Blocked(
+        why="Lago applies a non-reusable coupon to a customer once, ever",
+        hint=(f"coupon '{coupon_code}' is not reusable and was already applied to this org once; "
+              "Lago refuses it again (coupon_is_not_reusable): declare a new coupon, or remove it from "
+              "the org's coupons"),
+    )
 
 
-def compare_applied_coupon(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
+def compare_applied_coupon(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]
+                           ) -> Operation | None:
     # notes §4.7: no update endpoint; changing an override is terminate + apply again (replace). Only
     # declared overrides are compared (lagosync.model: unset ones default to the coupon's, notes §3.10).
     changes = field_changes(before, after)
     if not changes:
         return None
-    details: dict[str, Any] = {}
     reasons = ["changed", "terminates_coupon"]
+    block = None
     if _not_reusable(ctx, key, after.get("coupon_code")):
         reasons.append("coupon_not_reusable")
-        details.update(_coupon_blocked(key, after.get("coupon_code")))
-    return Operation("replace", "applied_coupon", key, tuple(reasons), tuple(changes), before, after, details)
+        block = _coupon_blocked(after.get("coupon_code"))
+    return Operation(Action.REPLACE, "applied_coupon", key, tuple(reasons), tuple(changes), before, after,
+                     block=block)
 
 
-def create_applied_coupon_op(ctx: Context, key: str, after: dict) -> Operation:
+def create_applied_coupon_op(ctx: Context, key: str, after: dict[str, Any]) -> Operation:
     """Apply a coupon to an org; refused in the plan when Lago would refuse it (notes §4.7)."""
     if _not_reusable(ctx, key, after.get("coupon_code")):
-        return Operation("create", "applied_coupon", key, ("new", "coupon_not_reusable"), (), None, after,
-                         _coupon_blocked(key, after.get("coupon_code")))
-    return Operation("create", "applied_coupon", key, ("new",), (), None, after, {})
+        return Operation(Action.CREATE, "applied_coupon", key, ("new", "coupon_not_reusable"), (), None, after,
+                         block=_coupon_blocked(after.get("coupon_code")))
+    return Operation(Action.CREATE, "applied_coupon", key, ("new",), (), None, after)
 
 
 COMPARE = {
@@ -424,16 +419,15 @@ COMPARE = {
 # --- create and delete -------------------------------------------------------------------------
 
 
-def create_op(ctx: Context, kind: str, key: str, after: dict) -> Operation:
+def create_op(ctx: Context, kind: str, key: str, after: dict[str, Any]) -> Operation:
     if kind == "applied_coupon":
         return create_applied_coupon_op(ctx, key, after)
-    details: dict[str, Any] = {}
-    return Operation("create", kind, key, ("new",), (), None, after, details)
+    return Operation(Action.CREATE, kind, key, ("new",), (), None, after)
 
 
-def delete_op(ctx: Context, kind: str, key: str, before: dict, *, pruned: bool) -> Operation:
+def delete_op(ctx: Context, kind: str, key: str, before: dict[str, Any], *, pruned: bool) -> Operation:
     reasons = ["removed"]
-    details: dict[str, Any] = {"pruned": pruned}
+    details: dict[str, Any] = {}
     if kind == "billable_metric":
         # notes §4.1: DELETE has no guard, discards the metric and every charge using it.
         reasons.append("destroys_events")
@@ -463,8 +457,8 @@ def delete_op(ctx: Context, kind: str, key: str, before: dict, *, pruned: bool) 
         details["active_subscriptions"] = 1
     elif kind == "coupon":
         # notes §4.3: DELETE terminates every active applied coupon.
-        details["applied"] = key in (getattr(ctx.facts, "coupons_applied", None) or set())
+        details["applied"] = key in ctx.facts.coupons_applied
     elif kind == "applied_coupon":
         # notes §3.10: DELETE /customers/{ext}/applied_coupons/{id} terminates it (remaining balance lost)
         reasons.append("terminates_coupon")
-    return Operation("delete", kind, key, tuple(reasons), (), before, None, details)
+    return Operation(Action.DELETE, kind, key, tuple(reasons), (), before, None, details, pruned=pruned)

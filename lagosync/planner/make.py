@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
-from .compare import COMPARE, KINDS, Context, create_op, delete_op, is_absent, references, strip
-from .ops import Operation, Plan
-
-
-def _model():
-    from .. import model  # the canonical model owns fingerprint() and yearly_amount_cents()
-
-    return model
+from .. import model
+from ..facts import LiveState, State
+from ..kinds import KINDS, RANK, references
+from .compare import COMPARE, Context, create_op, delete_op, is_absent, strip
+from .moves import plan_moves
+from .ops import Action, Operation, Plan
 
 
 def make_plan(
-    desired: dict[str, dict[str, dict]],
-    live: Any,
+    desired: State,
+    live: LiveState,
     *,
     prune: bool = False,
     environment: str = "local",
@@ -31,10 +28,9 @@ def make_plan(
     listed as unmanaged; with ``prune`` those carrying the lagosync marker (``facts.managed``) are
     deleted instead. A declared object with ``ensure: absent`` is deleted when it exists.
     """
-    model = _model()
     ctx = Context(desired=desired, live=live.state, facts=live.facts,
                   yearly_amount_cents=model.yearly_amount_cents)
-    managed = getattr(live.facts, "managed", None) or {}
+    managed = live.facts.managed
     ops: list[Operation] = []
     unchanged = 0
     unmanaged: list[tuple[str, str]] = []
@@ -66,16 +62,14 @@ def make_plan(
                 unmanaged.append((kind, key))
     # the subscriptions of a customer this plan deletes are terminated by that delete (its blast
     # radius counts them): they are not "left alone", so not listed as unmanaged
-    deleted_customers = {op.key for op in ops if op.kind == "customer" and op.action == "delete"}
+    deleted_customers = {op.key for op in ops if op.kind == "customer" and op.action is Action.DELETE}
     unmanaged = [
         (kind, key) for kind, key in unmanaged
         if not (kind in ("subscription", "applied_coupon")
                 and (ctx.l(kind).get(key) or {}).get("external_customer_id") in deleted_customers)
     ]
     ordered = order_operations(ops)
-    # issue 6: user-to-org moves (orgs.yaml migrate_from) come last, with their own depends_on
-    from ..migration import plan_moves
-
+    # user-to-org moves (orgs.yaml migrate_from) come last, with their own depends_on
     ordered, unmanaged = plan_moves(desired, live, ordered, unmanaged)
     fingerprints = {
         f"{kind}:{key}": model.fingerprint(obj)
@@ -95,28 +89,25 @@ def make_plan(
 
 
 def order_operations(ops: list[Operation]) -> list[Operation]:
-    """Creates/updates/replaces/migrates in dependency order (taxes, metrics, add-ons, plans, coupons,
-    customers, subscriptions), then deletes in reverse order; ``depends_on`` filled from references.
+    """Creates/updates/replaces/migrates in dependency order (``lagosync.kinds.KINDS``), then deletes
+    in reverse order, each with ``depends_on``: the one place references become ordering.
 
-    A non-delete op depends on the ops of the objects its desired state refers to; a delete op depends
-    on the ops of the objects that referred to it (they must let go first).
+    A non-delete op depends on the ops of the objects its desired state refers to. A delete op
+    depends on the ops of the objects that referred to it (they must let go first) and on the
+    deletes of the kinds after its own (subscriptions are terminated before their plan is deleted,
+    plans before their metrics and taxes). The applier runs every delete after the other operations.
     """
-    rank = {k: i for i, k in enumerate(KINDS)}
-    forward = sorted((o for o in ops if o.action != "delete"), key=lambda o: (rank[o.kind], o.key))
-    deletes = sorted((o for o in ops if o.action == "delete"), key=lambda o: (-rank[o.kind], o.key))
+    forward = sorted((o for o in ops if o.action is not Action.DELETE), key=lambda o: (RANK[o.kind], o.key))
+    deletes = sorted((o for o in ops if o.action is Action.DELETE), key=lambda o: (-RANK[o.kind], o.key))
     ids = {o.id for o in forward}
     refs_before = {o.id: references(o.kind, o.before) for o in ops}
     out: list[Operation] = []
     for op in forward + deletes:
-        if op.action == "delete":
+        if op.action is Action.DELETE:
             deps = {other for other, refs in refs_before.items() if op.id in refs and other != op.id}
+            deps |= {d.id for d in deletes if RANK[d.kind] > RANK[op.kind]}
         else:
             deps = references(op.kind, op.after) & ids
         deps.discard(op.id)
-        out.append(_with_deps(op, tuple(sorted(deps))))
+        out.append(op.with_(depends_on=tuple(sorted(deps))))
     return out
-
-
-def _with_deps(op: Operation, deps: tuple[str, ...]) -> Operation:
-    return Operation(op.action, op.kind, op.key, op.reasons, op.changes, op.before, op.after,
-                     op.details, deps)

@@ -1,18 +1,42 @@
-"""Plan data: ``Change``, ``Operation``, ``Plan`` and their JSON form (format_version 1).
+"""Plan data: ``Action``, ``Change``, ``Operation``, ``Plan`` and their JSON form (format_version 2).
 
-Plain frozen dataclasses, no I/O. Every operation describes itself (``describe()``,
-``impacts()``) so the renderers never re-derive billing rules.
+Plain frozen dataclasses, no I/O. An operation's ``action`` (a closed set) and its typed fields
+(``version``, ``move``, ``block``, ``cancel_pending``, ``pruned``) are what the applier executes;
+its ``reasons`` and ``details`` only explain the change to people (like Terraform's ActionReason).
+Every operation describes itself (``describe()``, ``impacts()``) so the renderers never re-derive
+billing rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
-FORMAT_VERSION = 1
+from ..kinds import describe as _describe
 
-ACTIONS = ("create", "update", "delete", "replace", "migrate", "no-op")
+FORMAT_VERSION = 2
+
+
+class Action(str, Enum):
+    """What the applier does to one object. Closed: the applier has one handler per (kind, action)."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPLACE = "replace"  # a new plan version (or, blocked, a change Lago cannot make in place)
+    MIGRATE = "migrate"  # a subscription moves to another plan
+    MOVE = "move"  # a user-based customer's subscription moves to an org (orgs.yaml migrate_from)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ACTIONS: tuple[str, ...] = tuple(a.value for a in Action) + ("no-op",)
+"""Actions as they appear in plan summaries; ``no-op`` counts declared objects that already match."""
 
 # Reason codes (docs/ARCHITECTURE.md "Plan"); each is explained in README "Plans: reading the output".
 REASONS = (
@@ -23,14 +47,15 @@ REASONS = (
     "locked_after_subscription",
     "metric_locked",
     "coupon_locked",
+    "subscription_locked",  # billing_time or the customer of a subscription (lago-behaviour#subscription-fixed-fields)
     "upgrade_immediate",
     "downgrade_at_period_end",
     "destroys_events",
     "terminates_subscriptions",
     "charge_removed",
     "customer_move",
-    "terminates_coupon",  # an org's applied coupon is terminated (removed, or re-applied: notes §4.7)
-    "coupon_not_reusable",  # a non-reusable coupon cannot be applied to the org again (notes §4.7)
+    "terminates_coupon",  # an org's applied coupon is terminated (lago-behaviour#applied-coupon-no-update)
+    "coupon_not_reusable",  # a non-reusable coupon cannot be applied to the org again (lago-behaviour#coupon-reusable)
 )
 
 # Reasons that make an operation unsafe to take without review (blast radius, warnings).
@@ -39,6 +64,7 @@ WARNING_REASONS = (
     "locked_after_subscription",
     "metric_locked",
     "coupon_locked",
+    "subscription_locked",
     "downgrade_at_period_end",
     "upgrade_immediate",
     "destroys_events",
@@ -48,26 +74,16 @@ WARNING_REASONS = (
     "coupon_not_reusable",
 )
 
-# Reasons that mean something is destroyed in Lago: a metric delete destroys its events (notes
-# §4.1), a plan/customer delete or a user-to-org move terminates subscriptions (notes §4.6), a charge
-# omitted from a plan update is deleted by Lago (notes §4.2). Such operations need --allow-destroy.
+# Reasons that mean something is destroyed in Lago: a metric delete destroys its events
+# (lago-behaviour#metric-delete), a plan/customer delete or a user-to-org move terminates subscriptions
+# (lago-behaviour#subscription-terminate), a charge omitted from a plan update is deleted by Lago
+# (lago-behaviour#plan-charges-reconciled). Such operations need --allow-destroy.
 DESTROY_REASONS = ("destroys_events", "terminates_subscriptions", "charge_removed", "terminates_coupon")
 
 # Reasons that change what existing subscribers pay: an in-place price change on a plan with active
-# subscriptions (notes §4.2), a subscription moved to another plan (notes §4.6: an upgrade closes and
-# invoices the period now, a downgrade applies at period end). Such operations need --allow-reprice.
+# subscriptions (lago-behaviour#plan-update-reprices), a subscription moved to another plan
+# (lago-behaviour#plan-change-upgrade-downgrade). Such operations need --allow-reprice.
 REPRICE_REASONS = ("reprices_subscribers", "upgrade_immediate", "downgrade_at_period_end")
-
-KIND_LABELS = {
-    "tax": "tax",
-    "billable_metric": "metric",
-    "add_on": "add-on",
-    "plan": "plan",
-    "coupon": "coupon",
-    "customer": "customer",
-    "subscription": "subscription",
-    "applied_coupon": "applied coupon",
-}
 
 
 def _plural(n: int, word: str) -> str:
@@ -85,36 +101,121 @@ class Change:
     old: Any
     new: Any
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "old": self.old, "new": self.new}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Change:
+    def from_dict(cls, d: Mapping[str, Any]) -> Change:
         return cls(path=d["path"], old=d.get("old"), new=d.get("new"))
 
 
 @dataclass(frozen=True)
-class Operation:
-    """One thing the applier would do to one Lago object (identified by kind and key)."""
+class Blocked:
+    """Lago cannot do this change: the applier refuses the operation, the plan says what to do."""
 
-    action: str
+    why: str  # the Lago rule, in plain words
+    hint: str  # what to do instead
+    locked_paths: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"why": self.why, "hint": self.hint, "locked_paths": list(self.locked_paths)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Blocked:
+        return cls(why=d["why"], hint=d["hint"], locked_paths=tuple(d.get("locked_paths") or ()))
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A plan ``replace``: create version ``code``, then move the ``migrate`` subscriptions onto it."""
+
+    code: str  # live code of the new version, ``<code>__v<N>``
+    live_code: str  # live code of the current version
+    migrate: tuple[str, ...] = ()  # subscription external_ids to move
+    locked_paths: tuple[str, ...] = ()  # why a version is needed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "live_code": self.live_code, "migrate": list(self.migrate),
+                "locked_paths": list(self.locked_paths)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> NewVersion:
+        return cls(code=d["code"], live_code=d["live_code"], migrate=tuple(d.get("migrate") or ()),
+                   locked_paths=tuple(d.get("locked_paths") or ()))
+
+
+@dataclass(frozen=True)
+class CustomerMove:
+    """A ``move``: terminate a user's subscription, start the org's, record the user on the org.
+
+    ``record_only``: nothing left to move, only the org's ``migrated_from`` record is written.
+    """
+
+    from_customer: str
+    to_customer: str
+    migrated_from: tuple[str, ...]  # the org's record after this move
+    from_subscription: str | None = None
+    to_subscription: str | None = None  # None: the org declares none (the operation is blocked)
+    plan_code: str | None = None
+    on_termination_invoice: str = "generate"  # Lago's defaults, sent explicitly (lago-behaviour#subscription-terminate)
+    on_termination_credit_note: str = "credit"
+    record_only: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "migrated_from": list(self.migrated_from)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CustomerMove:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        values["migrated_from"] = tuple(d.get("migrated_from") or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One thing the applier would do to one Lago object (identified by kind and key).
+
+    The applier reads ``action``, ``kind``, ``key``, ``after``, ``depends_on`` and the typed fields;
+    ``reasons`` and ``details`` (display facts: counts, amounts, names) are for people only.
+    """
+
+    action: Action
     kind: str
     key: str
     reasons: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
-    before: dict | None = None
-    after: dict | None = None
-    details: dict = field(default_factory=dict)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
+    block: Blocked | None = None
+    version: NewVersion | None = None
+    move: CustomerMove | None = None
+    cancel_pending: str | None = None  # a subscription's scheduled downgrade (to this plan) is cancelled
+    pruned: bool = False  # a delete of an object merely absent from the workspace (--prune)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.action, Action):
+            object.__setattr__(self, "action", Action(self.action))
 
     @property
     def id(self) -> str:
         return f"{self.kind}:{self.key}"
 
     @property
+    def label(self) -> str:
+        return _describe(self.kind, self.key)
+
+    @property
+    def blocked(self) -> bool:
+        """Lago cannot do this; the applier refuses it (``block`` says why and what to do)."""
+        return self.block is not None
+
+    @property
     def destructive(self) -> bool:
         """A delete, or an operation that destroys something in Lago (``DESTROY_REASONS``)."""
-        return self.action == "delete" or any(r in DESTROY_REASONS for r in self.reasons)
+        return self.action is Action.DELETE or any(r in DESTROY_REASONS for r in self.reasons)
 
     @property
     def reprices(self) -> bool:
@@ -122,62 +223,64 @@ class Operation:
         moves subscriptions onto it. A user-to-org move keeps the plan: destructive, not re-pricing."""
         if any(r in REPRICE_REASONS for r in self.reasons):
             return True
-        return self.kind == "plan" and self.action == "replace" and bool(self.details.get("migrate"))
+        return self.version is not None and bool(self.version.migrate)
 
-    @property
-    def blocked(self) -> bool:
-        """True when Lago cannot do this in place and the applier refuses it (details['blocked'])."""
-        return bool(self.details.get("blocked"))
+    def with_(self, **changes: Any) -> Operation:
+        return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:
         """One line for people, e.g. ``update plan 'pro': re-prices 37 active subscriptions``."""
-        label = f"{KIND_LABELS.get(self.kind, self.kind)} '{self.key}'"
-        if self.kind == "applied_coupon" and self.blocked:
-            head = f"cannot apply {label}"
-        elif self.kind == "applied_coupon" and self.action == "replace":
-            head = f"re-apply {label}"
-        elif self.action == "replace" and self.blocked:
-            head = f"cannot update {label} in place"
-        elif self.action == "replace":
-            head = f"replace {label} with new version '{self.details.get('new_code')}'"
-        elif self.action == "migrate" and "customer_move" in self.reasons and self.details.get("to_customer"):
-            from ..migration import describe_move  # issue 6: user-to-org move
-
-            head = describe_move(self)[0]
-        elif self.action == "migrate":
-            head = (
-                f"move {label} from plan '{self.details.get('from_plan')}' "
-                f"to '{self.details.get('to_plan')}'"
-            )
-        else:
-            head = f"{self.action} {label}"
         impacts = self.impacts()
+        head = self.head()
         return f"{head}: {'; '.join(impacts)}" if impacts else head
+
+    def head(self) -> str:
+        label = self.label
+        if self.kind == "applied_coupon" and self.blocked:
+            return f"cannot apply {label}"
+        if self.kind == "applied_coupon" and self.action is Action.REPLACE:
+            return f"re-apply {label}"
+        if self.move is not None:
+            m = self.move
+            if m.record_only:
+                return f"record the move of customer '{m.from_customer}' into org '{m.to_customer}'"
+            return f"move subscription '{self.key}' of user '{m.from_customer}' to org '{m.to_customer}'"
+        if self.blocked:
+            return f"cannot update {label} in place"
+        if self.version is not None:
+            return f"replace {label} with new version '{self.version.code}'"
+        if self.action is Action.MIGRATE:
+            return f"move {label} from plan '{self.details.get('from_plan')}' to '{self.details.get('to_plan')}'"
+        return f"{self.action} {label}"
 
     def impacts(self) -> list[str]:
         """Blast-radius sentences for this operation (empty when it harms nothing)."""
+        if self.move is not None:
+            return self._move_impacts(self.move)
         d = self.details
         out: list[str] = []
-        label = f"{KIND_LABELS.get(self.kind, self.kind)} '{self.key}'"
+        label = self.label
+        block = self.block
         for reason in self.reasons:
             if reason == "reprices_subscribers":
                 n = d.get("active_subscriptions", 0)
                 out.append(f"re-prices {_plural(n, 'active subscription')} on '{self.key}'")
-            elif reason == "locked_after_subscription":
-                moved = len(d.get("migrate", []))
-                locked = ", ".join(d.get("locked_paths", []))
+            elif reason == "locked_after_subscription" and self.version is not None:
+                v = self.version
                 out.append(
-                    f"plan '{self.key}' has had subscriptions, so {locked} cannot change in place: "
-                    f"creates version '{d.get('new_code')}' and moves {_plural(moved, 'subscription')} to it"
+                    f"plan '{self.key}' has had subscriptions, so {', '.join(v.locked_paths)} cannot change in "
+                    f"place: creates version '{v.code}' and moves {_plural(len(v.migrate), 'subscription')} to it"
                 )
-            elif reason in ("metric_locked", "coupon_locked"):
-                locked = ", ".join(d.get("locked_paths", []))
-                out.append(f"{label} is in use, so {locked} cannot change in place; {d.get('hint', '')}".rstrip())
-            elif reason in ("upgrade_immediate", "downgrade_at_period_end") and self.kind == "plan":
+            elif reason in ("metric_locked", "coupon_locked") and block is not None:
+                out.append(f"{label} is in use, so {', '.join(block.locked_paths)} cannot change in place; "
+                           f"{block.hint}".rstrip())
+            elif reason == "subscription_locked" and block is not None:
+                out.append(f"cannot change {', '.join(block.locked_paths)}: {block.why}; {block.hint}")
+            elif reason in ("upgrade_immediate", "downgrade_at_period_end") and self.version is not None:
                 when = ("immediately" if reason == "upgrade_immediate"
                         else "at the end of their current billing period")
                 kind_of = "an upgrade" if reason == "upgrade_immediate" else "a downgrade"
-                out.append(f"moving to '{d.get('new_code')}' is {kind_of} (yearly base "
+                out.append(f"moving to '{self.version.code}' is {kind_of} (yearly base "
                            f"{d.get('from_yearly_amount_cents')} -> {d.get('to_yearly_amount_cents')} cents): "
                            f"subscriptions move {when}")
             elif reason == "upgrade_immediate":
@@ -196,8 +299,6 @@ class Operation:
                 out.append(f"deletes metric '{self.key}' and its events{tail}")
             elif reason == "terminates_subscriptions":
                 n = d.get("active_subscriptions", 0)
-                if "customer_move" in self.reasons:
-                    continue  # the move's own sentences name the termination and its options
                 if self.kind == "subscription":
                     out.append(f"terminates subscription '{self.key}'")
                 else:
@@ -207,37 +308,47 @@ class Operation:
             elif reason == "terminates_coupon":
                 org, _, code = self.key.partition("/")
                 tail = " and applies it again with the new terms (Lago has no update)" \
-                    if self.action == "replace" else ""
+                    if self.action is Action.REPLACE else ""
                 out.append(f"terminates coupon '{code}' on org '{org}' (its remaining balance is lost){tail}")
-            elif reason == "coupon_not_reusable":
-                out.append(d.get("hint", ""))
+            elif reason == "customer_move" and block is not None:
+                out.append(f"cannot change customer: {block.why}; {block.hint}")
+            elif reason == "coupon_not_reusable" and block is not None:
+                out.append(block.hint)
             elif reason == "charge_removed":
                 codes = ", ".join(repr(c) for c in d.get("removed_charges", []))
                 if codes:
                     out.append(f"removes charge {codes} from plan '{self.key}'")
                 fixed = ", ".join(repr(c) for c in d.get("removed_fixed_charges", []))
-                if fixed:  # notes §3.4
+                if fixed:  # lago-behaviour#fixed-charges
                     out.append(f"removes fixed charge {fixed} from plan '{self.key}'")
-            elif reason == "customer_move" and d.get("to_customer"):
-                from ..migration import describe_move  # issue 6: user-to-org move
-
-                out.extend(describe_move(self)[1])
-            elif reason == "customer_move":
-                out.append(f"moves {label} to another customer")
-        if self.kind == "subscription" and d.get("cancel_pending_downgrade") and self.action == "update":
-            # notes §4.6: the pending row is cancelled; the subscriber stays on the current plan and price
-            out.append(f"cancels the downgrade of {label} to '{d['cancel_pending_downgrade']}' scheduled "
+        if self.kind == "subscription" and self.cancel_pending and self.action is Action.UPDATE:
+            # lago-behaviour#pending-downgrade: the pending row is cancelled; the subscriber stays on its plan
+            out.append(f"cancels the downgrade of {label} to '{self.cancel_pending}' scheduled "
                        "at the end of its billing period (it stays on its current plan)")
-        elif self.kind == "subscription" and d.get("cancel_pending_downgrade") and self.action == "migrate":
-            # notes §4.6: a plan change (upgrade or downgrade) cancels the pending one
-            out.append(f"cancels the downgrade of {label} to '{d['cancel_pending_downgrade']}' scheduled "
+        elif self.kind == "subscription" and self.cancel_pending and self.action is Action.MIGRATE:
+            # lago-behaviour#pending-downgrade: a plan change (upgrade or downgrade) cancels the pending one
+            out.append(f"cancels the downgrade of {label} to '{self.cancel_pending}' scheduled "
                        f"at the end of its billing period (it moves to '{d.get('to_plan')}' instead)")
         return out
 
-    def to_dict(self) -> dict:
+    def _move_impacts(self, m: CustomerMove) -> list[str]:
+        record = f"records '{m.from_customer}' in org '{m.to_customer}' metadata migrated_from"
+        if m.record_only:
+            return [record]
+        if self.block is not None:
+            return [f"org '{m.to_customer}' declares no subscription to take it over: {self.block.hint}"]
+        return [
+            f"terminates subscription '{m.from_subscription}' of '{m.from_customer}' now "
+            f"(on_termination_invoice={m.on_termination_invoice}, "
+            f"on_termination_credit_note={m.on_termination_credit_note})",
+            f"starts subscription '{m.to_subscription}' for '{m.to_customer}' on plan '{m.plan_code}'",
+            record,
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "action": self.action,
+            "action": self.action.value,
             "kind": self.kind,
             "key": self.key,
             "reasons": list(self.reasons),
@@ -246,13 +357,18 @@ class Operation:
             "after": self.after,
             "details": self.details,
             "depends_on": list(self.depends_on),
+            "blocked": self.block.to_dict() if self.block else None,
+            "version": self.version.to_dict() if self.version else None,
+            "move": self.move.to_dict() if self.move else None,
+            "cancel_pending_downgrade": self.cancel_pending,
+            "pruned": self.pruned,
             "description": self.describe(),
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> Operation:
+    def from_dict(cls, d: Mapping[str, Any]) -> Operation:
         return cls(
-            action=d["action"],
+            action=Action(d["action"]),
             kind=d["kind"],
             key=d["key"],
             reasons=tuple(d.get("reasons", ())),
@@ -261,6 +377,11 @@ class Operation:
             after=d.get("after"),
             details=dict(d.get("details") or {}),
             depends_on=tuple(d.get("depends_on", ())),
+            block=Blocked.from_dict(d["blocked"]) if d.get("blocked") else None,
+            version=NewVersion.from_dict(d["version"]) if d.get("version") else None,
+            move=CustomerMove.from_dict(d["move"]) if d.get("move") else None,
+            cancel_pending=d.get("cancel_pending_downgrade"),
+            pruned=bool(d.get("pruned")),
         )
 
 
@@ -286,9 +407,14 @@ class Plan:
     def counts(self) -> dict[str, int]:
         out = {a: 0 for a in ACTIONS}
         for op in self.operations:
-            out[op.action] += 1
+            out[op.action.value] += 1
         out["no-op"] = self.unchanged
         return out
+
+    @property
+    def pruned(self) -> bool:
+        """Made with ``--prune`` deletes (the re-plan after applying it must prune too)."""
+        return any(op.pruned for op in self.operations)
 
     def impacts(self) -> list[str]:
         """Blast-radius summary of the whole plan, in operation order."""
@@ -296,12 +422,13 @@ class Plan:
 
     def totals_line(self) -> str:
         c = self.counts
+        moves = f"{c['move']} to move, " if c["move"] else ""
         return (
             f"Plan: {c['create']} to create, {c['update']} to update, {c['replace']} to replace, "
-            f"{c['migrate']} to migrate, {c['delete']} to delete."
+            f"{c['migrate']} to migrate, {moves}{c['delete']} to delete."
         )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "environment": self.environment,
@@ -316,14 +443,21 @@ class Plan:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> Plan:
+    def from_dict(cls, d: Any) -> Plan:
         """Read a plan document; unknown keys are ignored (consumers must do the same)."""
         if not isinstance(d, dict):
             raise ValueError(f"a plan document is a JSON object, not a JSON {type(d).__name__}")
         version = d.get("format_version")
         if version != FORMAT_VERSION:
+            if isinstance(version, int) and version < FORMAT_VERSION:
+                age = "an older lagosync"
+            elif isinstance(version, int):
+                age = "a newer lagosync"
+            else:
+                age = "something that is not lagosync"
             raise ValueError(
-                f"unsupported plan format_version {version!r} (this lagosync reads {FORMAT_VERSION})"
+                f"plan format_version {version!r} was written by {age}; this lagosync reads format_version "
+                f"{FORMAT_VERSION} only: make the plan again with this lagosync (lagosync plan --out FILE)"
             )
         summary = d.get("summary") or {}
         return cls(

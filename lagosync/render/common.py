@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..planner import Operation, Plan
+from ..kinds import describe
+from ..planner import Action, Operation, Plan
 from ..planner.diff import leaves
-from ..planner.ops import KIND_LABELS
 
-SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "migrate": ">"}
+SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.REPLACE: "-/+", Action.MIGRATE: ">",
+           Action.MOVE: ">"}
 NO_CHANGES = "No changes. Lago matches the workspace."
 
 
@@ -19,20 +20,18 @@ def value(v: Any) -> str:
 
 
 def title(op: Operation) -> str:
-    label = f"{KIND_LABELS.get(op.kind, op.kind)} '{op.key}'"
+    label = op.label
     if op.kind == "applied_coupon" and op.blocked:
         return f"{label} cannot be applied"
-    if op.kind == "applied_coupon" and op.action == "replace":
+    if op.kind == "applied_coupon" and op.action is Action.REPLACE:
         return f"{label} terminated and applied again"  # lago-behaviour#applied-coupon-no-update
-    if op.action == "replace" and op.blocked:
+    if op.move is not None:
+        return op.head()  # a user-to-org move has no from/to plan
+    if op.blocked:
         return f"{label} cannot be updated in place"
-    if op.action == "replace":
-        return f"{label} -> new version '{op.details.get('new_code')}'"
-    if op.action == "migrate" and "customer_move" in op.reasons and op.details.get("to_customer"):
-        from ..migration import describe_move  # issue 6: a user-to-org move has no from/to plan
-
-        return describe_move(op)[0]
-    if op.action == "migrate":
+    if op.version is not None:
+        return f"{label} -> new version '{op.version.code}'"
+    if op.action is Action.MIGRATE:
         return f"{label}: plan '{op.details.get('from_plan')}' -> '{op.details.get('to_plan')}'"
     return label
 
@@ -44,12 +43,12 @@ def reasons(op: Operation) -> str:
 def body(op: Operation) -> list[tuple[str, str]]:
     """(sign, text) lines under an operation: what a create sets, what an update changes."""
     lines: list[tuple[str, str]] = []
-    if op.action == "create":
+    if op.action is Action.CREATE:
         for path, v in leaves(op.after or {}):
             if v is not None and v != [] and v != {}:
                 lines.append(("+", f"{path} = {value(v)}"))
         return lines
-    if op.action == "delete":
+    if op.action is Action.DELETE:
         return lines
     for c in op.changes:
         if c.old is None and isinstance(c.new, (dict, list)) and c.new:
@@ -58,16 +57,15 @@ def body(op: Operation) -> list[tuple[str, str]]:
             lines.append(("-", f"{c.path} (removed)"))
         else:
             lines.append(("~", f"{c.path}: {value(c.old)} -> {value(c.new)}"))
-    d = op.details
-    if op.action == "replace" and not op.blocked and d.get("migrate"):
-        lines.append((">", f"moves subscriptions: {', '.join(d['migrate'])}"))
-    if op.blocked and d.get("hint"):
-        lines.append(("!", f"to do: {d['hint']}"))
+    if op.version is not None and op.version.migrate:
+        lines.append((">", f"moves subscriptions: {', '.join(op.version.migrate)}"))
+    if op.block is not None:
+        lines.append(("!", f"to do: {op.block.hint}"))
     return lines
 
 
 def unmanaged_lines(plan: Plan) -> list[str]:
-    return [f"{KIND_LABELS.get(k, k)} '{key}'" for k, key in plan.unmanaged]
+    return [describe(k, key) for k, key in plan.unmanaged]
 
 
 def header(plan: Plan) -> str:

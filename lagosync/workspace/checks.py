@@ -9,26 +9,18 @@ users state the rule itself and cite nothing.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from ..errors import Diagnostic
-from .model import KINDS, Location
+from ..kinds import CATALOG_KINDS, KINDS, charge_code, fixed_charge_code, looks_versioned
+from ..kinds import kind as kind_info
+from ..kinds import label as kind_label
+from .model import Location
 from .yamlpos import Document, PathT, format_path
 
-SECTIONS = {  # plans/*.yaml top-level key -> kind
-    "taxes": "tax",
-    "billable_metrics": "billable_metric",
-    "add_ons": "add_on",
-    "plans": "plan",
-    "coupons": "coupon",
-}
-LABEL = {"tax": "tax", "billable_metric": "metric", "add_on": "add-on", "plan": "plan", "coupon": "coupon",
-         "customer": "org", "subscription": "subscription", "applied_coupon": "applied coupon"}
-WHERE_DEFINED = {"tax": "taxes", "billable_metric": "billable_metrics", "add_on": "add_ons", "plan": "plans",
-                 "coupon": "coupons"}
+SECTIONS = {kind_info(k).section: k for k in CATALOG_KINDS}  # plans/*.yaml top-level key -> kind
 
 # lago-behaviour#metric-recurring: recurring is not compatible with these aggregations
 NO_RECURRING = ("count_agg", "max_agg", "latest_agg")
@@ -38,7 +30,6 @@ AGGREGATIONS = ("count_agg", "sum_agg", "max_agg", "unique_count_agg", "weighted
                 "custom_agg")
 RANGE_KEYS = {"graduated": "graduated_ranges", "volume": "volume_ranges",
               "graduated_percentage": "graduated_percentage_ranges"}
-VERSION_SUFFIX = re.compile(r"__v[0-9]+$")
 # ARCHITECTURE "Plan versions and markers": lagosync's own metadata keys
 RESERVED_META = "managed_by"
 RESERVED_PREFIX = "lagosync_"
@@ -99,7 +90,7 @@ class Checker:
         if first is None:
             bucket[entry.key] = entry
             return
-        label = LABEL[entry.kind]
+        label = kind_label(entry.kind)
         what = "code" if key_field == "code" else "external_id"
         self.diags.append(entry.doc.diag(
             entry.path + (key_field,),
@@ -180,14 +171,14 @@ class Checker:
             self.index["applied_coupon"][key] = entry
 
     # ------------------------------------------------------------------ references
-    def _ref(self, entry: Entry, sub: PathT, kind: str, code: Any, hint_extra: str = "") -> Entry | None:
-        """Check that ``code`` names a declared, present object of ``kind``; return it."""
+    def _ref(self, entry: Entry, sub: PathT, ref_kind: str, code: Any, hint_extra: str = "") -> Entry | None:
+        """Check that ``code`` names a declared, present object of ``ref_kind``; return it."""
         if not isinstance(code, str):
             return None
-        target = self.index[kind].get(code)
-        label = LABEL[kind]
+        target = self.index[ref_kind].get(code)
+        label = kind_label(ref_kind)
         if target is None:
-            hint = f"define it under {WHERE_DEFINED[kind]}, or fix the code"
+            hint = f"define it under {kind_info(ref_kind).section}, or fix the code"
             self.diags.append(entry.doc.diag(entry.path + sub, f"unknown {label} '{code}'",
                                              hint + hint_extra))
             return None
@@ -243,7 +234,7 @@ class Checker:
     def check_plan(self, e: Entry) -> None:
         p = e.obj
         code = e.key
-        if VERSION_SUFFIX.search(code):
+        if looks_versioned(code):
             self.diags.append(e.doc.diag(e.path + ("code",),
                                          f"plan code '{code}' ends like a lagosync plan version (__v<N>)",
                                          "rename it: lagosync names plan versions <code>__v<N>"))
@@ -275,7 +266,7 @@ class Checker:
         cp: PathT = ("fixed_charges", j)
         add_on_code = c.get("add_on_code")
         # the spec (PlanCreateInput.fixed_charges.code): generated from the add-on code when omitted
-        fcode = c.get("code") or add_on_code
+        fcode = fixed_charge_code(c)
         if isinstance(fcode, str):
             if fcode in codes:
                 self.diags.append(e.doc.diag(
@@ -301,7 +292,7 @@ class Checker:
     def check_charge(self, e: Entry, j: int, c: dict, codes: dict[str, int]) -> None:
         cp: PathT = ("charges", j)
         metric_code = c.get("billable_metric_code")
-        ccode = c.get("code") or metric_code  # lago-behaviour#charge-code-default
+        ccode = charge_code(c)
         if isinstance(ccode, str):
             if ccode in codes:
                 self.diags.append(e.doc.diag(

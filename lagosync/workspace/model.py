@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KINDS = ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription", "applied_coupon")
+from ..kinds import KINDS
+
+__all__ = ["KINDS", "LOCAL", "Environment", "Location", "Settings", "Workspace"]
 
 LOCAL = "local"
 

@@ -145,8 +145,7 @@ def test_second_version_while_subscriptions_wait_for_a_downgrade_to_the_first(ap
     pro["interval"] = "yearly"
     plan = lago.plan()
     [op] = plan.operations
-    assert (op.action, op.details["new_code"], op.details["migrate"]) == ("replace", "professional__v3",
-                                                                          ["sub_org_1"])
+    assert (op.action, op.version.code, op.version.migrate) == ("replace", "professional__v3", ("sub_org_1",))
     ok(lago, allow_reprice=True)
     sub = lago.get("/subscriptions/sub_org_1")["subscription"]
     assert (sub["plan_code"], sub["next_plan_code"]) == ("professional", "professional__v3")

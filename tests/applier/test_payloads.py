@@ -4,6 +4,7 @@ import pytest
 
 from lagosync.applier import payloads as pl
 from lagosync.errors import LagosyncError
+from lagosync.kinds import split_version
 
 PLAN = {
     "code": "pro", "name": "Pro", "invoice_display_name": None, "description": None,
@@ -78,7 +79,7 @@ def test_plan_version_code_and_metadata():
                            extra_metadata={"lagosync_code": "pro", "lagosync_version": "3"})["plan"]
     assert body["code"] == "pro__v3"
     assert body["metadata"]["lagosync_version"] == "3"
-    assert pl.version_of("pro__v3") == 3 and pl.version_of("pro") == 1
+    assert split_version("pro__v3") == ("pro", 3) and split_version("pro") == ("pro", 1)
 
 
 def test_customer_upsert_carries_metadata_ids_and_marker():

@@ -51,7 +51,7 @@ def save_plan(lago, tmp_path, name="plan.json"):
 
 BEHIND_THE_BACK = {
     "tax": ("PUT", "/taxes/gst", {"tax": {"name": "GST changed"}}, "tax 'gst'"),
-    "billable_metric": ("PUT", "/billable_metrics/seats", {"billable_metric": {"name": "Users"}}, "billable metric 'seats'"),
+    "billable_metric": ("PUT", "/billable_metrics/seats", {"billable_metric": {"name": "Users"}}, "metric 'seats'"),
     "add_on": ("PUT", "/add_ons/setup", {"add_on": {"name": "Onboarding"}}, "add-on 'setup'"),
     "plan": ("PUT", "/plans/professional", {"plan": {"name": "Pro!"}}, "plan 'professional'"),
     "coupon": ("PUT", "/coupons/welcome", {"coupon": {"name": "Hi", "applies_to": {"plan_codes": ["starter"]}}},
@@ -169,14 +169,14 @@ def test_preflight_refuses_a_locked_metric_change_before_any_write(applied):
 def test_preflight_refuses_a_billing_time_change_on_an_existing_subscription(applied):
     lago = applied
     lago.desired["subscription"]["sub_org_0"]["billing_time"] = "anniversary"
-    with pytest.raises(ApplyRefused, match="subscription 'sub_org_0': billing_time cannot change"):
+    with pytest.raises(ApplyRefused, match="subscription 'sub_org_0': cannot change billing_time: Lago keeps the billing_time"):
         lago.apply()
 
 
 def test_preflight_refuses_deleting_what_the_workspace_still_uses(applied):
     lago = applied
     lago.desired["billable_metric"]["storage"] = {"code": "storage", "ensure": "absent"}
-    with pytest.raises(ApplyRefused, match="plan 'enterprise' refers to billable metric 'storage', which this plan deletes"):
+    with pytest.raises(ApplyRefused, match="plan 'enterprise' refers to metric 'storage', which this plan deletes"):
         lago.apply(allow_destroy=True)
 
 

@@ -5,7 +5,7 @@ import asyncio
 from lagosync.applier import AuditLog, run_all
 from lagosync.applier.execute import Context, dependencies
 from lagosync.client.errors import LagoValidationError
-from lagosync.planner import Operation
+from lagosync.planner import Operation, order_operations
 
 
 class FakeClient:
@@ -71,7 +71,8 @@ def test_dependants_run_after_and_are_skipped_when_a_dependency_fails(tmp_path):
            create("billable_metric", "m1", metric("m1")), create("billable_metric", "m2", metric("m2")),
            create("plan", "p1", plan("p1", "m1", "vat")), create("plan", "p2", plan("p2", "m2", "gst"))]
     client = FakeClient(fail={"gst"})
-    outcomes = asyncio.run(run_all(ops, ctx_for(client, tmp_path), concurrency=3))
+    # the planner derives depends_on from references (once); the applier only follows it
+    outcomes = asyncio.run(run_all(order_operations(ops), ctx_for(client, tmp_path), concurrency=3))
     assert outcomes["tax:gst"].status == "failed" and "rejected" in outcomes["tax:gst"].message
     assert outcomes["plan:p2"].status == "skipped" and "tax:gst" in outcomes["plan:p2"].message
     assert outcomes["plan:p1"].status == "done" and outcomes["billable_metric:m2"].status == "done"
@@ -93,8 +94,9 @@ def test_concurrency_is_bounded_and_independent_ops_overlap(tmp_path):
 
 
 def test_deletes_follow_other_operations_in_reverse_kind_order():
-    ops = [Operation("delete", "tax", "vat", ("removed",)), Operation("delete", "plan", "old", ("removed",)),
-           Operation("delete", "subscription", "s1", ("removed",)), create("tax", "new", tax("new"))]
+    ops = order_operations([
+        Operation("delete", "tax", "vat", ("removed",)), Operation("delete", "plan", "old", ("removed",)),
+        Operation("delete", "subscription", "s1", ("removed",)), create("tax", "new", tax("new"))])
     hard, soft = dependencies(ops)
     assert "plan:old" in hard["tax:vat"] and "subscription:s1" in hard["plan:old"]
     assert "tax:new" in soft["tax:vat"] and not hard["tax:new"]

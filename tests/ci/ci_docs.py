@@ -5,9 +5,9 @@ from __future__ import annotations
 from lagosync.planner.ops import FORMAT_VERSION
 
 
-def op(action: str, kind: str = "plan", key: str = "pro", reasons=(), details=None) -> dict:
+def op(action: str, kind: str = "plan", key: str = "pro", reasons=(), details=None, version=None) -> dict:
     return {"action": action, "kind": kind, "key": key, "reasons": list(reasons), "changes": [],
-            "before": None, "after": None, "details": details or {}, "depends_on": []}
+            "before": None, "after": None, "details": details or {}, "depends_on": [], "version": version}
 
 
 def plan_doc(env: str = "staging", ops=()) -> dict:

@@ -94,7 +94,7 @@ def test_locked_fixed_charge_field_after_subscription_needs_new_version(tmp_path
     _edit(ws, "        units: 1\n        pay_in_advance: true\n", "        units: 1\n        pay_in_advance: false\n")
     [op] = plan_workspace(ws, None, prune=False).operations
     assert (op.action, op.reasons[0]) == ("replace", "locked_after_subscription")
-    assert op.details["locked_paths"] == ["fixed_charges.onboarding.pay_in_advance"]
+    assert op.version.locked_paths == ("fixed_charges.onboarding.pay_in_advance",)
     assert _run(ws, "apply", "--auto-approve", "--allow-reprice").exit_code == 0
     assert not plan_workspace(ws, None, prune=False).has_changes
 

@@ -185,7 +185,7 @@ def test_selection_imports_what_the_selected_objects_use(served, tmp_path):
                         client_factory=_factory(emulator))
     assert sorted(result.written) == ["orgs.yaml", "plans/catalog.yaml", "plans/pro.yaml"]
     assert sorted(result.notes) == [
-        "also imported add on 'onboarding' (plan 'pro' uses it)",
+        "also imported add-on 'onboarding' (plan 'pro' uses it)",
         "also imported coupon 'fifty' (customer 'org_beta' uses it)",
         "also imported tax 'vat_20' (plan 'pro' uses it)",
     ]

@@ -152,4 +152,4 @@ def test_force_adds_to_an_existing_file_and_keeps_what_it_declares(served, tmp_p
     plan = asyncio.run(plan_workspace(root, client_factory=factory))
     # the imported org_new round-trips; the only change is the declared migration's record
     assert [op.id for op in plan.operations] == ["customer:usr_1"]
-    assert plan.operations[0].details.get("record_only") is True
+    assert plan.operations[0].move.record_only is True

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from lagosync import model
+from lagosync import kinds, model
 from lagosync.importer import build_files, dump, parse_select, to_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ API = {
 
 
 def _state() -> dict:
-    return {k: {model.key_of(k, o): model.from_api(k, o) for o in objs} for k, objs in API.items()}
+    return {k: {kinds.key_of(k, o): model.from_api(k, o) for o in objs} for k, objs in API.items()}
 
 
 def test_to_yaml_inverts_from_yaml_for_every_kind():
@@ -112,7 +112,7 @@ def test_select_and_already_declared_objects():
     catalog = files["plans/catalog.yaml"]
     assert [m["code"] for m in catalog["billable_metrics"]] == ["api_calls"]
     assert [t["code"] for t in catalog["taxes"]] == ["vat_20"] and "coupons" not in catalog
-    assert sorted(notes) == ["also imported billable metric 'api_calls' (plan 'pro' uses it)",
+    assert sorted(notes) == ["also imported metric 'api_calls' (plan 'pro' uses it)",
                              "also imported tax 'vat_20' (plan 'pro' uses it)"]
     assert skipped == ["billable_metric:seats"]
     # declared dependencies are not imported again

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lagosync.drift import run_drift
-from lagosync.migration import is_user_customer
+from lagosync.planner.moves import is_user_customer
 from lagosync.workspace import validate_workspace
 
 from .test_user_to_org import CATALOG, World

@@ -11,7 +11,7 @@ import pytest
 from lagosync.applier import apply
 from lagosync.client import LagoClient
 from lagosync.emulator import Emulator, EmulatorCrash, EmulatorTransport, Faults
-from lagosync.migration import format_record, parse_record
+from lagosync.planner.moves import format_record, parse_record
 from lagosync.workflow import plan_workspace
 
 KEY = "mig-key"
@@ -116,10 +116,11 @@ def test_plan_shows_the_move_with_termination_options(world):
     plan = world.plan()
     moves = [op for op in plan.operations if "customer_move" in op.reasons]
     assert [op.id for op in moves] == ["subscription:sub_usr_1", "subscription:sub_usr_2"]
-    d = moves[0].details
-    assert d["from_customer"] == "usr_1" and d["to_customer"] == "org_acme"
-    assert d["to_subscription"] == "sub_org_acme" and d["plan_code"] == "pro"
-    assert d["on_termination_invoice"] == "generate" and d["on_termination_credit_note"] == "credit"
+    assert all(op.action == "move" for op in moves)
+    d = moves[0].move
+    assert d.from_customer == "usr_1" and d.to_customer == "org_acme"
+    assert d.to_subscription == "sub_org_acme" and d.plan_code == "pro"
+    assert d.on_termination_invoice == "generate" and d.on_termination_credit_note == "credit"
     text = moves[0].describe()
     assert "terminates subscription 'sub_usr_1'" in text and "on_termination_credit_note=credit" in text
     assert "starts subscription 'sub_org_acme' for 'org_acme' on plan 'pro'" in text
@@ -152,7 +153,7 @@ def test_org_without_a_subscription_on_the_plan_is_blocked(world):
     plan = world.plan()
     blocked = [op for op in plan.operations if op.blocked]
     assert [op.id for op in blocked] == ["subscription:sub_usr_1", "subscription:sub_usr_2"]
-    assert "declare a subscription for org 'org_acme'" in blocked[0].details["hint"]
+    assert "declare a subscription for org 'org_acme'" in blocked[0].block.hint
 
 
 def test_same_external_id_keeps_the_users_subscription_id(world):
@@ -210,7 +211,7 @@ def test_record_only_move_needs_no_allow_destroy(world):
     for user in ("usr_1", "usr_2"):
         world.call("DELETE", f"/subscriptions/sub_{user}")
     moves = [op for op in world.plan().operations if "customer_move" in op.reasons]
-    assert [(op.id, op.details.get("record_only")) for op in moves] == [
+    assert [(op.id, op.move.record_only) for op in moves] == [
         ("customer:usr_1", True), ("customer:usr_2", True)]
     result = world.apply(allow_destroy=False)
     assert result.ok, result.outcomes

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from lagosync import model
+from lagosync import kinds, model
 from lagosync.errors import UserError
 from lagosync.model import (
     KINDS,
@@ -498,7 +498,7 @@ def test_example_workspace_objects_are_canonical():
     assert state["plan"] and state["customer"] and state["subscription"]
     for kind, objects in state.items():
         for key, canon in objects.items():
-            assert model.key_of(kind, canon) == key
+            assert kinds.key_of(kind, canon) == key
     assert state["plan"]["trial"]["trial_period"] == "14"
     # auto charge codes: every charge is keyed by a code
     for plan in state["plan"].values():

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from lagosync import model
-from lagosync.live import LiveFacts, LiveState
+from lagosync.facts import LiveFacts, LiveState
 
 RAW = {
     "tax": {"vat": {"code": "vat", "name": "VAT", "rate": "20.00"}},

@@ -52,7 +52,7 @@ def test_full_creation_plan_in_three_formats(example):
     assert "Traceback" not in text.output
 
     doc = json.loads(run("plan", "-w", str(example), "--format", "json").output)
-    assert doc["format_version"] == 1 and doc["environment"] == "local"
+    assert doc["format_version"] == 2 and doc["environment"] == "local"
     assert [op["id"] for op in doc["operations"]] == ids  # dependency order: taxes first, subscriptions last
     assert {op["action"] for op in doc["operations"]} == {"create"}
     assert doc["summary"]["create"] == len(ids) and doc["fingerprints"] == {} and doc["unmanaged"] == []

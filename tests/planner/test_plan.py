@@ -46,9 +46,15 @@ def test_deletes_come_last_in_reverse_order_and_wait_for_their_users(builders):
         "add_on:setup", "billable_metric:api_calls", "billable_metric:storage", "tax:vat",
     ]
     deps = {op.id: op.depends_on for op in plan.operations}
-    assert deps["plan:pro"] == ("subscription:sub_acme",)
-    assert deps["billable_metric:storage"] == ("plan:pro",)
-    assert deps["tax:vat"] == ("plan:pro",)
+    # a delete waits for the objects that referred to it and for the deletes of the kinds after its own
+    # (the planner derives this order once; the applier trusts depends_on)
+    assert deps["plan:pro"] == ("coupon:welcome", "customer:acme", "subscription:sub_acme")
+    assert deps["billable_metric:storage"] == (
+        "add_on:setup", "coupon:welcome", "customer:acme", "plan:basic", "plan:pro", "subscription:sub_acme")
+    assert deps["tax:vat"] == (
+        "add_on:setup", "billable_metric:api_calls", "billable_metric:storage", "coupon:welcome", "customer:acme",
+        "plan:basic", "plan:pro", "subscription:sub_acme")
+    assert deps["subscription:sub_acme"] == ()
     for i, op in enumerate(plan.operations):
         assert all(d in ids[:i] for d in op.depends_on)
 
@@ -105,7 +111,7 @@ def test_json_round_trip_is_exact_and_ignores_unknown_keys(builders):
     text = plan.to_json()
     assert Plan.from_json(text) == plan
     doc = json.loads(text)
-    assert doc["format_version"] == 1
+    assert doc["format_version"] == 2
     assert doc["summary"]["replace"] == 1 and doc["summary"]["delete"] == 1
     assert doc["unmanaged"] == [{"kind": "plan", "key": "old"}]
     op = doc["operations"][0]
@@ -113,8 +119,11 @@ def test_json_round_trip_is_exact_and_ignores_unknown_keys(builders):
     doc["some_future_key"] = {"x": 1}
     doc["operations"][0]["future_field"] = 3
     assert Plan.from_dict(doc) == plan
-    doc["format_version"] = 2
-    with pytest.raises(ValueError, match="format_version 2"):
+    doc["format_version"] = 3
+    with pytest.raises(ValueError, match="format_version 3 was written by a newer lagosync"):
+        Plan.from_dict(doc)
+    doc["format_version"] = 1  # a plan saved before operations were typed (actions, blocks, versions)
+    with pytest.raises(ValueError, match="format_version 1 was written by an older lagosync.*plan --out"):
         Plan.from_dict(doc)
 
 

@@ -56,9 +56,9 @@ def test_charge_model_change_with_subscriptions_is_a_new_version(builders):
     live = builders.live(builders.full_state(), plan_has_had_subscriptions={"pro"},
                          plan_active_subscriptions={"pro": 1})
     [op] = make_plan(desired, live, created_at=T0).operations
-    assert op.action == "replace" and op.details["new_code"] == "pro__v2"
-    assert op.details["migrate"] == ["sub_acme"]
-    assert op.details["locked_paths"] == ["charges.storage.charge_model"]
+    assert op.action == "replace" and op.version.code == "pro__v2"
+    assert op.version.migrate == ("sub_acme",)
+    assert op.version.locked_paths == ("charges.storage.charge_model",)
 
 
 def test_tiny_amounts_render_as_decimal_strings_never_floats(builders):
@@ -75,10 +75,10 @@ def test_tiny_amounts_render_as_decimal_strings_never_floats(builders):
 
 
 def test_absent_org_its_subscriptions_are_terminated_not_unmanaged(builders):
-    from lagosync.model import KEY_FIELDS
+    from lagosync.kinds import kind as _kind
 
     desired = builders.full_state()
-    desired["customer"]["acme"] = {"ensure": "absent", KEY_FIELDS["customer"]: "acme"}
+    desired["customer"]["acme"] = {"ensure": "absent", _kind("customer").key_field: "acme"}
     del desired["subscription"]["sub_acme"]  # an org marked absent declares no subscriptions
     plan = make_plan(desired, builders.live(builders.full_state()), created_at=T0)
     [op] = plan.operations

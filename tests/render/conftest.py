@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lagosync import model
-from lagosync.live import LiveFacts, LiveState
+from lagosync.facts import LiveFacts, LiveState
 from lagosync.planner import make_plan
 
 

@@ -171,7 +171,7 @@ EXPECTED = {'yaml_syntax': ["plans/bad.yaml:3:1: YAML syntax error: expected ','
                                 "plans/b.yaml:4:12: taxes[0].code: duplicate tax code 'vat' (also defined at plans/a.yaml:20) (codes must be unique across all files; rename or remove one)",
                                 "plans/b.yaml:6:12: add_ons[0].code: duplicate add-on code 'setup' (also defined at plans/a.yaml:22) (codes must be unique across all files; rename or remove one)",
                                 "plans/b.yaml:8:12: coupons[0].code: duplicate coupon code 'c' (also defined at plans/a.yaml:24) (codes must be unique across all files; rename or remove one)"],
- 'duplicate_org_and_subscription': ["orgs.yaml:5:18: orgs[1].external_id: duplicate org external_id 'org_1' (also defined at orgs.yaml:2) (external_ids must be unique across all files; rename or "
+ 'duplicate_org_and_subscription': ["orgs.yaml:5:18: orgs[1].external_id: duplicate customer external_id 'org_1' (also defined at orgs.yaml:2) (external_ids must be unique across all files; rename or "
                                     'remove one)',
                                     "orgs.yaml:8:23: orgs[2].subscriptions[0].external_id: duplicate subscription external_id 's1' (also defined at orgs.yaml:4) (external_ids must be unique across "
                                     'all files; rename or remove one)'],
