@@ -388,5 +388,6 @@ def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, fac
         raw["subscription"][ext] = row
         if "active" in by_status:
             next_code = row.get("next_plan_code") or (by_status.get("pending") or {}).get("plan_code")
-            if next_code:
-                facts.pending_downgrades[ext] = index.declared_code(next_code)
+            declared_next = index.declared_code(next_code) if next_code else None
+            if declared_next:
+                facts.pending_downgrades[ext] = declared_next

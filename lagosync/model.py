@@ -29,7 +29,7 @@ from typing import Any
 from .errors import UserError
 from .kinds import KINDS, charge_code, fixed_charge_code
 
-State = dict[str, dict[str, dict]]
+State = dict[str, dict[str, dict[str, Any]]]
 """kind -> key -> canonical dict."""
 
 MARKER_KEY = "managed_by"
@@ -200,7 +200,7 @@ _RANGE_KEYS = {
 }
 
 
-def _ranges(ranges: Any, list_key: str, what: str, api: bool) -> list[dict]:
+def _ranges(ranges: Any, list_key: str, what: str, api: bool) -> list[dict[str, Any]]:
     amount_keys = _RANGE_KEYS[list_key]
     if not ranges:
         # model default: one open range from 0 (notes §3.3 table)
@@ -300,7 +300,7 @@ def _filter_values(values: Mapping[str, Any] | None) -> dict[str, list[str]]:
     return {str(k): sorted(str(v) for v in (vals or [])) for k, vals in (values or {}).items()}
 
 
-def _charge_filters(charge_model: str | None, filters: Any, what: str, api: bool) -> list[dict]:
+def _charge_filters(charge_model: str | None, filters: Any, what: str, api: bool) -> list[dict[str, Any]]:
     out = []
     for i, flt in enumerate(filters or []):
         out.append({
@@ -316,7 +316,7 @@ def _charge_filters(charge_model: str | None, filters: Any, what: str, api: bool
     return out
 
 
-def canonical_charge(obj: Mapping[str, Any], *, api: bool = False, what: str = "charge") -> dict:
+def canonical_charge(obj: Mapping[str, Any], *, api: bool = False, what: str = "charge") -> dict[str, Any]:
     """One charge; its ``code`` defaults to the metric code as Lago auto-generates it (notes §3.3)."""
     metric = obj.get("billable_metric_code")
     model = obj.get("charge_model") or "standard"
@@ -334,13 +334,13 @@ def canonical_charge(obj: Mapping[str, Any], *, api: bool = False, what: str = "
     }
 
 
-def _charges(charges: Any, what: str, api: bool) -> dict[str, dict]:
+def _charges(charges: Any, what: str, api: bool) -> dict[str, dict[str, Any]]:
     items: list[Mapping[str, Any]]
     if isinstance(charges, Mapping):  # tolerate `charges: {code: {...}}`
         items = [{"code": code, **(body or {})} for code, body in charges.items()]
     else:
         items = list(charges or [])
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for i, charge in enumerate(items):
         canon = canonical_charge(charge, api=api, what=f"{what}.charges[{i}]")
         out[canon["code"]] = canon
@@ -352,7 +352,7 @@ def _charges(charges: Any, what: str, api: bool) -> dict[str, dict]:
 FIXED_CHARGE_MODELS = ("standard", "graduated", "volume")
 
 
-def canonical_fixed_charge(obj: Mapping[str, Any], *, api: bool = False, what: str = "fixed charge") -> dict:
+def canonical_fixed_charge(obj: Mapping[str, Any], *, api: bool = False, what: str = "fixed charge") -> dict[str, Any]:
     """One plan fixed charge (an add-on priced on the plan, notes §3.4).
 
     ``code`` defaults to the add-on code (the spec: "automatically generated based on the add-on
@@ -376,8 +376,8 @@ def canonical_fixed_charge(obj: Mapping[str, Any], *, api: bool = False, what: s
     }
 
 
-def _fixed_charges(items: Any, what: str, api: bool) -> dict[str, dict]:
-    out: dict[str, dict] = {}
+def _fixed_charges(items: Any, what: str, api: bool) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for i, item in enumerate(items or []):
         canon = canonical_fixed_charge(item, api=api, what=f"{what}.fixed_charges[{i}]")
         out[canon["code"]] = canon
@@ -387,7 +387,7 @@ def _fixed_charges(items: Any, what: str, api: bool) -> dict[str, dict]:
 # --------------------------------------------------------------------------- kinds
 
 
-def _tax(obj: Mapping[str, Any], api: bool) -> dict:
+def _tax(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
     # notes §3.7: rate is a float in responses, a decimal string in YAML
     return {
         "code": obj.get("code"),
@@ -398,7 +398,7 @@ def _tax(obj: Mapping[str, Any], api: bool) -> dict:
     }
 
 
-def _billable_metric(obj: Mapping[str, Any], api: bool) -> dict:
+def _billable_metric(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
     agg = obj.get("aggregation_type")
     filters = obj.get("filters") or []
     if isinstance(filters, Mapping):  # tolerate `filters: {key: [values]}`
@@ -419,7 +419,7 @@ def _billable_metric(obj: Mapping[str, Any], api: bool) -> dict:
     }
 
 
-def _add_on(obj: Mapping[str, Any], api: bool) -> dict:
+def _add_on(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
     code = obj.get("code")
     return {
         "code": code,
@@ -442,7 +442,7 @@ def _plan_metadata(metadata: Any) -> dict[str, str | None]:
     return out
 
 
-def _plan(obj: Mapping[str, Any], api: bool) -> dict:
+def _plan(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
     code = obj.get("code")
     what = f"plan {code!r}"
     interval = obj.get("interval")
@@ -472,7 +472,7 @@ def _plan(obj: Mapping[str, Any], api: bool) -> dict:
     }
 
 
-def _coupon(obj: Mapping[str, Any], api: bool) -> dict:
+def _coupon(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
     code = obj.get("code")
     what = f"coupon {code!r}"
     coupon_type = obj.get("coupon_type")
@@ -563,7 +563,7 @@ def _customer_value(field: str, value: Any, declared: Any, api: bool, raw: Mappi
     return value
 
 
-def _customer(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | None) -> dict:
+def _customer(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | None) -> dict[str, Any]:
     """A customer (an org). Fields beyond external_id/name/email/currency/metadata are kept
     only where the workspace declares them; on the live side ``declared`` (the raw workspace
     object) says which they are. Fields a declared org does not write are not managed, so
@@ -588,7 +588,7 @@ def _customer(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | N
     return out
 
 
-def _subscription(obj: Mapping[str, Any], api: bool) -> dict:
+def _subscription(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
     return {
         "external_id": obj.get("external_id"),
         "external_customer_id": obj.get("external_customer_id"),
@@ -602,7 +602,7 @@ def _subscription(obj: Mapping[str, Any], api: bool) -> dict:
 APPLIED_COUPON_OVERRIDES = ("frequency", "frequency_duration", "amount_cents", "amount_currency", "percentage_rate")
 
 
-def _applied_coupon(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | None) -> dict:
+def _applied_coupon(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | None) -> dict[str, Any]:
     """An org's applied coupon. Lago fills every unset override from the coupon (notes §3.10), so
     only the overrides the workspace writes are compared (like a customer's declared fields):
     undeclared ones are None on both sides. ``declared`` (live side) is the YAML item; without it
@@ -633,7 +633,7 @@ _BUILDERS = {
 }
 
 
-def _build(kind: str, obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | None) -> dict:
+def _build(kind: str, obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | None) -> dict[str, Any]:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     if not isinstance(obj, Mapping):
@@ -645,7 +645,7 @@ def _build(kind: str, obj: Mapping[str, Any], api: bool, declared: Mapping[str, 
     return _BUILDERS[kind](obj, api)
 
 
-def from_yaml(kind: str, obj: Mapping[str, Any]) -> dict:
+def from_yaml(kind: str, obj: Mapping[str, Any]) -> dict[str, Any]:
     """Canonical form of a workspace object as written (Lago field names, codes as references).
 
     Raises ``ModelError`` (a ``UserError``) for values that cannot be canonical, for
@@ -655,7 +655,7 @@ def from_yaml(kind: str, obj: Mapping[str, Any]) -> dict:
     return _build(kind, obj, api=False, declared=None)
 
 
-def from_api(kind: str, obj: Mapping[str, Any], *, declared: Mapping[str, Any] | None = None) -> dict:
+def from_api(kind: str, obj: Mapping[str, Any], *, declared: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Canonical form of a Lago API response object.
 
     ``declared``: for customers only, the raw workspace object for the same key; it selects

@@ -60,7 +60,7 @@ class Context:
         raw = {k: dict(live.raw.get(k) or {}) for k in KINDS}
         plan_codes = {key: (obj or {}).get("code", key) for key, obj in raw["plan"].items()}
         plan_codes.update(live.facts.plan_versions)
-        metric_ids = {k: v.get("lago_id") for k, v in raw["billable_metric"].items() if v.get("lago_id")}
+        metric_ids = {k: str(v["lago_id"]) for k, v in raw["billable_metric"].items() if v.get("lago_id")}
         return cls(client, audit, raw, plan_codes, metric_ids, verify, dict(declared or {}))
 
     def live_plan_code(self, code: str) -> str:
@@ -208,16 +208,14 @@ def _retryable(exc: LagoApiError) -> bool:
 
 
 async def execute_op(op, ctx: Context) -> str:
-    last: LagoApiError | None = None
     for attempt in range(ATTEMPTS):
         try:
             return await _dispatch(op, ctx)
         except LagoApiError as exc:
             if not _retryable(exc) or attempt == ATTEMPTS - 1:
                 raise
-            last = exc
             await ctx.refresh(op.kind, op.key)
-    raise last  # pragma: no cover - loop always returns or raises
+    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 
 async def _dispatch(op: Operation, ctx: Context) -> str:

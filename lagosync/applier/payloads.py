@@ -137,7 +137,7 @@ def coupon_payload(after: dict, plan_code_map: dict[str, str] | None = None, *, 
 
 def _charge_payload(charge: dict, metric_ids: dict[str, str], existing: dict | None) -> dict:
     metric_code = charge.get("billable_metric_code")
-    metric_id = metric_ids.get(metric_code)
+    metric_id = metric_ids.get(str(metric_code))
     if not metric_id:
         raise UnresolvedReference(
             f"billable metric '{metric_code}' (charge '{charge.get('code')}') does not exist in Lago; "
@@ -188,7 +188,7 @@ def _props(props: dict) -> dict:
 def _fixed_charge_payload(fixed: dict, add_on_ids: dict[str, str], existing: dict | None) -> dict:
     """One ``plan.fixed_charges[]`` item (notes §3.4): the add-on by its lago_id, identity kept by id."""
     add_on_code = fixed.get("add_on_code")
-    add_on_id = add_on_ids.get(add_on_code)
+    add_on_id = add_on_ids.get(str(add_on_code))
     if not add_on_id:
         raise UnresolvedReference(
             f"add-on '{add_on_code}' (fixed charge '{fixed.get('code')}') does not exist in Lago; "

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LagosyncError, UserError
 from ..kinds import KINDS, describe, references
@@ -23,6 +23,9 @@ from .audit import AuditLog
 from .execute import Context, Outcome, run_all
 from .lock import ApplyLock
 from .verify import verify_response
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 STALE_EXIT_CODE = 3
 
@@ -149,7 +152,7 @@ def preflight(plan, live, desired: dict) -> list[str]:
 
 
 async def apply_async(
-    workspace_dir: str | Path = ".",
+    workspace_dir: str | Path | Workspace = ".",
     env: str | None = None,
     *,
     plan_file: str | Path | None = None,
@@ -185,7 +188,7 @@ async def apply_async(
         prune = prune or saved.pruned
 
     # a loaded Workspace may be passed instead of a directory (tests, callers that already loaded it)
-    workspace = workspace_dir if hasattr(workspace_dir, "desired") else load_workspace(workspace_dir)
+    workspace = load_workspace(workspace_dir) if isinstance(workspace_dir, (str, Path)) else workspace_dir
     env_name = resolve_environment(workspace, env).name
     factory = client_factory or connect
     desired = desired_state(workspace)  # built once: the plan, preflight and the re-plan share it

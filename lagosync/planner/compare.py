@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,16 +55,16 @@ class Context:
         return self.live.get(kind) or {}
 
 
-def is_absent(obj: dict | None) -> bool:
-    return bool(obj) and obj.get("ensure") == "absent"
+def is_absent(obj: dict[str, Any] | None) -> bool:
+    return obj is not None and obj.get("ensure") == "absent"
 
 
-def strip(obj: dict) -> dict:
+def strip(obj: dict[str, Any]) -> dict[str, Any]:
     """The canonical object without planner-only keys (``ensure``), deep-copied."""
     return {k: copy.deepcopy(v) for k, v in obj.items() if k != "ensure"}
 
 
-def field_changes(before: dict, after: dict) -> list[Change]:
+def field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     """Changes between two canonical objects. A top-level key the desired side does not carry is
     not managed (e.g. a customer field the YAML does not declare) and is never a change."""
     changes: list[Change] = []
@@ -80,7 +80,7 @@ def _top(path: str) -> str:
     return re.split(r"[.\[]", path, maxsplit=1)[0]
 
 
-def _sorted_set(values) -> list:
+def _sorted_set(values: Iterable[str]) -> list[str]:
     return sorted(set(values))
 
 
@@ -141,17 +141,17 @@ def _simple_update(kind: str, key: str, before: dict[str, Any], after: dict[str,
     return Operation(Action.UPDATE, kind, key, ("changed",), tuple(changes), before, after)
 
 
-def compare_tax(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
+def compare_tax(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     # notes §4.4: every tax field is editable in place.
     return _simple_update("tax", key, before, after)
 
 
-def compare_add_on(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
+def compare_add_on(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     # notes §4.4: every add-on field is editable in place.
     return _simple_update("add_on", key, before, after)
 
 
-def compare_billable_metric(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
+def compare_billable_metric(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     changes = field_changes(before, after)
     if not changes:
         return None
@@ -178,7 +178,7 @@ def _plans_using_metric(ctx: Context, metric: str) -> list[str]:
     )
 
 
-def compare_coupon(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
+def compare_coupon(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     changes = field_changes(before, after)
     if not changes:
         return None
@@ -197,7 +197,7 @@ def compare_coupon(ctx: Context, key: str, before: dict, after: dict) -> Operati
     return Operation(Action.UPDATE, "coupon", key, ("changed",), tuple(changes), before, after)
 
 
-def compare_plan(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
+def compare_plan(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     changes = field_changes(before, after)
     if not changes:
         return None
@@ -265,7 +265,7 @@ def compare_plan(ctx: Context, key: str, before: dict, after: dict) -> Operation
     return Operation(Action.UPDATE, "plan", key, tuple(reasons), tuple(changes), before, after, details)
 
 
-def _fixed_charge_locks(changes, before: dict, after: dict) -> list[str]:
+def _fixed_charge_locks(changes: list[Change], before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Paths ``fixed_charges.<code>.<field>`` Lago would keep once the plan has had subscriptions."""
     b, a = before.get("fixed_charges") or {}, after.get("fixed_charges") or {}
     out = []
@@ -289,13 +289,13 @@ def _gone_before_plan_delete(ctx: Context, sub_key: str, plan_code: str) -> bool
     if is_absent(desired):
         return True  # its own delete terminates it (and says so)
     to_plan = desired.get("plan_code")
-    if to_plan == plan_code:
+    if to_plan is None or to_plan == plan_code:
         return False
     reason, _ = _upgrade_reason(ctx, plan_code, to_plan)
     return reason == "upgrade_immediate"
 
 
-def compare_customer(ctx: Context, key: str, before: dict, after: dict) -> Operation | None:
+def compare_customer(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     # notes §4.5: POST /customers upserts; metadata entries are reconciled by key (paths
     # ``metadata.<key>.value``), so each entry shows as its own change.
     return _simple_update("customer", key, before, after)

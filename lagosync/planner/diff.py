@@ -24,8 +24,8 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if _numbers(a, b):
-        return a == b
-    return type(a) is type(b) and a == b
+        return bool(a == b)
+    return type(a) is type(b) and bool(a == b)
 
 
 def _numbers(a: Any, b: Any) -> bool:
@@ -66,18 +66,18 @@ def diff(old: Any, new: Any, path: str = "") -> list[Change]:
     return [Change(path, old, new)]
 
 
-def _filter_list(items: list) -> bool:
+def _filter_list(items: list[Any]) -> bool:
     """A charge's filters: dicts identified by their ``values`` ({filter key: [values]})."""
     return bool(items) and all(isinstance(x, dict) and isinstance(x.get("values"), dict) for x in items)
 
 
-def filter_label(item: dict) -> str:
+def filter_label(item: dict[str, Any]) -> str:
     """``endpoint=chat,model=large|small``: a filter named by its values, as people read it."""
     values = item.get("values") or {}
     return ",".join(f"{k}={'|'.join(str(v) for v in values[k])}" for k in sorted(values))
 
 
-def _diff_filters(old: list, new: list, path: str) -> list[Change]:
+def _diff_filters(old: list[Any], new: list[Any], path: str) -> list[Change]:
     """Filters by identity (their values), so adding one shows as one added filter
     (``charges.api_call.filters[endpoint=chat]``), not as the whole list replaced."""
     olds = {filter_label(x): x for x in old}
