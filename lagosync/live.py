@@ -212,7 +212,7 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     facts.coupons_applied = {a["coupon_code"] for a in applied if a.get("coupon_code")}
     raw["applied_coupon"] = {a["lago_id"]: a for a in applied if a.get("lago_id")}
     _applied_coupons_into(applied, desired, state, facts)
-    # subscriptions of managed customers are managed too (ARCHITECTURE "prune")
+    # subscriptions of managed customers are managed too (ARCHITECTURE "Plan versions and markers")
     for key, sub in state["subscription"].items():
         if sub["external_customer_id"] in facts.managed["customer"]:
             facts.managed["subscription"].add(key)

@@ -464,7 +464,7 @@ class Checker:
         meta = o.get("metadata")
         migrate_from = _str_list(o.get("migrate_from"))
         if isinstance(meta, list):
-            # ARCHITECTURE "markers": Lago keeps 5 entries (lago-behaviour#customer-metadata); lagosync uses one, and one more
+            # ARCHITECTURE "Plan versions and markers": Lago keeps 5 entries (lago-behaviour#customer-metadata); lagosync uses one, and one more
             # for migrated_from when the org migrates users (issue 6)
             limit = 3 if migrate_from else 4
             if len(meta) > limit:

@@ -216,7 +216,7 @@ class PlansMixin(FixedChargesMixin):
     def _auto_charge_code(plan: dict, bm_code: str) -> str:
         """notes §3.3: code auto-generated from the metric when omitted.
 
-        The emulator uses the metric code itself (docs/ARCHITECTURE.md "Kinds and identity"), so a
+        The emulator uses the metric code itself (docs/ARCHITECTURE.md "Kinds"), so a
         second charge of the same metric without an explicit code clashes (value_already_exist),
         like re-sending an existing charge without its id (notes §4.2).
         """
