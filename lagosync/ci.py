@@ -28,9 +28,12 @@ from urllib.parse import quote
 import httpx
 
 from .errors import LagosyncError, UserError
+from .planner import Plan
 from .planner.ops import Operation
+from .render import render_markdown
 from .workflow import ENV_NAME as _ENV_NAME
 from .workflow import load_plan
+from .workspace import load_settings
 
 # GitHub rejects issue/PR comment bodies longer than 65,536 characters.
 GITHUB_BODY_LIMIT = 65536
@@ -159,9 +162,6 @@ def plan_marker(env: str) -> str:
 
 def render_plan_markdown(plan: Mapping, limit: int = GITHUB_BODY_LIMIT) -> str:
     """The planner's own markdown rendering of a saved plan (as ``lagosync show plan.json --format markdown``)."""
-    from .planner import Plan  # imported lazily: the CI helpers for drift do not need the planner
-    from .render import render_markdown
-
     return render_markdown(Plan.from_dict(dict(plan)), limit=limit)
 
 
@@ -611,8 +611,6 @@ def write_output(environ: Mapping[str, str], name: str, value: str) -> None:
 
 def environments_matrix(workspace_root: str | Path, only: str | None = None) -> list[dict]:
     """The environments of lagosync.yaml (or the ``only`` subset, comma/space separated), in order."""
-    from .workspace import load_settings
-
     envs = load_settings(workspace_root).environments  # only lagosync.yaml is needed
     names = list(envs)
     if only and only.strip():
@@ -636,8 +634,6 @@ def export_api_key(workspace_root: str | Path, env: str, environ: Mapping[str, s
     Writes it to $GITHUB_ENV for the following steps of the job (GitHub masks secret values in
     logs); returns a message that names the variable, never the value.
     """
-    from .workspace import load_settings
-
     environments = load_settings(workspace_root).environments  # only lagosync.yaml is needed
     if env not in environments:
         raise UserError(f"unknown environment '{env}': lagosync.yaml defines {', '.join(environments)}")

@@ -7,6 +7,7 @@ message and exit code; no logic lives here that a test cannot reach without the 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import click
@@ -33,8 +34,6 @@ def handle_errors(fn):
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
-            import os
-
             if os.environ.get("LAGOSYNC_DEBUG", "") not in ("", "0"):
                 raise
             detail = redact_secrets(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
@@ -98,8 +97,6 @@ class _Group(click.Group):
 @handle_errors
 def main(verbose: int = 0) -> None:
     """lagosync: billing as code for Lago (plan, apply, drift)."""
-    import os
-
     level = {0: None, 1: "info"}.get(verbose, "debug") or os.environ.get("LAGOSYNC_LOG_LEVEL") or None
     setup_logging(level)
 
@@ -114,7 +111,7 @@ def main(verbose: int = 0) -> None:
 @handle_errors
 def validate_cmd(workspace):
     """Check the workspace offline: schemas, references, Lago rules. Exit 0 clean, 1 on errors."""
-    from .workspace import validation_report
+    from .workspace import validation_report  # start-up: loaded when the command runs
 
     diagnostics, summary = validation_report(workspace)
     for diagnostic in diagnostics:
@@ -140,7 +137,7 @@ _FORMAT = click.Choice(["text", "markdown", "json"])
 @handle_errors
 def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode):
     """Show what apply would change in Lago (reads only; exit 0 ok, 1 error; see --detailed-exitcode)."""
-    from . import workflow
+    from . import workflow  # start-up: loaded when the command runs
 
     result = workflow.run_plan(workspace, env, fmt=fmt, out=out, prune=prune,
                                color=workflow.use_color(no_color))
@@ -159,7 +156,7 @@ def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode):
 @handle_errors
 def show_cmd(plan_file, workspace, env, fmt, no_color, no_check):
     """Render a saved plan; a stale plan still renders, with a warning (exit 0, or 1 on error)."""
-    from . import workflow
+    from . import workflow  # start-up: loaded when the command runs
 
     click.echo(workflow.run_show(plan_file, workspace, env, fmt=fmt, color=workflow.use_color(no_color),
                                  check=not no_check), nl=False)
@@ -174,7 +171,7 @@ def show_cmd(plan_file, workspace, env, fmt, no_color, no_check):
 @handle_errors
 def doctor_cmd(workspace, env):
     """Check that Lago answers and accepts the API key (exit 0 healthy, 1 not)."""
-    from .client.doctor import run_doctor
+    from .client.doctor import run_doctor  # start-up: loaded when the command runs
 
     report = run_doctor(workspace, env)
     click.echo(report.format())
@@ -204,7 +201,7 @@ def apply_cmd(plan_file, workspace, env, auto_approve, allow_destroy, allow_repr
 
     Exit codes: 0 applied, 1 error/refused/partial failure, 3 saved plan is stale.
     """
-    from .applier import run_cli
+    from .applier import run_cli  # start-up: loaded when the command runs
 
     run_cli(workspace, env, plan_file=plan_file, auto_approve=auto_approve, allow_destroy=allow_destroy,
             allow_reprice=allow_reprice, prune=prune, log_format=log_format, concurrency=concurrency,
@@ -222,7 +219,7 @@ def apply_cmd(plan_file, workspace, env, auto_approve, allow_destroy, allow_repr
 @handle_errors
 def drift_cmd(workspace, env, fmt):
     """Report what changed in Lago outside lagosync. Exit 0 no drift, 2 drift, 1 error."""
-    from .drift import run_drift
+    from .drift import run_drift  # start-up: loaded when the command runs
 
     text, code = run_drift(workspace, env, fmt)
     click.echo(text, nl=False)
@@ -238,7 +235,7 @@ def drift_cmd(workspace, env, fmt):
 @handle_errors
 def import_cmd(workspace, env, select, force):
     """Write workspace YAML for objects that already exist in Lago (adopting an existing Lago)."""
-    from .importer import run_import
+    from .importer import run_import  # start-up: loaded when the command runs
 
     click.echo(run_import(workspace, env, select=list(select), force=force).summary(), nl=False)
 
@@ -257,9 +254,7 @@ def ci_group() -> None:
 @handle_errors
 def ci_labels(plans, fmt):
     """Print the lagosync labels for saved plans (one per environment)."""
-    import os
-
-    from . import ci
+    from . import ci  # start-up: loaded when the command runs
     click.echo(ci.cmd_labels(plans, fmt, os.environ))
 
 
@@ -270,9 +265,7 @@ def ci_labels(plans, fmt):
 @handle_errors
 def ci_pr_comment(plan, markdown, artifact):
     """Print the sticky PR comment body for a saved plan (with its hidden marker)."""
-    import os
-
-    from . import ci
+    from . import ci  # start-up: loaded when the command runs
     click.echo(ci.cmd_pr_comment(plan, markdown, artifact=artifact, environ=os.environ))
 
 
@@ -285,9 +278,7 @@ def ci_pr_comment(plan, markdown, artifact):
 @handle_errors
 def ci_drift_issue(drift, markdown, current, fmt):
     """Print the drift issue title and body (with the drift fingerprint marker)."""
-    import os
-
-    from . import ci
+    from . import ci  # start-up: loaded when the command runs
     click.echo(ci.cmd_drift_issue(drift, markdown, current_path=current, fmt=fmt, environ=os.environ))
 
 
@@ -298,9 +289,7 @@ def ci_drift_issue(drift, markdown, current, fmt):
 @handle_errors
 def ci_environments(workspace, only, github_output):
     """Print the environments of lagosync.yaml as a JSON matrix."""
-    import os
-
-    from . import ci
+    from . import ci  # start-up: loaded when the command runs
     click.echo(ci.cmd_environments(workspace, only, github_output=github_output, environ=os.environ))
 
 
@@ -310,9 +299,7 @@ def ci_environments(workspace, only, github_output):
 @handle_errors
 def ci_export_api_key(workspace, env):
     """Copy $LAGOSYNC_API_KEY to the variable lagosync.yaml names for ENV, via $GITHUB_ENV."""
-    import os
-
-    from . import ci
+    from . import ci  # start-up: loaded when the command runs
     click.echo(ci.cmd_export_api_key(workspace, env or "local", os.environ))
 
 
@@ -328,9 +315,7 @@ def ci_github() -> None:
 @handle_errors
 def ci_github_pr_comment(plan, pr, markdown):
     """Create or update the one sticky lagosync comment of the plan's environment."""
-    import os
-
-    from . import ci
+    from . import ci  # start-up: loaded when the command runs
     click.echo(ci.gh_pr_comment(plan, pr=pr, markdown_path=markdown, environ=os.environ))
 
 
@@ -340,9 +325,7 @@ def ci_github_pr_comment(plan, pr, markdown):
 @handle_errors
 def ci_github_labels(plans, pr):
     """Set the lagosync:* labels of the pull request from the saved plans of all environments."""
-    import os
-
-    from . import ci
+    from . import ci  # start-up: loaded when the command runs
     click.echo(ci.gh_labels(plans, pr=pr, environ=os.environ))
 
 
@@ -352,9 +335,7 @@ def ci_github_labels(plans, pr):
 @handle_errors
 def ci_github_drift_issue(drift, markdown):
     """Open, update (only on a new fingerprint) or close the drift issue of the report's environment."""
-    import os
-
-    from . import ci
+    from . import ci  # start-up: loaded when the command runs
     click.echo(ci.gh_drift_issue(drift, markdown_path=markdown, environ=os.environ))
 
 
@@ -365,9 +346,7 @@ def ci_github_drift_issue(drift, markdown):
 @handle_errors
 def ci_github_fetch_plan(env, out, sha):
     """Download the saved plan reviewed on the pull request merged as the current commit."""
-    import os
-
-    from . import ci
+    from . import ci  # start-up: loaded when the command runs
     click.echo(ci.gh_fetch_plan(env or "local", out, sha=sha, environ=os.environ))
 
 
@@ -392,7 +371,7 @@ def emulator_group() -> None:
 @handle_errors
 def emulator_serve(host, port, db, api_key, seed, latency, p429, p500, p503, p_drop, p_commit_drop, rps_limit):
     """Serve the Lago-compatible API over HTTP until interrupted."""
-    from .emulator.server import serve_from_options
+    from .emulator.server import serve_from_options  # start-up: loaded when the command runs
 
     serve_from_options(host, port, db, api_key, seed=seed, latency=latency, p429=p429, p500=p500, p503=p503,
                        p_drop=p_drop, p_commit_drop=p_commit_drop, rps_limit=rps_limit,

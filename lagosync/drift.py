@@ -18,6 +18,7 @@ read by CI workflows; its fields are documented in README "Drift".
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import fnmatch
 import hashlib
@@ -26,10 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .client.connect import connect, resolve_environment
 from .errors import UserError
 from .kinds import KINDS, RANK, describe, kind_choices, parse_kind
 from .planner import Action
 from .planner.moves import is_user_customer
+from .workflow import desired_state, read_and_plan
+from .workspace import load_workspace
 
 if TYPE_CHECKING:
     from .workspace.model import Location
@@ -485,10 +489,6 @@ def render(report: DriftReport, fmt: str = "text") -> str:
 async def drift_async(root=".", env: str | None = None, *, client_factory=None,
                       today: _dt.date | None = None) -> DriftReport:
     """Load the workspace, read every live object of ``env`` and return its drift (no writes)."""
-    from .client.connect import connect, resolve_environment
-    from .workflow import desired_state, read_and_plan
-    from .workspace import load_workspace
-
     workspace = load_workspace(root)
     settings = workspace.settings
     rules_items = list(settings.ignore)
@@ -517,8 +517,6 @@ async def drift_async(root=".", env: str | None = None, *, client_factory=None,
 def run_drift(root=".", env: str | None = None, fmt: str = "text", *, client_factory=None,
               today: _dt.date | None = None) -> tuple[str, int]:
     """(rendered report, exit code): 0 no drift, 2 drift; errors raise LagosyncError (exit 1)."""
-    import asyncio
-
     if fmt not in FORMATS:
         raise UserError(f"unknown --format {fmt!r} (use one of {', '.join(FORMATS)})")
     report = asyncio.run(drift_async(root, env, client_factory=client_factory, today=today))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -58,8 +61,6 @@ def redact_secrets(text: str, environ=None) -> str:
     (principle 6), but a message built from a foreign exception could still carry one. Secret-looking
     means the variable name contains KEY, TOKEN, SECRET or PASSWORD and the value has 8+ characters.
     """
-    import os
-
     env = os.environ if environ is None else environ
     values = {
         value.strip() for name, value in env.items()
@@ -86,8 +87,6 @@ class _RedactingFormatter:
 def setup_logging(level: str | int | None) -> None:
     """Log lagosync's own loggers to stderr at ``level`` ("debug", "info", "warning" or a number),
     through a formatter that redacts secret-looking environment values. ``None``: no change."""
-    import logging
-
     if level is None or level == "":
         return
     if isinstance(level, str):
@@ -99,7 +98,6 @@ def setup_logging(level: str | int | None) -> None:
     for handler in list(logger.handlers):
         if getattr(handler, "_lagosync", False):
             logger.removeHandler(handler)
-    import sys
 
     handler = logging.StreamHandler(sys.stderr)
     handler._lagosync = True  # type: ignore[attr-defined]

@@ -20,17 +20,25 @@ the file, whose declared objects are kept. Objects the workspace already declare
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import UserError
+from .client import LagoNotFound
+from .client.connect import connect, resolve_environment
+from .errors import UserError, WorkspaceError
 from .kinds import KINDS as ALL_KINDS
 from .kinds import applied_coupon_key, label, parse_kind, references
+from .live import read_live
 from .model import APPLIED_COUPON_OVERRIDES, from_api
+from .workspace import load_workspace
 
 if TYPE_CHECKING:
     from .live import LiveState
@@ -509,10 +517,6 @@ def count_objects(files: dict[str, dict]) -> dict[str, int]:
 async def import_async(root=".", env: str | None = None, *, select: list[str] | None = None,
                        force: bool = False, client_factory=None) -> ImportResult:
     """Read ``env`` and write YAML for the selected live objects into the workspace at ``root``."""
-    from .client.connect import connect, resolve_environment
-    from .live import read_live
-    from .workspace import load_workspace
-
     chosen = parse_select(select)
     workspace = _load_for_import(root, load_workspace)
     env_name = resolve_environment(workspace, env).name
@@ -545,9 +549,6 @@ async def read_import_extras(client, live: LiveState, *, declared: dict, select:
       list, notes §3.10), as ``applied_coupon`` ``<org>/<coupon_code>`` holding only the overrides
       that differ from the coupon (``applied_coupon_overrides``).
     """
-    import asyncio
-
-    from .client import LagoNotFound
 
     state = {kind: dict(objs) for kind, objs in live.state.items()}
     notes = notes if notes is not None else []
@@ -587,11 +588,6 @@ async def read_import_extras(client, live: LiveState, *, declared: dict, select:
 
 def _load_for_import(root, load_workspace):
     """The workspace; a fresh one (lagosync.yaml, no plans yet) is fine: import is how it starts."""
-    import dataclasses
-    import shutil
-    import tempfile
-
-    from .errors import WorkspaceError
 
     try:
         return load_workspace(root)
@@ -612,6 +608,4 @@ def _load_for_import(root, load_workspace):
 
 def run_import(root=".", env: str | None = None, *, select=None, force: bool = False,
                client_factory=None) -> ImportResult:
-    import asyncio
-
     return asyncio.run(import_async(root, env, select=select, force=force, client_factory=client_factory))

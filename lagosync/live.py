@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from .client import LagoNotFound
 from .facts import LiveFacts, LiveState
@@ -135,8 +136,6 @@ def _statuses(statuses: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def _seg(value: str) -> str:
-    from urllib.parse import quote
-
     return quote(str(value), safe="")
 
 

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from . import kinds
+from . import kinds, model
+from .client.connect import connect, resolve_environment
 from .errors import LagosyncError, UserError
+from .live import read_live
 from .planner import Plan, make_plan, stale_objects
 from .planner.ops import FORMAT_VERSION
 from .render import FORMATS, render
+from .workspace import load_workspace
 
 if TYPE_CHECKING:
     from .live import LiveState
@@ -36,8 +39,6 @@ _MAX_STALE = 10  # stale objects named in the warning before "and N more"
 def desired_state(workspace) -> dict[str, dict[str, dict]]:
     """Canonical desired State of a workspace; ``ensure: absent`` objects stay ``{"ensure": "absent"}``
     (the model drops ``ensure``, the planner needs it to plan a delete)."""
-    from . import model
-
     state: dict[str, dict[str, dict]] = {kind: {} for kind in kinds.KINDS}
     for kind in kinds.KINDS:
         for key, obj in (workspace.desired.get(kind) or {}).items():
@@ -61,8 +62,6 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
     ``read_wide`` (default: ``prune``) makes the reader list every customer and subscription.
     ``desired`` (default: ``desired_state(workspace)``) lets a caller that already built it reuse it.
     """
-    from .live import read_live
-
     live = await read_live(client, workspace, prune=prune if read_wide is None else read_wide)
     if desired is None:
         desired = desired_state(workspace)
@@ -79,9 +78,6 @@ async def plan_workspace(
     client_factory: Callable[[Any, str], Any] | None = None,
 ) -> Plan:
     """Load the workspace at ``root``, read ``env`` from Lago and return the plan (no writes)."""
-    from .client.connect import connect, resolve_environment
-    from .workspace import load_workspace
-
     workspace = load_workspace(root)
     env_name = resolve_environment(workspace, env).name
     async with (client_factory or connect)(workspace, env_name) as client:
@@ -172,10 +168,6 @@ async def staleness_warnings(
     compares the fingerprints of the objects the plan touches. Never raises for an unreachable
     environment or a missing workspace: it says what could not be checked.
     """
-    from .client.connect import connect, resolve_environment
-    from .live import read_live
-    from .workspace import load_workspace
-
     out: list[str] = []
     try:
         workspace = load_workspace(root)

@@ -7,7 +7,10 @@ Lago has no update (notes §4.7): a replace terminates the active one and applie
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from ..errors import LagosyncError
+from ..model import from_api
 from . import payloads as pl
 
 
@@ -17,8 +20,6 @@ def _split(key: str) -> tuple[str, str]:
 
 
 def _path(org: str, lago_id: str) -> str:
-    from urllib.parse import quote
-
     return f"/customers/{quote(org, safe='')}/applied_coupons/{quote(lago_id, safe='')}"
 
 
@@ -30,8 +31,6 @@ async def _active(ctx, org: str, code: str) -> list[dict]:
 
 def _matches(live: dict, after: dict) -> bool:
     """The live applied coupon already has the declared overrides (the rest defaults, notes §3.10)."""
-    from ..model import from_api
-
     return from_api("applied_coupon", live, declared={k: v for k, v in after.items() if v is not None}) == after
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ..errors import LagosyncError
+from ..workspace.state import ensure_state_dir
 
 
 class LockHeld(LagosyncError):
@@ -40,8 +41,6 @@ class ApplyLock:
         self._held = False
 
     def acquire(self) -> ApplyLock:
-        from ..workspace.state import ensure_state_dir  # .lagosync/ with its own .gitignore
-
         ensure_state_dir(self.path.parent)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         for _ in range(3):

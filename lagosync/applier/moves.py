@@ -9,7 +9,6 @@ record (keeping every other metadata entry by id).
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING
 
 from ..client import LagoNotFound
 from ..errors import LagosyncError
@@ -17,9 +16,7 @@ from ..model import MIGRATED_FROM_KEY as RECORD_KEY
 from ..planner.moves import format_record, record_full, recorded_users
 from ..planner.ops import Operation
 from . import payloads as pl
-
-if TYPE_CHECKING:
-    from .execute import Context
+from .context import Context
 
 
 def _today() -> str:

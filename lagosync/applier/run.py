@@ -9,16 +9,24 @@ another environment, Lago URL or workspace.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import click
+
+from .. import model
+from ..client.connect import connect, resolve_environment
 from ..errors import LagosyncError, UserError
 from ..kinds import KINDS, describe, references
+from ..live import read_live
 from ..planner.ops import Action
-from ..workflow import desired_state, read_and_plan
+from ..render import render_text
+from ..workflow import desired_state, load_plan, read_and_plan
+from ..workspace import load_workspace
 from .audit import AuditLog
 from .execute import Context, Outcome, run_all
 from .lock import ApplyLock
@@ -83,8 +91,6 @@ def is_reprice(op) -> bool:
 
 def check_saved_plan(plan, live, *, environment: str, lago_url: str | None, digest: str) -> None:
     """Refuse a saved plan made elsewhere, or whose objects changed in Lago since (exit 3)."""
-    from .. import model
-
     if plan.environment != environment:
         raise StalePlanError(
             f"plan was made for environment '{plan.environment}', not '{environment}': "
@@ -170,9 +176,6 @@ async def apply_async(
     color: bool = False,
 ) -> ApplyResult:
     """Run one apply. Raises ApplyRefused / StalePlanError before any write, ApplyFailed after."""
-    from ..client.connect import connect, resolve_environment
-    from ..workspace import load_workspace
-
     if log_format not in ("text", "json"):
         raise UserError(f"unknown --log-format {log_format!r} (use text or json)")
     out = out or (lambda s: print(s, flush=True))
@@ -181,8 +184,6 @@ async def apply_async(
 
     saved = None
     if plan_file is not None:
-        from ..workflow import load_plan
-
         saved = load_plan(plan_file)
         # the re-plan after apply must see what the saved plan saw: a plan made with --prune prunes
         prune = prune or saved.pruned
@@ -196,8 +197,6 @@ async def apply_async(
         client = factory(workspace, env_name)
         async with client:
             if saved is not None:
-                from ..live import read_live
-
                 # read wide (every customer/subscription): a plan made with --prune fingerprinted them
                 live = await read_live(client, workspace, prune=True)
                 check_saved_plan(saved, live, environment=env_name, lago_url=getattr(client, "base_url", None),
@@ -206,7 +205,6 @@ async def apply_async(
             else:
                 live, plan = await read_and_plan(workspace, client, env_name, prune=prune, desired=desired)
 
-            from ..render import render_text
 
             say(render_text(plan, color=color).rstrip("\n"))
             if not plan.has_changes:
@@ -335,9 +333,6 @@ def apply(workspace_dir: str | Path = ".", env: str | None = None, **kwargs) -> 
 
 def run_cli(workspace_dir, env, *, no_color: bool = False, **kwargs) -> ApplyResult:
     """What ``lagosync apply`` runs: terminal detection, confirmation prompt, colour."""
-    import os
-
-    import click
 
     tty = sys.stdin.isatty() and sys.stdout.isatty()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import model
 from ..planner.diff import diff
 
 
@@ -36,8 +37,6 @@ def differences(path: str, want: Any, got: Any) -> list[str]:
 
 def verify_response(kind: str, response: dict, after: dict, *, declared: dict | None = None) -> list[str]:
     """Differences between the canonical form of ``response`` and ``after`` (desired, canonical)."""
-    from .. import model
-
     if kind == "subscription":
         return _verify_subscription(response, after)
     got = model.from_api(kind, response, declared=declared) if kind == "customer" else model.from_api(kind, response)

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import UserError
+from ..workspace.state import ensure_state_dir
 from .core import LagoClient
 
 LOCAL_BASE_URL = "http://lago.local"
@@ -87,12 +88,11 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
     env = resolve_environment(workspace, env_name)
     name = env.name
     if getattr(env, "emulator", False):
+        # start-up: only the local environment loads the emulator
         from ..emulator import Emulator, EmulatorTransport
 
         folder = Path(workspace.root) / ".lagosync"
         try:
-            from ..workspace.state import ensure_state_dir  # .lagosync/ with its own .gitignore
-
             ensure_state_dir(folder)
         except OSError as exc:
             raise UserError(

@@ -14,9 +14,11 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from ..errors import UserError
+from ..workspace import load_settings
 from .connect import connect, resolve_environment
 from .errors import LagoApiError, LagoNotFound
 
@@ -116,9 +118,6 @@ def run_doctor(root: str | Path, env_name: str | None = None) -> DoctorReport:
     Only ``lagosync.yaml`` is read (``load_settings``): doctor checks connectivity even when
     plans/ or orgs.yaml do not validate; ``connect`` only needs ``root`` and ``settings``.
     """
-    from types import SimpleNamespace
-
-    from ..workspace import load_settings
 
     settings = load_settings(root)
     return asyncio.run(doctor(SimpleNamespace(root=Path(root), settings=settings), env_name))

@@ -10,7 +10,9 @@ as such. No message built here ever contains the API key: only the method, the p
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import unquote
 
 from ..errors import LagosyncError
 
@@ -111,8 +113,6 @@ def _find_identifier(resource: str, path: str, body: Any) -> str | None:
     plural = _plural(resource)
     for i, seg in enumerate(segments[:-1]):
         if seg == plural:
-            from urllib.parse import unquote
-
             return unquote(segments[i + 1])
     return None
 
@@ -129,8 +129,6 @@ def error_from_response(
     attempts: int = 1,
 ) -> LagoApiError:
     """Turn a Lago error response into a typed exception with a readable message."""
-    import json
-
     where = f"{method} {path}"
     after = f" after {attempts} attempts" if attempts > 1 else ""
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import model
 from .ops import Plan
 
 
@@ -13,8 +14,6 @@ def stale_objects(plan: Plan, live: Any) -> list[str]:
     ``live`` is a freshly read LiveState. Compared with ``plan.fingerprints`` (model.fingerprint of the
     canonical live object): an object changed or deleted since, or an object to create that now exists.
     """
-    from .. import model
-
     state = live.state
     out: list[str] = []
     for op in plan.operations:

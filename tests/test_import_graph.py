@@ -1,6 +1,6 @@
-"""The emulator's modules import each other without a circle.
+"""lagosync's modules import each other without a circle, and import at the top unless start-up needs it.
 
-Every ``import`` / ``from … import`` inside lagosync/emulator counts, wherever it is written (top level,
+Every ``import`` / ``from … import`` inside lagosync/ counts, wherever it is written (top level,
 ``if TYPE_CHECKING:``, inside a function), so a circle cannot hide behind a function-level import.
 A parent package that Python loads implicitly before a submodule is not an edge.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import lagosync.emulator
+import lagosync
 
-ROOT = Path(lagosync.emulator.__file__).parent
-PACKAGE = "lagosync.emulator"
+ROOT = Path(lagosync.__file__).parent
+PACKAGE = "lagosync"
 
 
 def _module_name(path: Path) -> str:
@@ -99,9 +99,26 @@ def test_the_graph_sees_the_known_imports():
     assert "lagosync.emulator.common" in graph["lagosync.emulator.resources.base"]
 
 
-def test_no_module_of_the_emulator_is_in_an_import_cycle():
+def test_no_module_of_lagosync_is_in_an_import_cycle():
     assert _cycles(_graph()) == []
 
 
 def test_the_cycle_finder_finds_one():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_function_level_imports_are_only_for_start_up():
+    """An import inside a function is allowed only to keep start-up fast, and says so in a comment
+    (``start-up``) on its line or the line above; everything else imports at the top of its module."""
+    unexplained = []
+    for path in _modules().values():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    near = " ".join(lines[max(0, node.lineno - 2):node.end_lineno])
+                    if "start-up" not in near:
+                        unexplained.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
+    assert unexplained == []
