@@ -9,10 +9,10 @@ Layout written (the workspace layout of the loader):
 - ``plans/catalog.yaml``: taxes, billable_metrics, add_ons, coupons;
 - ``plans/<plan code>.yaml``: one file per plan with its charges and fixed charges;
 - ``orgs.yaml``: customers with their subscriptions and applied coupons (``coupons``).
-The plan list has no fixed charges (notes §3.2), so each imported plan is read with
+The plan list has no fixed charges (lago-behaviour#plan-list-no-fixed-charges), so each imported plan is read with
 ``GET /plans/{code}``; an imported org's active applied coupons are listed with
 ``GET /applied_coupons?status=active`` and written with only the overrides that differ from the
-coupon (notes §3.10).
+coupon (lago-behaviour#applied-coupon-overrides-default).
 An existing file is never changed without ``force``; with it the imported objects are added to
 the file, whose declared objects are kept. Objects the workspace already declares are skipped
 (they are managed already).
@@ -137,7 +137,7 @@ def _plan(c: dict) -> dict:
     _put(out, "metadata", dict(c.get("metadata") or {}))
     charges = [_charge(ch) for _, ch in sorted((c.get("charges") or {}).items())]
     _put(out, "charges", charges)
-    # no key when there are none: the live reader then needs no GET /plans/{code} (notes §3.2)
+    # no key when there are none: the live reader then needs no GET /plans/{code} (lago-behaviour#plan-list-no-fixed-charges)
     fixed = [_fixed_charge(fc) for _, fc in sorted((c.get("fixed_charges") or {}).items())]
     _put(out, "fixed_charges", fixed)
     return out
@@ -149,7 +149,7 @@ def _units(value: str | None) -> Any:
 
 
 def _fixed_charge(c: dict) -> dict:
-    """A plan fixed charge (notes §3.4) as plans.schema.json ``fixed_charge`` writes it."""
+    """A plan fixed charge (lago-behaviour#fixed-charges) as plans.schema.json ``fixed_charge`` writes it."""
     out: dict[str, Any] = {"add_on_code": c["add_on_code"]}
     if c.get("code") and c["code"] != c.get("add_on_code"):
         out["code"] = c["code"]  # default: the add-on code
@@ -213,7 +213,7 @@ def _applied_coupon(c: dict) -> dict:
 def applied_coupon_overrides(applied: dict, coupon: dict | None) -> dict:
     """Canonical ``applied_coupon`` of a raw live applied coupon holding only the overrides that
     differ from its coupon (canonical ``coupon``); the others are None, i.e. not declared, so the
-    written item is what a person would write (notes §3.10: unset values default to the coupon's)."""
+    written item is what a person would write (lago-behaviour#applied-coupon-overrides-default: unset values default to the coupon's)."""
     full = from_api("applied_coupon", applied)
     out = {**full, **dict.fromkeys(APPLIED_COUPON_OVERRIDES)}
     if coupon is None:
@@ -543,10 +543,10 @@ async def read_import_extras(client, live: LiveState, *, declared: dict, select:
     """``(state, select)``: ``live.state`` (a copy) completed with what ``read_live`` reads only for
     declared objects, and ``select`` grown by the objects they reference (``with_dependencies``):
 
-    - the fixed charges of each plan to import: the plan LIST has none (notes §3.2), so one
+    - the fixed charges of each plan to import: the plan LIST has none (lago-behaviour#plan-list-no-fixed-charges), so one
       ``GET /plans/{live code}`` per imported plan, concurrently through the client;
     - the active applied coupons of the customers to import (one ``GET /applied_coupons?status=active``
-      list, notes §3.10), as ``applied_coupon`` ``<org>/<coupon_code>`` holding only the overrides
+      list, lago-behaviour#applied-coupon-list), as ``applied_coupon`` ``<org>/<coupon_code>`` holding only the overrides
       that differ from the coupon (``applied_coupon_overrides``).
     """
 

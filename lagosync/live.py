@@ -2,7 +2,7 @@
 
 ``read_live(client, workspace)`` returns a ``LiveState``: the canonical live objects
 (``lagosync.model.from_api``), the raw API objects the applier needs (lago_ids of charges and
-metadata entries) and the ``LiveFacts`` the planner's billing rules need (notes §4).
+metadata entries) and the ``LiveFacts`` the planner's billing rules need (docs/lago-behaviour.md).
 
 Request budget: the catalogue (taxes, metrics, add-ons, plans, coupons) is listed, one request
 per page. Customers and subscriptions are read the cheaper way: every page of the list
@@ -34,8 +34,8 @@ from .model import (
 )
 from .planner.moves import is_user_customer
 
-PER_PAGE = 100  # notes §1.4 (default page size, the one LagoClient.list_all uses)
-SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # notes §3.9
+PER_PAGE = 100  # lago-behaviour#pagination (default page size, the one LagoClient.list_all uses)
+SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # lago-behaviour#subscription-statuses
 # listing also shows unmanaged orgs, so fetching one by one must save more than this many requests
 NARROW_MARGIN = 5
 
@@ -75,11 +75,11 @@ class _PlanIndex:
         self.by_live_code: dict[str, _PlanVersion] = {}
         for plan in plans:
             if plan.get("parent_id"):
-                continue  # overridden child plans share the parent's code (notes §1.3)
+                continue  # overridden child plans share the parent's code (lago-behaviour#plan-override-children)
             version = _plan_version(plan)
             self.by_live_code[version.live_code] = version
             if plan.get("pending_deletion"):
-                continue  # being deleted (notes §4.2): never a current version
+                continue  # being deleted (lago-behaviour#plan-delete-async): never a current version
             best = self.current.get(version.logical)
             if best is None or (version.version, version.live_code) > (best.version, best.live_code):
                 self.current[version.logical] = version
@@ -164,7 +164,7 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
         client.list_all("/add_ons", "add_ons"),
         client.list_all("/plans", "plans"),
         client.list_all("/coupons", "coupons"),
-        # notes §4.3: a coupon is locked once applied (any status), so only declared coupons matter
+        # lago-behaviour#coupon-locked-fields: a coupon is locked once applied (any status), so only declared coupons matter
         client.list_all("/applied_coupons", "applied_coupons", [("coupon_code[]", c) for c in declared_coupons])
         if declared_coupons else _empty(),
         _count(client, "/customers", []),
@@ -229,7 +229,7 @@ def _applied_coupons_into(applied, desired, state: State, facts: LiveFacts) -> N
     or an undeclared org, leaves them unmanaged."""
     declared_orgs = desired.get("customer") or {}
     declared_items = desired.get("applied_coupon") or {}
-    # oldest first, so with two active rows of one coupon the newest is the state (notes §1.4 order)
+    # oldest first, so with two active rows of one coupon the newest is the state (lago-behaviour#list-order)
     for a in sorted(applied, key=lambda a: (str(a.get("created_at") or ""), str(a.get("lago_id") or ""))):
         org, code = a.get("external_customer_id"), a.get("coupon_code")
         if not org or not code:
@@ -321,7 +321,7 @@ def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -
                 continue  # an unreadable old version: the move then has no upgrade/downgrade reason
             facts.superseded_yearly_amounts[index.declared_code(live_code) or live_code] = yearly
     for plan in plans:
-        # notes §4.1: Lago locks a metric used by any charge of a plan that is not deleted
+        # lago-behaviour#metric-locked-fields: Lago locks a metric used by any charge of a plan that is not deleted
         # (plans pending deletion included: they are not deleted yet)
         for charge in plan.get("charges") or []:
             if charge.get("billable_metric_code"):
@@ -329,7 +329,7 @@ def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -
 
 
 async def _fixed_charges_into(client, desired, index: _PlanIndex, state: State, raw) -> None:
-    """notes §3.2: the plan LIST has no fixed_charges. Only when the workspace declares fixed charges
+    """lago-behaviour#plan-list-no-fixed-charges: the plan LIST has no fixed_charges. Only when the workspace declares fixed charges
     (a plan with a ``fixed_charges`` key), one GET /plans/{code} per such plan present in Lago
     fills them in (canonical and raw); a plan without the key leaves its fixed charges unmanaged,
     so nothing is read for it and the canonical live plan carries ``fixed_charges: {}`` like the
@@ -372,13 +372,13 @@ def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, fac
         code = sub.get("plan_code")
         if count_facts and code is not None and index.is_current(code):
             logical = index.by_live_code[code].logical
-            facts.plan_has_had_subscriptions.add(logical)  # any status locks the plan (notes §4.2)
+            facts.plan_has_had_subscriptions.add(logical)  # any status locks the plan (lago-behaviour#plan-locked-fields)
             if status == "active":
                 facts.plan_active_subscriptions[logical] = facts.plan_active_subscriptions.get(logical, 0) + 1
         if status in ("active", "pending"):
             rows.setdefault(sub["external_id"], {})[status] = sub
     for ext, by_status in sorted(rows.items()):
-        # notes §4.6: a downgraded subscription and its pending successor share the external_id;
+        # lago-behaviour#subscription-shared-external-id: a downgraded subscription and its pending successor share the external_id;
         # the active row is the state, the pending one is the scheduled downgrade
         row = by_status.get("active") or by_status["pending"]
         canonical = from_api("subscription", row)

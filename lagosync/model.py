@@ -13,7 +13,7 @@ keys (``managed_by``, ``lagosync_*``) are removed. The shapes are listed in
 docs/ARCHITECTURE.md ("Canonical model"); every key is always present.
 
 Money is never a float: ``decimal_str`` rejects floats. The only floats accepted are the
-ones Lago itself sends in responses (tax ``rate``, plan ``trial_period``; notes §3.2, §3.7),
+ones Lago itself sends in responses (tax ``rate``, plan ``trial_period``; lago-behaviour#tax-response, lago-behaviour#plan-trial-period),
 converted through their shortest ``repr`` so no binary artefact leaks in.
 """
 
@@ -38,7 +38,7 @@ MARKER_PREFIX = "lagosync_"
 # the user-to-org migration record on an org (issue 6, lagosync.migration); owned by lagosync
 MIGRATED_FROM_KEY = "migrated_from"
 
-# notes §4.6: Plan#yearly_amount_cents
+# lago-behaviour#plan-yearly-amount: Plan#yearly_amount_cents
 _YEARLY_FACTOR = {"weekly": 52, "monthly": 12, "quarterly": 4, "semiannual": 2, "yearly": 1}
 
 # fields of a customer that are always in the canonical shape (ARCHITECTURE)
@@ -181,7 +181,7 @@ def fingerprint(canonical: Any) -> str:
 
 
 def yearly_amount_cents(plan: Mapping[str, Any]) -> int:
-    """Base fee normalised to a year, as Lago compares plans for upgrades (notes §4.6).
+    """Base fee normalised to a year, as Lago compares plans for upgrades (lago-behaviour#plan-yearly-amount).
 
     weekly x52, monthly x12, quarterly x4, semiannual x2, yearly x1; charges are ignored.
     """
@@ -191,7 +191,7 @@ def yearly_amount_cents(plan: Mapping[str, Any]) -> int:
     return int(plan.get("amount_cents") or 0) * _YEARLY_FACTOR[interval]
 
 
-# --------------------------------------------------------------------------- charges (notes §3.3)
+# -------------------------------------------------------- charges (lago-behaviour#charge-properties-defaults)
 
 _RANGE_KEYS = {
     "graduated_ranges": ("per_unit_amount", "flat_amount"),
@@ -203,7 +203,7 @@ _RANGE_KEYS = {
 def _ranges(ranges: Any, list_key: str, what: str, api: bool) -> list[dict[str, Any]]:
     amount_keys = _RANGE_KEYS[list_key]
     if not ranges:
-        # model default: one open range from 0 (notes §3.3 table)
+        # model default: one open range from 0 (lago-behaviour#charge-properties-defaults)
         ranges = [{"from_value": 0, "to_value": None}]
     out = []
     for i, rng in enumerate(ranges):
@@ -219,7 +219,7 @@ def _ranges(ranges: Any, list_key: str, what: str, api: bool) -> list[dict[str, 
 
 
 def _group_keys(props: Mapping[str, Any], out: dict[str, Any], *, presentation: bool) -> None:
-    # `grouped_by` is the legacy alias of `pricing_group_keys`; responses echo both (notes §3.3)
+    # `grouped_by` is the legacy alias of `pricing_group_keys`; responses echo both (lago-behaviour#charge-grouping-keys)
     keys = props.get("pricing_group_keys")
     if keys is None:
         keys = props.get("grouped_by")
@@ -246,7 +246,7 @@ def canonical_properties(
     """Charge properties for ``charge_model``: Lago's defaults filled, unknown keys stripped.
 
     Lago keeps only the keys its model validator knows and fills model defaults when
-    properties are omitted (notes §3.3); amounts are canonical decimal strings.
+    properties are omitted (lago-behaviour#charge-properties-defaults, lago-behaviour#charge-amounts-as-strings); amounts are canonical decimal strings.
     """
     props = dict(props or {})
     out: dict[str, Any] = {}
@@ -287,7 +287,7 @@ def canonical_properties(
                     pass
             out["custom_properties"] = custom
     elif charge_model == "dynamic":
-        pass  # amounts come from the events (notes §3.3)
+        pass  # amounts come from the events (lago-behaviour#charge-properties-defaults)
     else:
         # unknown model: keep what was given so a difference is still visible
         out.update({k: v for k, v in props.items() if k not in ("grouped_by",)})
@@ -305,7 +305,7 @@ def _charge_filters(charge_model: str | None, filters: Any, what: str, api: bool
     for i, flt in enumerate(filters or []):
         out.append({
             "invoice_display_name": _text(flt.get("invoice_display_name")),
-            # presentation_group_keys are stripped from filter properties (notes §3.3)
+            # presentation_group_keys are stripped from filter properties (lago-behaviour#charge-grouping-keys)
             "properties": canonical_properties(
                 charge_model, flt.get("properties"), api=api,
                 what=f"{what}.filters[{i}].properties", presentation=False,
@@ -317,7 +317,7 @@ def _charge_filters(charge_model: str | None, filters: Any, what: str, api: bool
 
 
 def canonical_charge(obj: Mapping[str, Any], *, api: bool = False, what: str = "charge") -> dict[str, Any]:
-    """One charge; its ``code`` defaults to the metric code as Lago auto-generates it (notes §3.3)."""
+    """One charge; its ``code`` defaults to the metric code as Lago auto-generates it (lago-behaviour#charge-code-default)."""
     metric = obj.get("billable_metric_code")
     model = obj.get("charge_model") or "standard"
     return {
@@ -347,13 +347,13 @@ def _charges(charges: Any, what: str, api: bool) -> dict[str, dict[str, Any]]:
     return out
 
 
-# --------------------------------------------------------------------------- fixed charges (notes §3.4)
+# --------------------------------------------------------------- fixed charges (lago-behaviour#fixed-charges)
 
 FIXED_CHARGE_MODELS = ("standard", "graduated", "volume")
 
 
 def canonical_fixed_charge(obj: Mapping[str, Any], *, api: bool = False, what: str = "fixed charge") -> dict[str, Any]:
-    """One plan fixed charge (an add-on priced on the plan, notes §3.4).
+    """One plan fixed charge (an add-on priced on the plan, lago-behaviour#fixed-charges).
 
     ``code`` defaults to the add-on code (the spec: "automatically generated based on the add-on
     code"); ``units`` defaults to 0 (spec PlanCreateInput) and is a number in responses, a decimal
@@ -388,7 +388,7 @@ def _fixed_charges(items: Any, what: str, api: bool) -> dict[str, dict[str, Any]
 
 
 def _tax(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
-    # notes §3.7: rate is a float in responses, a decimal string in YAML
+    # lago-behaviour#tax-response: rate is a float in responses, a decimal string in YAML
     return {
         "code": obj.get("code"),
         "name": obj.get("name"),
@@ -408,7 +408,7 @@ def _billable_metric(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
         "name": obj.get("name"),
         "description": _text(obj.get("description")),
         "aggregation_type": agg,
-        # notes §3.1: forced to null for count_agg
+        # lago-behaviour#metric-field-name: forced to null for count_agg
         "field_name": None if agg == "count_agg" else obj.get("field_name"),
         "recurring": _bool(obj.get("recurring"), False),
         "weighted_interval": obj.get("weighted_interval"),
@@ -433,7 +433,7 @@ def _add_on(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
 
 
 def _plan_metadata(metadata: Any) -> dict[str, str | None]:
-    # notes §3.2: a flat {str: str|null} object; lagosync's markers removed
+    # lago-behaviour#plan-metadata-shape: a flat {str: str|null} object; lagosync's markers removed
     out: dict[str, str | None] = {}
     for key, value in (metadata or {}).items():
         if is_marker_key(str(key)):
@@ -446,7 +446,7 @@ def _plan(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
     code = obj.get("code")
     what = f"plan {code!r}"
     interval = obj.get("interval")
-    # notes §3.2: bill_charges_monthly is stored only for yearly/semiannual plans, else null
+    # lago-behaviour#plan-bill-charges-monthly: bill_charges_monthly is stored only for yearly/semiannual plans, else null
     if interval in ("yearly", "semiannual"):
         bill_charges_monthly: bool | None = bool(obj.get("bill_charges_monthly"))
     else:
@@ -459,14 +459,14 @@ def _plan(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
         "interval": interval,
         "amount_cents": _int(obj.get("amount_cents"), f"{what}: amount_cents", default=0),
         "amount_currency": obj.get("amount_currency"),
-        # notes §3.2: trial_period is a float number of days, default 0 (days, not money)
+        # lago-behaviour#plan-trial-period: trial_period is a float number of days, default 0 (days, not money)
         "trial_period": _dec(obj.get("trial_period"), f"{what}: trial_period", api=True, default="0"),
         "pay_in_advance": _bool(obj.get("pay_in_advance"), False),
         "bill_charges_monthly": bill_charges_monthly,
         "tax_codes": _tax_codes(obj, api=api),
         "metadata": _plan_metadata(obj.get("metadata")),
         "charges": _charges(obj.get("charges"), what, api),
-        # notes §3.2: the plan LIST has no fixed_charges; then this is {} (lagosync.live reads them
+        # lago-behaviour#plan-list-no-fixed-charges: the plan LIST has no fixed_charges; then this is {} (lagosync.live reads them
         # with GET /plans/{code} when the workspace declares fixed charges)
         "fixed_charges": _fixed_charges(obj.get("fixed_charges"), what, api),
     }
@@ -479,7 +479,7 @@ def _coupon(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
     frequency = obj.get("frequency") or "once"
     expiration = obj.get("expiration") or "no_expiration"
     applies_to = obj.get("applies_to") or {}
-    # responses carry plan_codes / billable_metric_codes at the top level (notes §3.6)
+    # responses carry plan_codes / billable_metric_codes at the top level (lago-behaviour#coupon-response)
     plan_codes = applies_to.get("plan_codes", obj.get("plan_codes"))
     metric_codes = applies_to.get("billable_metric_codes", obj.get("billable_metric_codes"))
     fixed = coupon_type == "fixed_amount"
@@ -489,7 +489,7 @@ def _coupon(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
         "name": obj.get("name"),
         "description": _text(obj.get("description")),
         "coupon_type": coupon_type,
-        # notes §3.6: amount only for fixed_amount, rate only for percentage coupons
+        # lago-behaviour#coupon-fields: amount only for fixed_amount, rate only for percentage coupons
         "amount_cents": _int(obj.get("amount_cents"), f"{what}: amount_cents") if not percentage else None,
         "amount_currency": obj.get("amount_currency") if not percentage else None,
         "percentage_rate": (
@@ -520,7 +520,7 @@ def _scalar_text(value: Any) -> str:
 
 
 def _customer_metadata(metadata: Any) -> dict[str, dict[str, Any]]:
-    """notes §3.8: a list of ``{key, value, display_in_invoice}`` (display default false).
+    """lago-behaviour#customer-metadata: a list of ``{key, value, display_in_invoice}`` (display default false).
 
     The workspace may also write a mapping ``{key: value}`` or ``{key: {value, display_in_invoice}}``.
     lagosync's marker entries are removed.
@@ -594,16 +594,16 @@ def _subscription(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
         "external_customer_id": obj.get("external_customer_id"),
         "plan_code": obj.get("plan_code"),
         "name": _text(obj.get("name")),
-        "billing_time": obj.get("billing_time") or "calendar",  # notes §3.9 default
+        "billing_time": obj.get("billing_time") or "calendar",  # lago-behaviour#subscription-defaults
     }
 
 
-# overrides of POST /applied_coupons (notes §3.10): unset values default to the coupon's
+# overrides of POST /applied_coupons (lago-behaviour#applied-coupon-overrides-default): unset values default to the coupon's
 APPLIED_COUPON_OVERRIDES = ("frequency", "frequency_duration", "amount_cents", "amount_currency", "percentage_rate")
 
 
 def _applied_coupon(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | None) -> dict[str, Any]:
-    """An org's applied coupon. Lago fills every unset override from the coupon (notes §3.10), so
+    """An org's applied coupon. Lago fills every unset override from the coupon (lago-behaviour#applied-coupon-overrides-default), so
     only the overrides the workspace writes are compared (like a customer's declared fields):
     undeclared ones are None on both sides. ``declared`` (live side) is the YAML item; without it
     (an applied coupon nothing declares) every override is kept."""

@@ -84,7 +84,7 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
         terminalreporter.write_line(
             "fix the emulator, or, if lago-api really behaves so, list the case in "
-            "lagosync/emulator/spec_exceptions.py with a notes citation"
+            "lagosync/emulator/spec_exceptions.py, citing its docs/lago-behaviour.md entry"
         )
     elif _report["checked"]:
         terminalreporter.write_line(

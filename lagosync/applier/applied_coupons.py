@@ -1,8 +1,8 @@
 """Applying and terminating an org's coupons (kind ``applied_coupon``, key ``<org>/<coupon_code>``).
 
-Idempotent: every operation first lists the org's active applied coupons of that code (notes
-§3.10), so a re-run after a crash neither applies a coupon twice nor fails on one already gone.
-Lago has no update (notes §4.7): a replace terminates the active one and applies it again.
+Idempotent: every operation first lists the org's active applied coupons of that code
+(lago-behaviour#applied-coupon-list), so a re-run after a crash neither applies a coupon twice nor fails on one already gone.
+Lago has no update (lago-behaviour#applied-coupon-no-update): a replace terminates the active one and applies it again.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ async def _active(ctx, org: str, code: str) -> list[dict]:
 
 
 def _matches(live: dict, after: dict) -> bool:
-    """The live applied coupon already has the declared overrides (the rest defaults, notes §3.10)."""
+    """The live applied coupon already has the declared overrides (the rest defaults, lago-behaviour#applied-coupon-overrides-default)."""
     return from_api("applied_coupon", live, declared={k: v for k, v in after.items() if v is not None}) == after
 
 

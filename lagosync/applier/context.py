@@ -18,7 +18,8 @@ from .audit import AuditLog
 
 
 class IgnoredByLago(LagosyncError):
-    """Lago answered 200 but did not apply some fields (notes §4.1, §4.2, §4.3, §4.9)."""
+    """Lago answered 200 but did not apply some fields (lago-behaviour#metric-locked-fields,
+    lago-behaviour#plan-locked-fields, lago-behaviour#coupon-locked-fields, lago-behaviour#premium-ignored-fields)."""
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Context:
                              status=exc.status, outcome="error", error=str(exc))
             raise
         self.audit.write(operation=op.action, obj=op.id, method=method, path=path,
-                         status=200, outcome="ok")  # Lago answers every successful write 200 (notes §1.2)
+                         status=200, outcome="ok")  # Lago answers every successful write 200 (lago-behaviour#writes-return-200)
         return result
 
     def check(self, op, kind: str, response: dict | None, after: dict, method: str, path: str) -> None:

@@ -2,7 +2,7 @@
 
 Every operation is written so that running it again converges: objects keyed by code are created
 only when absent from a fresh read (else updated), customers are upserted, subscriptions are
-POSTed with their external_id (same plan = no-op, notes §4.6), deletes treat 404 as done.
+POSTed with their external_id (same plan = no-op, lago-behaviour#plan-change-upgrade-downgrade), deletes treat 404 as done.
 After an uncertain failure (connection dropped, 5xx, a 422 ``value_already_exist`` from a write
 whose first try had landed) the object is read again and the operation retried from that read.
 """
@@ -204,7 +204,7 @@ def _add_on_ids(ctx: Context) -> dict[str, str]:
 
 
 def _unsent_fixed_charges_dropped(result: dict | None, body: dict) -> dict | None:
-    """A PUT without ``fixed_charges`` leaves Lago's untouched (notes §3.4); they are not managed
+    """A PUT without ``fixed_charges`` leaves Lago's untouched (lago-behaviour#fixed-charge-reconcile); they are not managed
     then (lagosync.live did not read them), so they are not verified either."""
     if result is None or "fixed_charges" in body:
         return result
@@ -235,7 +235,7 @@ async def _replace_plan(op, ctx: Context) -> str:
         method, path = "PUT", pl.path_for("plan", new_code)
         new_raw = await ctx.write(op, method, path, c.update_plan(new_code, body))
     ctx.check(op, "plan", _unsent_fixed_charges_dropped(new_raw, body), op.after, method, path)
-    # 2. move the subscriptions listed by the planner (notes §4.6: same external_id, resend name)
+    # 2. move the subscriptions listed by the planner (lago-behaviour#subscription-plan-change-name: same external_id, resend name)
     moved = 0
     for ext in op.version.migrate:
         sub = ctx.raw["subscription"].get(ext)
@@ -263,7 +263,7 @@ async def _replace_plan(op, ctx: Context) -> str:
         if meta.get("lagosync_superseded_by") != new_code:
             meta["lagosync_superseded_by"] = new_code
             meta.setdefault(pl.MARKER_KEY, pl.MARKER_VALUE)
-            # interval sent with bill_charges_monthly (notes §4.2 pitfall); both are locked anyway
+            # interval sent with bill_charges_monthly (lago-behaviour#plan-bill-charges-monthly); both are locked anyway
             mbody = {"interval": old.get("interval"), "bill_charges_monthly": old.get("bill_charges_monthly"),
                      "metadata": meta}
             await ctx.write(op, "PUT", pl.path_for("plan", old_code), c.update_plan(old_code, mbody))
@@ -291,7 +291,7 @@ async def _upsert_subscription(op, ctx: Context) -> str:
     target = ctx.live_plan_code(after["plan_code"])
     cancel = op.cancel_pending
     if live is not None and cancel and target == live.get("plan_code") and live.get("next_plan_code"):
-        # back to the current plan: cancel the scheduled downgrade (notes §4.6, DELETE ?status=pending)
+        # back to the current plan: cancel the scheduled downgrade (lago-behaviour#pending-downgrade, DELETE ?status=pending)
         path = pl.path_for("subscription", ext) + "?status=pending"
         await ctx.write(op, "DELETE", path, c.terminate_subscription(ext, status="pending"))
         live = {**live, "next_plan_code": None}
@@ -306,9 +306,9 @@ async def _upsert_subscription(op, ctx: Context) -> str:
     if result is not None and target in (result.get("plan_code"), result.get("next_plan_code")):
         want_name = after.get("name") if after.get("name") is not None else ""
         if (result.get("name") or "") != want_name:
-            # same plan: POST returns the row unchanged (notes §4.6), so the name goes by PUT; with a
+            # same plan: POST returns the row unchanged (lago-behaviour#subscription-plan-change-name), so the name goes by PUT; with a
             # downgrade scheduled, the active row (what Lago shows now) and the pending row (what
-            # takes over at period end) are both renamed (PUT ?status=pending selects it, notes §4.6)
+            # takes over at period end) are both renamed (PUT ?status=pending selects it, lago-behaviour#subscription-plan-change-name)
             pending = result.get("next_plan_code") == target and result.get("plan_code") != target
             path = pl.path_for("subscription", ext)
             renamed = await ctx.write(op, "PUT", path, c.update_subscription(ext, {"name": want_name}))

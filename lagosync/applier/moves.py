@@ -82,7 +82,7 @@ async def _record(op: Operation, ctx: Context, org: str, user: str, today: str) 
     if old is not None and old.get("lago_id"):
         entry = {"id": old["lago_id"], **entry}
     entries.append(entry)
-    # notes §4.5: entries not sent are deleted, so every existing one goes back with its id
+    # lago-behaviour#customer-metadata-reconcile: entries not sent are deleted, so every existing one goes back with its id
     body = {"external_id": org, "metadata": entries}
     result = await ctx.write(op, "POST", "/customers", c.create_customer(body))
     if result is not None:

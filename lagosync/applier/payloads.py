@@ -23,7 +23,7 @@ class UnresolvedReference(LagosyncError):
 
 
 def path_for(kind: str, key: str) -> str:
-    """``/plans/pro`` etc.; codes may hold any character (notes §1.3), so quote them."""
+    """``/plans/pro`` etc.; codes may hold any character (lago-behaviour#codes-any-characters), so quote them."""
     return f"{endpoint(kind)}/{quote(str(key), safe='')}"
 
 
@@ -36,7 +36,7 @@ def endpoint(kind_name: str) -> str:
 
 
 def _number(value: Any) -> Any:
-    """A decimal string for a JSON *number* field (plan trial_period, notes §3.2): int when whole."""
+    """A decimal string for a JSON *number* field (plan trial_period, lago-behaviour#plan-trial-period): int when whole."""
     if value is None or isinstance(value, (int, bool)):
         return value
     try:
@@ -49,7 +49,7 @@ def _number(value: Any) -> Any:
 
 
 def _dec_str(value: Any) -> Any:
-    """A decimal as a JSON string (tax rate, coupon percentage_rate, charge amounts: notes §3.3)."""
+    """A decimal as a JSON string (tax rate, coupon percentage_rate, charge amounts: lago-behaviour#charge-amounts-as-strings)."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, float):  # the canonical model has no floats; never send money through one
@@ -88,7 +88,7 @@ def metric_payload(after: dict, *, create: bool) -> dict:
         "rounding_function": after.get("rounding_function"),
         "rounding_precision": after.get("rounding_precision"),
         "expression": after.get("expression"),
-        # notes §4.1: filters are replaced by key; always send the full list ([] removes all).
+        # lago-behaviour#metric-filters-replace: filters are replaced by key; always send the full list ([] removes all).
         "filters": [{"key": k, "values": list(v)} for k, v in sorted(filters.items())],
     }
     return {"billable_metric": _drop_none(body) if create else body}
@@ -102,7 +102,7 @@ def add_on_payload(after: dict) -> dict:
         "amount_cents": after.get("amount_cents"),
         "amount_currency": after.get("amount_currency"),
         "description": after.get("description"),
-        "tax_codes": list(after.get("tax_codes") or []),  # notes §4.4: key present => replace
+        "tax_codes": list(after.get("tax_codes") or []),  # lago-behaviour#tax-codes-replace: key present => replace
     }
     return {"add_on": body}
 
@@ -123,7 +123,7 @@ def coupon_payload(after: dict, plan_code_map: dict[str, str] | None = None, *, 
         "expiration": after.get("expiration"),
         "expiration_at": after.get("expiration_at"),
         "reusable": after.get("reusable", True),
-        # notes §4.3: a PUT without applies_to wipes the targets; always send it in full.
+        # lago-behaviour#coupon-put-applies-to: a PUT without applies_to wipes the targets; always send it in full.
         "applies_to": {
             "plan_codes": sorted(plan_codes),
             "billable_metric_codes": sorted(applies.get("billable_metric_codes") or []),
@@ -143,7 +143,7 @@ def _charge_payload(charge: dict, metric_ids: dict[str, str], existing: dict | N
             f"billable metric '{metric_code}' (charge '{charge.get('code')}') does not exist in Lago; "
             "define it under billable_metrics or fix billable_metric_code"
         )
-    # notes §7.2: always a full charge object; properties are replaced, omitted => model defaults.
+    # lago-behaviour#charge-full-replace: always a full charge object; properties are replaced, omitted => model defaults.
     body: dict[str, Any] = {
         "code": charge_code(charge),
         "billable_metric_id": metric_id,
@@ -165,13 +165,13 @@ def _charge_payload(charge: dict, metric_ids: dict[str, str], existing: dict | N
     if charge.get("min_amount_cents"):
         body["min_amount_cents"] = charge["min_amount_cents"]
     if existing is not None and existing.get("lago_id"):
-        # notes §4.2: a charge re-sent without its id is a 422 (value_already_exist); keep identity.
+        # lago-behaviour#plan-charge-code-clash: a charge re-sent without its id is a 422 (value_already_exist); keep identity.
         body = {"id": existing["lago_id"], **body}
     return body
 
 
 def _props(props: dict) -> dict:
-    """Charge properties as sent (notes §3.3: amounts are strings); a float is refused by ``_dec_str``."""
+    """Charge properties as sent (lago-behaviour#charge-amounts-as-strings: amounts are strings); a float is refused by ``_dec_str``."""
     out: dict[str, Any] = {}
     for k, v in props.items():
         if isinstance(v, float):
@@ -186,7 +186,7 @@ def _props(props: dict) -> dict:
 
 
 def _fixed_charge_payload(fixed: dict, add_on_ids: dict[str, str], existing: dict | None) -> dict:
-    """One ``plan.fixed_charges[]`` item (notes §3.4): the add-on by its lago_id, identity kept by id."""
+    """One ``plan.fixed_charges[]`` item (lago-behaviour#fixed-charges): the add-on by its lago_id, identity kept by id."""
     add_on_code = fixed.get("add_on_code")
     add_on_id = add_on_ids.get(str(add_on_code))
     if not add_on_id:
@@ -206,13 +206,13 @@ def _fixed_charge_payload(fixed: dict, add_on_ids: dict[str, str], existing: dic
         "tax_codes": list(fixed.get("tax_codes") or []),
     }
     if existing is not None and existing.get("lago_id"):
-        # notes §3.4/§4.2: without its id Lago would create it again (422 value_already_exist)
+        # lago-behaviour#fixed-charge-reconcile: without its id Lago would create it again (422 value_already_exist)
         body = {"id": existing["lago_id"], **body}
     return body
 
 
 def fixed_charges_payload(after: dict, live_raw: dict | None, add_on_ids: dict[str, str]) -> list[dict] | None:
-    """``plan.fixed_charges`` or None (key not sent: Lago leaves them untouched, notes §3.4).
+    """``plan.fixed_charges`` or None (key not sent: Lago leaves them untouched, lago-behaviour#fixed-charge-reconcile).
 
     Sent when the desired plan has fixed charges, or when the live plan's were read (its raw holds
     ``fixed_charges``, lagosync.live), so removing the last one deletes it; never blindly."""
@@ -247,7 +247,7 @@ def plan_payload(
 ) -> dict:
     """``{"plan": {...}}`` for POST (live_raw None) or PUT /plans/{code} (live_raw = live plan).
 
-    Charges of the live plan are matched by charge code and keep their ``lago_id`` (notes §4.2);
+    Charges of the live plan are matched by charge code and keep their ``lago_id`` (lago-behaviour#plan-charges-reconciled);
     a live charge the YAML no longer has is left out, which deletes it (planner reason charge_removed).
     """
     existing = {c.get("code"): c for c in (live_raw or {}).get("charges") or []}
@@ -257,7 +257,7 @@ def plan_payload(
         "name": after.get("name"),
         "invoice_display_name": after.get("invoice_display_name"),
         "description": after.get("description"),
-        # notes §4.2 pitfall: interval is always sent with bill_charges_monthly.
+        # lago-behaviour#plan-bill-charges-monthly: interval is always sent with bill_charges_monthly.
         "interval": after.get("interval"),
         "amount_cents": after.get("amount_cents"),
         "amount_currency": after.get("amount_currency"),
@@ -283,11 +283,11 @@ def plan_payload(
 
 
 def customer_payload(after: dict, live_raw: dict | None, declared: dict | None = None) -> dict:
-    """POST /customers upsert (notes §4.5): metadata entries keep their existing ``id``.
+    """POST /customers upsert (lago-behaviour#customer-metadata-reconcile): metadata entries keep their existing ``id``.
 
     Only what the workspace manages is sent: fields with a value, or declared in the workspace
     (``declared``, the raw org as written; an explicit null there clears the field). Fields the org
-    does not write are left to the application (omitted keys are untouched, notes §4.5).
+    does not write are left to the application (omitted keys are untouched, lago-behaviour#customer-upsert).
     Metadata entries not sent are deleted by Lago, so lagosync's own entries (marker,
     lagosync_*, migrated_from) already on the customer are re-sent with their ids, the marker is
     added when missing, and when the org declares no metadata at all the live entries are kept.
@@ -297,7 +297,7 @@ def customer_payload(after: dict, live_raw: dict | None, declared: dict | None =
         if k == "metadata":
             continue
         if k == "currency" and v is None:
-            continue  # a null currency would be refused once the customer has subscriptions (§4.5)
+            continue  # a null currency would be refused once the customer has subscriptions (lago-behaviour#customer-currency)
         if v is not None or k == "external_id" or (declared is not None and k in declared):
             body[k] = v
     live_meta = {m.get("key"): m for m in (live_raw or {}).get("metadata") or []}
@@ -339,7 +339,7 @@ def _meta_entry(m: dict) -> dict:
 
 
 def subscription_payload(after: dict, live_plan_code: str) -> dict:
-    """POST /subscriptions: create, or change plan with the same external_id (notes §4.6).
+    """POST /subscriptions: create, or change plan with the same external_id (lago-behaviour#plan-change-upgrade-downgrade).
 
     ``name`` is always resent: on upgrade/downgrade Lago takes the new row's name from the request.
     """
@@ -354,7 +354,7 @@ def subscription_payload(after: dict, live_plan_code: str) -> dict:
 
 
 def applied_coupon_payload(after: dict) -> dict:
-    """``POST /applied_coupons`` body (notes §3.10): the org, the coupon code and the overrides the
+    """``POST /applied_coupons`` body (lago-behaviour#applied-coupon-overrides-default): the org, the coupon code and the overrides the
     workspace declares; unset ones are left out so Lago takes the coupon's values."""
     body: dict[str, Any] = {"external_customer_id": after["external_customer_id"],
                             "coupon_code": after["coupon_code"]}

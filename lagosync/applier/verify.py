@@ -1,8 +1,8 @@
 """After each write, compare Lago's answer with what was asked.
 
 Lago answers 200 while silently ignoring some fields: metric fields once a plan uses the metric
-(notes §4.1), plan fields once the plan has had a subscription (notes §4.2), coupon fields once
-applied (notes §4.3), premium-only fields without a license (notes §4.9). The response is turned
+(lago-behaviour#metric-locked-fields), plan fields once the plan has had a subscription (lago-behaviour#plan-locked-fields), coupon fields once
+applied (lago-behaviour#coupon-locked-fields), premium-only fields without a license (lago-behaviour#premium-ignored-fields). The response is turned
 into the canonical model and compared field by field with the desired canonical object; every
 difference is reported as an error naming the field, what was sent and what Lago kept. The
 comparison is the planner's (``lagosync.planner.diff``), so ``True`` and ``1`` differ here as they

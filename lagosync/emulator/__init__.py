@@ -1,6 +1,6 @@
 """An embedded, Lago-compatible API emulator (lago-api v1.51.0 behaviour).
 
-See docs/ARCHITECTURE.md ("Emulator") and ../shared/LAGO-API-NOTES.md for the rules it models.
+See docs/ARCHITECTURE.md ("Emulator") and docs/lago-behaviour.md for the rules it models.
 """
 
 from .common import LAGO_VERSION, EmulatorResponse

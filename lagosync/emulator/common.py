@@ -57,7 +57,7 @@ class Request:
         return self._body
 
     def root(self, name: str) -> dict:
-        """notes §1.2: write bodies must be wrapped in the singular root key; missing → 400."""
+        """lago-behaviour#request-root-key: write bodies must be wrapped in the singular root key; missing → 400."""
         body = self.body
         value = body.get(name) if isinstance(body, dict) else None
         if not isinstance(value, dict) or (not value and name != "metadata"):

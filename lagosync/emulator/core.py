@@ -23,7 +23,7 @@ from .spec_exceptions import UNMATCHED_ROUTE
 from .store import Store
 
 API_PREFIX = "/api/v1"
-DEFAULT_PER_PAGE = 100  # notes §1.4
+DEFAULT_PER_PAGE = 100  # lago-behaviour#pagination
 
 
 Route = tuple[str, str, "re.Pattern[str]", Callable]
@@ -35,9 +35,9 @@ def _compile(template: str) -> re.Pattern[str]:
 
 
 class Emulator:
-    """A stateful Lago-compatible API (lago-api v1.51.0 behaviour, per ../shared/LAGO-API-NOTES.md).
+    """A stateful Lago-compatible API (lago-api v1.51.0 behaviour, per docs/lago-behaviour.md).
 
-    Async jobs (plan destroy, notes §4.2): by default they run at the start of the next request,
+    Async jobs (plan destroy, lago-behaviour#emulator-async-jobs): by default they run at the start of the next request,
     so the DELETE response shows ``pending_deletion: true`` and later reads see the job done.
     Set ``defer_jobs=True`` to keep them queued until :meth:`run_jobs` is called.
     """
@@ -87,7 +87,7 @@ class Emulator:
                 raise
 
     def _advance_time(self) -> None:
-        """Time-driven subscription changes (notes §4.6), committed on their own before the request."""
+        """Time-driven subscription changes (lago-behaviour#emulator-clock), committed on their own before the request."""
         try:
             if self.res.tick():
                 self.store.commit()
@@ -118,7 +118,7 @@ class Emulator:
         else:
             return UNMATCHED_ROUTE, 404, not_found("resource").body
         if sub is None or (sub.rstrip("/") == "/health"):
-            # notes §1.1: GET /health needs no auth
+            # lago-behaviour#health-endpoint: GET /health needs no auth
             return "/health", 200, self.res.health()
         sub = sub.rstrip("/") or "/"
         route = None
@@ -130,7 +130,7 @@ class Emulator:
                 route = (template, handler, [unquote(g) for g in match.groups()])
                 break
         template = route[0] if route else UNMATCHED_ROUTE
-        # notes §1.1: Authorization: Bearer <key>; the token is the 2nd word of the header
+        # lago-behaviour#bearer-auth: Authorization: Bearer <key>; the token is the 2nd word of the header
         words = headers.get("authorization", "").split()
         if len(words) < 2 or words[1] != self.api_key:
             return template, 401, unauthorized().body
@@ -138,7 +138,7 @@ class Emulator:
             self._run_jobs()
         self._advance_time()
         if route is None:
-            # unmatched route → 404 resource_not_found (notes §1.5)
+            # unmatched route → 404 resource_not_found (lago-behaviour#not-found-codes)
             return template, 404, not_found("resource").body
         names = re.findall(r"\{([a-z_]+)\}", template)
         req = Request(method, sub, template, dict(zip(names, route[2], strict=True)), query, body)
@@ -153,7 +153,7 @@ class Emulator:
             self.store.rollback()
             raise
 
-    # ------------------------------------------------------------------ pagination (notes §1.4)
+    # ----------------------------------------------------------------- pagination (lago-behaviour#pagination)
     def paginate(self, req: Request, rows: list, root: str, serialize: Callable[[dict], dict]) -> dict:
         page = _positive_int(req.q("page"), 1)
         per_page = _positive_int(req.q("per_page"), DEFAULT_PER_PAGE)
@@ -161,7 +161,7 @@ class Emulator:
         total_pages = math.ceil(total / per_page) if total else 0
         chunk = rows[(page - 1) * per_page: page * per_page]
         meta = {
-            # notes §1.4: with 0 rows current_page = 0 and total_pages = 0
+            # lago-behaviour#pagination: with 0 rows current_page = 0 and total_pages = 0
             "current_page": page if total else 0,
             "next_page": page + 1 if page < total_pages else None,
             "prev_page": page - 1 if page > 1 and total else None,

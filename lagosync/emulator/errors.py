@@ -1,4 +1,4 @@
-"""Lago error bodies (notes §1.5)."""
+"""Lago error bodies (lago-behaviour#error-format)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ class ApiError(Exception):
 
 
 def bad_request(message: str) -> ApiError:
-    # notes §1.5: 400 {"status":400,"error":"BadRequest: <rails message>"} (no code)
+    # lago-behaviour#error-format: 400 {"status":400,"error":"BadRequest: <rails message>"} (no code)
     return ApiError(400, {"status": 400, "error": f"BadRequest: {message}"})
 
 
 def unauthorized() -> ApiError:
-    # notes §1.5: 401 {"status":401,"error":"Unauthorized"} (no code)
+    # lago-behaviour#error-format: 401 {"status":401,"error":"Unauthorized"} (no code)
     return ApiError(401, {"status": 401, "error": "Unauthorized"})
 
 
@@ -28,7 +28,7 @@ def forbidden(code: str) -> ApiError:
 
 
 def not_found(resource: str) -> ApiError:
-    # notes §1.5: 404 code "<resource>_not_found"
+    # lago-behaviour#not-found-codes: 404 code "<resource>_not_found"
     return ApiError(404, {"status": 404, "error": "Not Found", "code": f"{resource}_not_found"})
 
 
@@ -37,7 +37,7 @@ def method_not_allowed(code: str) -> ApiError:
 
 
 def unprocessable(details: dict) -> ApiError:
-    # notes §1.5: 422 validation_errors with error_details {field: [codes]}
+    # lago-behaviour#validation-errors: 422 validation_errors with error_details {field: [codes]}
     return ApiError(
         422,
         {"status": 422, "error": "Unprocessable Entity", "code": "validation_errors", "error_details": details},

@@ -38,7 +38,7 @@ class Faults:
     p503: float = 0.0
     p_drop: float = 0.0  # connection dropped before the request is handled
     p_commit_drop: float = 0.0  # handled (committed), then the response is lost
-    rps_limit: float | None = None  # Lago Cloud-like limit: over it → 429 (notes §1.6)
+    rps_limit: float | None = None  # Lago Cloud-like limit: over it → 429 (lago-behaviour#cloud-rate-limits)
     crash_after_writes: int | None = None
     script: list[str | None] = field(default_factory=list)  # forced decisions, consumed first
     match: Callable[[str, str], bool] | None = None  # only inject into requests where match(method, path)
@@ -88,7 +88,7 @@ class Faults:
         return self._window_count > self.rps_limit
 
     def rate_headers(self) -> dict[str, str]:
-        """Lago Cloud's headers (notes §1.6)."""
+        """Lago Cloud's headers (lago-behaviour#cloud-rate-limits)."""
         limit = int(self.rps_limit) if self.rps_limit is not None else 0
         remaining = max(0, limit - self._window_count) if self.rps_limit is not None else 0
         reset = 1 if self.rps_limit is not None else self.retry_after
@@ -106,7 +106,7 @@ class Faults:
             return 429, headers, body
         if decision == E503:
             return 503, {"content-type": "text/html"}, b"<html><body>503 Service Unavailable</body></html>"
-        # a Rails 500 is not the Lago error shape (notes §1.5)
+        # a Rails 500 is not the Lago error shape (lago-behaviour#rails-500)
         return 500, {"content-type": "text/html"}, b"<html><body>We're sorry, but something went wrong.</body></html>"
 
     def after_response(self, method: str, status: int) -> bool:

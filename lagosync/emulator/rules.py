@@ -1,4 +1,4 @@
-"""Lago validation rules the emulator applies (each cites LAGO-API-NOTES.md)."""
+"""Lago validation rules the emulator applies (each cites its docs/lago-behaviour.md entry)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import ApiError, unprocessable
 
-# ISO 4217 codes accepted as currencies (Lago validates against its currency list, notes §3.2/§3.8).
+# ISO 4217 codes accepted as currencies (Lago validates against its currency list, lago-behaviour#currency-codes).
 CURRENCIES = frozenset(
     """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN
     BZD CAD CDF CHF CLF CLP CNY COP CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL
@@ -21,15 +21,15 @@ CURRENCIES = frozenset(
 AGGREGATION_TYPES = (
     "count_agg", "sum_agg", "max_agg", "unique_count_agg", "weighted_sum_agg", "latest_agg", "custom_agg",
 )
-# notes §3.1: recurring not allowed with these
+# lago-behaviour#metric-recurring: recurring not allowed with these
 NON_RECURRING_AGGS = ("count_agg", "max_agg", "latest_agg")
-# notes §3.1: pay-in-advance charges only for these
+# lago-behaviour#charge-pay-in-advance: pay-in-advance charges only for these
 PAY_IN_ADVANCE_AGGS = ("count_agg", "sum_agg", "unique_count_agg", "custom_agg")
 CHARGE_MODELS = (
     "standard", "graduated", "package", "percentage", "volume", "graduated_percentage", "custom", "dynamic",
 )
 PLAN_INTERVALS = ("weekly", "monthly", "yearly", "quarterly", "semiannual")
-YEARLY_FACTOR = {"weekly": 52, "monthly": 12, "quarterly": 4, "semiannual": 2, "yearly": 1}  # notes §4.6
+YEARLY_FACTOR = {"weekly": 52, "monthly": 12, "quarterly": 4, "semiannual": 2, "yearly": 1}  # lago-behaviour#plan-yearly-amount
 ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"
 
 
@@ -54,7 +54,7 @@ def blank(value) -> bool:
 
 
 def is_decimal_string(value) -> bool:
-    """notes §3.3: money/rate values must be JSON strings holding non-negative decimals."""
+    """lago-behaviour#charge-amounts-as-strings: money/rate values must be JSON strings holding non-negative decimals."""
     if not isinstance(value, str):
         return False
     try:
@@ -115,7 +115,7 @@ def as_float(value, default=None):
     return default
 
 
-# ---------------------------------------------------------------- charge properties (notes §3.3)
+# ---------------------------------------------- charge properties (lago-behaviour#charge-properties-defaults)
 
 _RANGE_KEYS = {
     "graduated_ranges": ("from_value", "to_value", "per_unit_amount", "flat_amount"),
@@ -139,7 +139,7 @@ MODEL_KEYS = {
 
 
 def default_properties(model: str) -> dict:
-    """notes §3.3 table: omitted/empty properties → model defaults."""
+    """lago-behaviour#charge-properties-defaults: omitted/empty properties → model defaults."""
     if model == "standard":
         return {"amount": "0"}
     if model == "graduated":
@@ -158,7 +158,7 @@ def default_properties(model: str) -> dict:
 
 
 def filter_properties(model: str, props, *, for_filter: bool = False) -> dict:
-    """Keep only the keys allowed for the model (unknown keys silently stripped, notes §3.3)."""
+    """Keep only the keys allowed for the model (unknown keys silently stripped, lago-behaviour#charge-properties-stripped)."""
     if not isinstance(props, dict) or not props:
         return default_properties(model)
     out: dict = {}
@@ -170,7 +170,7 @@ def filter_properties(model: str, props, *, for_filter: bool = False) -> dict:
                     {k: r.get(k) for k in _RANGE_KEYS[key]} if isinstance(r, dict) else r for r in value
                 ]
             out[key] = value
-    # notes §3.3 "all models": pricing_group_keys (legacy alias grouped_by, responses echo both)
+    # lago-behaviour#charge-grouping-keys: pricing_group_keys (legacy alias grouped_by, responses echo both)
     groups = props.get("pricing_group_keys", props.get("grouped_by"))
     if groups is not None:
         out["pricing_group_keys"] = groups
@@ -181,7 +181,7 @@ def filter_properties(model: str, props, *, for_filter: bool = False) -> dict:
 
 
 def _check_ranges(ranges, key: str, errors: Errors, volume: bool) -> None:
-    """Range rules of notes §3.3 (range_bounds_validator)."""
+    """Range rules (lago-behaviour#charge-range-rules; range_bounds_validator)."""
     kind = "volume" if volume else "graduated"
     if key == "graduated_percentage_ranges":
         kind = "graduated_percentage"
@@ -223,7 +223,8 @@ def _check_ranges(ranges, key: str, errors: Errors, volume: bool) -> None:
 
 
 def validate_properties(model: str, props: dict, errors: Errors) -> None:
-    """notes §3.3: money values must be strings (invalid_amount / invalid_rate), range rules."""
+    """Money values must be strings (invalid_amount / invalid_rate, lago-behaviour#charge-amounts-as-strings),
+    range rules (lago-behaviour#charge-range-rules)."""
     if model == "standard":
         if not is_decimal_string(props.get("amount")):
             errors.add("properties", "invalid_amount")

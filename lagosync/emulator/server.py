@@ -50,7 +50,7 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
             query = parse_qsl(parts.query, keep_blank_values=True)
             try:
                 resp = emulator.handle(self.command, parts.path, query, dict(self.headers.items()), body)
-            except Exception:  # an emulator bug: answer like Rails would (non-JSON 500, notes §1.5)
+            except Exception:  # an emulator bug: answer like Rails would (non-JSON 500, lago-behaviour#emulator-rails-500)
                 self.log_error("emulator error on %s %s", self.command, parts.path)
                 return self._send(500, {"content-type": "text/html"}, b"<html><body>Internal Server Error</body></html>")
             if faults is not None:

@@ -1,7 +1,7 @@
 """Where lago-api v1.51.0 and its OpenAPI spec disagree, the emulator follows the server.
 
 Every such exception lives here (and only here), as a patch applied to the in-memory spec before
-validating recorded emulator responses. Each cites ../shared/LAGO-API-NOTES.md.
+validating recorded emulator responses. Each cites its docs/lago-behaviour.md entry (lago-behaviour#emulator-spec-exceptions).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class SpecException:
     name: str
-    notes: str  # citation
+    cites: str  # the docs/lago-behaviour.md entry (lago-behaviour#<id>)
     why: str
     patch: Callable[[dict], None]
 
@@ -61,21 +61,21 @@ def _make_nullable(spec: dict, schema_name: str, dotted: str) -> None:
 
 
 # (schema, property path): the server serialises these attributes as they are stored, i.e. null
-# when never set (notes §3.x "Response" lines list the serializer attributes; notes A.1 shows
+# when never set (lago-behaviour#response-fields: every serializer attribute is rendered, e.g.
 # "description": null / "expression": null), while the spec types them as non-null.
 NULLABLE_IN_RESPONSES: tuple[tuple[str, str, str], ...] = (
-    ("BillableMetricObject", "expression", "notes §3.1 (expression optional), A.1"),
-    ("PlanObject", "description", "notes §3.2"),
-    ("PlanObject", "invoice_display_name", "notes §3.2"),
-    ("PlanObject", "trial_period", "notes §3.2 (trial_period optional float)"),
-    ("SubscriptionObject", "cancellation_reason", "notes §3.9"),
-    ("SubscriptionObject", "on_termination_credit_note", "notes §3.9 (only stored for pay-in-advance plans)"),
-    ("SubscriptionObject", "payment_method.payment_method_id", "notes §3.9"),
-    ("CustomerObject", "billing_configuration.document_locale", "notes §3.8"),
-    ("CustomerObject", "billing_configuration.invoice_grace_period", "notes §3.8 (premium-only, unset)"),
-    ("CustomerObject", "billing_configuration.payment_provider", "notes §3.8 (null = no provider, §4.5)"),
-    ("CustomerObject", "billing_configuration.payment_provider_code", "notes §3.8"),
-    ("CustomerObject", "billing_configuration.provider_customer_id", "notes §3.8"),
+    ("BillableMetricObject", "expression", "lago-behaviour#response-fields (expression optional)"),
+    ("PlanObject", "description", "lago-behaviour#response-fields"),
+    ("PlanObject", "invoice_display_name", "lago-behaviour#response-fields"),
+    ("PlanObject", "trial_period", "lago-behaviour#response-fields (trial_period optional float)"),
+    ("SubscriptionObject", "cancellation_reason", "lago-behaviour#response-fields"),
+    ("SubscriptionObject", "on_termination_credit_note", "lago-behaviour#subscription-termination-options (only stored for pay-in-advance plans)"),
+    ("SubscriptionObject", "payment_method.payment_method_id", "lago-behaviour#response-fields"),
+    ("CustomerObject", "billing_configuration.document_locale", "lago-behaviour#customer-response"),
+    ("CustomerObject", "billing_configuration.invoice_grace_period", "lago-behaviour#premium-ignored-fields (premium-only, unset)"),
+    ("CustomerObject", "billing_configuration.payment_provider", "lago-behaviour#customer-response (null = no provider)"),
+    ("CustomerObject", "billing_configuration.payment_provider_code", "lago-behaviour#customer-response"),
+    ("CustomerObject", "billing_configuration.provider_customer_id", "lago-behaviour#customer-response"),
 )
 
 
@@ -109,25 +109,25 @@ def _health(spec: dict) -> None:
 SPEC_EXCEPTIONS: tuple[SpecException, ...] = (
     SpecException(
         "health-undocumented",
-        "notes §1.1",
+        "lago-behaviour#health-endpoint",
         "GET /health (outside /api/v1, no auth) returns {version, github_url, message}; not in the spec.",
         _health,
     ),
     SpecException(
         "unset-attributes-are-null",
-        "notes §3.1-§3.9 Response lines, A.1",
+        "lago-behaviour#response-fields",
         "Attributes never set are rendered as null by the serializers; see NULLABLE_IN_RESPONSES.",
         _nullable_attributes,
     ),
     SpecException(
         "tax-rate-is-a-float",
-        "notes §3.7, §6",
+        "lago-behaviour#tax-response, lago-behaviour#spec-discrepancies",
         "Tax `rate` is stored as a float and rendered as a JSON number; the spec types it as a string.",
         _tax_rate_float,
     ),
     SpecException(
         "get-organizations-undocumented",
-        "notes §2 (organization row), §6",
+        "lago-behaviour#organizations-endpoint, lago-behaviour#spec-discrepancies",
         "GET /organizations exists in lago-api's routes but is not in the spec; it renders the same "
         "organization object as PUT /organizations.",
         _get_organizations,
@@ -135,7 +135,7 @@ SPEC_EXCEPTIONS: tuple[SpecException, ...] = (
 )
 
 # Error statuses an operation does not list: lago-api renders its error bodies from every controller
-# (401 from auth, 400 ParameterMissing, 404 RecordNotFound, 422 validation, ..., notes §1.5), while the
+# (401 from auth, 400 ParameterMissing, 404 RecordNotFound, 422 validation, ..., lago-behaviour#error-format), while the
 # spec lists only some statuses per operation. Such bodies are validated against the generic schema.
 GENERIC_ERROR_SCHEMAS: dict[int, str] = {
     400: "#/components/schemas/ApiErrorBadRequest",
@@ -145,11 +145,11 @@ GENERIC_ERROR_SCHEMAS: dict[int, str] = {
     405: "#/components/schemas/ApiErrorNotAllowed",
     422: "#/components/schemas/ApiErrorUnprocessableEntity",
 }
-# Requests that match no route get 404 resource_not_found (or 401 before auth, notes §1.5); the
+# Requests that match no route get 404 resource_not_found (or 401 before auth, lago-behaviour#not-found-codes); the
 # recorder files them under this template.
 UNMATCHED_ROUTE = "<unmatched route>"
 
-# Not patches but facts the validator relies on (notes §6): the server never returns 201 (successful
+# Not patches but facts the validator relies on (lago-behaviour#writes-return-200, lago-behaviour#cloud-rate-limits): the server never returns 201 (successful
 # writes are 200, which is what the spec lists), and 429 / rate-limit headers are Lago Cloud gateway
 # behaviour absent from the spec; the emulator produces 429 only from injected faults (lagosync.emulator.faults),
 # which never reach the recorder.

@@ -2,7 +2,7 @@
 
 Every request runs in a unit of work: writes go to an overlay and reach SQLite (and the cache)
 only on ``commit()``; ``rollback()`` drops them. That gives the transactional behaviour Lago has
-(e.g. a failed ``PUT /plans/{code}`` changes nothing, notes §4.2).
+(e.g. a failed ``PUT /plans/{code}`` changes nothing, lago-behaviour#emulator-transactions).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each ``compare_<kind>`` gets a ``Context`` (desired State, live State, LiveFacts) and the key, and
 returns an ``Operation`` or None (no-op). The Lago mutation rules they model are cited from
-../shared/LAGO-API-NOTES.md section 4 ("notes §4.x"). Pure: nothing here reads or writes anything
+docs/lago-behaviour.md (``lago-behaviour#<id>``). Pure: nothing here reads or writes anything
 outside its arguments, and inputs are never mutated (canonical dicts are deep-copied into ops).
 """
 
@@ -21,22 +21,22 @@ from .ops import Action, Blocked, Change, NewVersion, Operation
 
 __all__ = ["KINDS", "COMPARE", "Context", "create_op", "delete_op", "is_absent", "strip"]
 
-# notes §4.1: once a metric is used by a charge of a non-deleted plan, PUT silently ignores these.
+# lago-behaviour#metric-locked-fields: once a metric is used by a charge of a non-deleted plan, PUT silently ignores these.
 METRIC_LOCKED_FIELDS = (
     "code", "aggregation_type", "weighted_interval", "field_name", "recurring",
     "rounding_function", "rounding_precision", "expression",
 )
-# notes §4.2: once a plan has had any subscription (any status), PUT silently ignores these.
+# lago-behaviour#plan-locked-fields: once a plan has had any subscription (any status), PUT silently ignores these.
 PLAN_LOCKED_FIELDS = ("interval", "amount_currency", "pay_in_advance", "trial_period", "bill_charges_monthly")
-# notes §4.2 "Per-charge update": with subscriptions, these charge fields are silently kept.
+# lago-behaviour#charge-locked-fields: with subscriptions, these charge fields are silently kept.
 CHARGE_LOCKED_FIELDS = ("charge_model", "pay_in_advance", "prorated", "billable_metric_code", "min_amount_cents")
-# notes §4.3: once a coupon has been applied, only these stay editable.
+# lago-behaviour#coupon-locked-fields: once a coupon has been applied, only these stay editable.
 COUPON_EDITABLE_FIELDS = ("name", "description", "expiration", "expiration_at")
-# Plan fields whose in-place change alters what subscribers pay (notes §4.2: amount_cents and charges
+# Plan fields whose in-place change alters what subscribers pay (lago-behaviour#plan-update-reprices: amount_cents and charges
 # apply to every subscription of the plan at once; tax codes change the invoiced total).
 PLAN_PRICE_FIELDS = ("amount_cents", "charges", "tax_codes", "fixed_charges")
-# Fixed charges (notes §3.4) reconcile like charges; the notes say nothing of their locks, so the
-# charge rule (notes §4.2 "Per-charge update") is applied to the matching fields.
+# Fixed charges (lago-behaviour#fixed-charge-reconcile) reconcile like charges, and their locks
+# (lago-behaviour#fixed-charge-update) are those of charges (lago-behaviour#charge-locked-fields).
 FIXED_CHARGE_LOCKED_FIELDS = ("charge_model", "pay_in_advance", "prorated", "add_on_code")
 
 
@@ -96,7 +96,7 @@ def live_subscriptions_on(ctx: Context, plan_code: str) -> list[str]:
 
 
 def pending_subscriptions_to(ctx: Context, plan_code: str) -> list[str]:
-    """Subscriptions still active elsewhere with a downgrade to ``plan_code`` scheduled (notes §4.6):
+    """Subscriptions still active elsewhere with a downgrade to ``plan_code`` scheduled (lago-behaviour#pending-downgrade):
     e.g. those a previous, cheaper plan version is waiting for. They are the plan's subscribers from
     their next period on, so a price change hits them and a new version must move them too."""
     pending = ctx.facts.pending_downgrades
@@ -122,7 +122,7 @@ def _yearly(ctx: Context, plan_code: str) -> int | None:
 
 
 def _upgrade_reason(ctx: Context, from_plan: str, to_plan: str) -> tuple[str | None, dict[str, Any]]:
-    """notes §4.6: Lago compares Plan#yearly_amount_cents; new >= current is an immediate upgrade,
+    """lago-behaviour#plan-yearly-amount: Lago compares Plan#yearly_amount_cents; new >= current is an immediate upgrade,
     lower is a downgrade scheduled at the end of the current billing period."""
     old, new = _yearly(ctx, from_plan), _yearly(ctx, to_plan)
     details = {"from_yearly_amount_cents": old, "to_yearly_amount_cents": new}
@@ -142,12 +142,12 @@ def _simple_update(kind: str, key: str, before: dict[str, Any], after: dict[str,
 
 
 def compare_tax(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
-    # notes §4.4: every tax field is editable in place.
+    # lago-behaviour#tax-editable: every tax field is editable in place.
     return _simple_update("tax", key, before, after)
 
 
 def compare_add_on(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
-    # notes §4.4: every add-on field is editable in place.
+    # lago-behaviour#add-on-editable: every add-on field is editable in place.
     return _simple_update("add_on", key, before, after)
 
 
@@ -158,7 +158,7 @@ def compare_billable_metric(ctx: Context, key: str, before: dict[str, Any], afte
     in_use = key in ctx.facts.metrics_in_use
     locked = _sorted_set(_top(c.path) for c in changes if _top(c.path) in METRIC_LOCKED_FIELDS)
     if in_use and locked:
-        # notes §4.1: Lago would answer 200 and ignore these fields; a metric has no versions, so the
+        # lago-behaviour#metric-locked-fields: Lago would answer 200 and ignore these fields; a metric has no versions, so the
         # plan shows the change as blocked and says what to do instead. The applier refuses it.
         block = Blocked(
             why="Lago ignores these fields once a plan uses the metric",
@@ -185,7 +185,7 @@ def compare_coupon(ctx: Context, key: str, before: dict[str, Any], after: dict[s
     applied = key in ctx.facts.coupons_applied
     locked = _sorted_set(_top(c.path) for c in changes if _top(c.path) not in COUPON_EDITABLE_FIELDS)
     if applied and locked:
-        # notes §4.3: once applied, only name/description/expiration are applied; the rest is ignored.
+        # lago-behaviour#coupon-locked-fields: once applied, only name/description/expiration are applied; the rest is ignored.
         block = Blocked(
             why="Lago ignores these fields once the coupon is applied",
             hint=("declare a new coupon with another code for new customers; "
@@ -219,7 +219,7 @@ def compare_plan(ctx: Context, key: str, before: dict[str, Any], after: dict[str
     pending_here = [s for s in pending_subscriptions_to(ctx, key) if not _leaves_plan(ctx, s, key)]
     n_active = active_subscriptions(ctx, key) + len(pending_here)
     if had_subs and locked:
-        # notes §4.2: locked fields are silently ignored once the plan has had subscriptions, so the
+        # lago-behaviour#plan-locked-fields: locked fields are silently ignored once the plan has had subscriptions, so the
         # route that works is a new plan version plus moving the subscriptions (ARCHITECTURE "Plan
         # versions"). Subscriptions the workspace moves elsewhere or removes are left to their own op.
         # A subscription waiting for a scheduled downgrade to this plan (a previous, cheaper version)
@@ -237,7 +237,7 @@ def compare_plan(ctx: Context, key: str, before: dict[str, Any], after: dict[str
         reasons = ["locked_after_subscription"]
         if migrate:
             old, new = ctx.yearly_amount_cents(before), ctx.yearly_amount_cents(after)
-            move = "upgrade_immediate" if new >= old else "downgrade_at_period_end"  # notes §4.6
+            move = "upgrade_immediate" if new >= old else "downgrade_at_period_end"  # lago-behaviour#plan-change-upgrade-downgrade
             reasons.append(move)
             details.update(from_plan=key, to_plan=version.code,
                            from_yearly_amount_cents=old, to_yearly_amount_cents=new)
@@ -254,11 +254,11 @@ def compare_plan(ctx: Context, key: str, before: dict[str, Any], after: dict[str
         reasons.append("reprices_subscribers")
         details["active_subscriptions"] = n_active
     if removed:
-        # notes §4.2: charges omitted from a PUT are soft-deleted, even with subscriptions.
+        # lago-behaviour#plan-charges-reconciled: charges omitted from a PUT are soft-deleted, even with subscriptions.
         reasons.append("charge_removed")
         details["removed_charges"] = removed
     if removed_fixed:
-        # notes §3.4/§4.2: fixed charges omitted from a PUT carrying the key are deleted, like charges
+        # lago-behaviour#fixed-charge-reconcile: fixed charges omitted from a PUT carrying the key are deleted, like charges
         if "charge_removed" not in reasons:
             reasons.append("charge_removed")
         details["removed_fixed_charges"] = removed_fixed
@@ -296,7 +296,7 @@ def _gone_before_plan_delete(ctx: Context, sub_key: str, plan_code: str) -> bool
 
 
 def compare_customer(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
-    # notes §4.5: POST /customers upserts; metadata entries are reconciled by key (paths
+    # lago-behaviour#customer-metadata-reconcile: POST /customers upserts; metadata entries are reconciled by key (paths
     # ``metadata.<key>.value``), so each entry shows as its own change.
     return _simple_update("customer", key, before, after)
 
@@ -311,7 +311,7 @@ def compare_subscription(ctx: Context, key: str, before: dict[str, Any], after: 
     pending = ctx.facts.pending_downgrades.get(key)
     details: dict[str, Any] = {}
     if pending is not None and pending == after.get("plan_code"):
-        # A downgrade to the desired plan is already scheduled (notes §4.6): not a change.
+        # A downgrade to the desired plan is already scheduled (lago-behaviour#pending-downgrade): not a change.
         before_eff["plan_code"] = pending
         details["pending_downgrade"] = pending
     changes = field_changes(before_eff, after)
@@ -363,7 +363,7 @@ def _subscription_block(ctx: Context, before: dict[str, Any], after: dict[str, A
 
 
 def _not_reusable(ctx: Context, key: str, coupon_code: str | None) -> bool:
-    """notes §4.7: a non-reusable coupon is applied once per customer ever; ``key`` was applied before
+    """lago-behaviour#coupon-reusable: a non-reusable coupon is applied once per customer ever; ``key`` was applied before
     (``facts.applied_coupons_ever``) and the coupon (live, else as declared) says reusable: false."""
     if key not in ctx.facts.applied_coupons_ever:
         return False
@@ -382,8 +382,8 @@ def _coupon_blocked(coupon_code: str | None) -> Blocked:
 
 def compare_applied_coupon(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]
                            ) -> Operation | None:
-    # notes §4.7: no update endpoint; changing an override is terminate + apply again (replace). Only
-    # declared overrides are compared (lagosync.model: unset ones default to the coupon's, notes §3.10).
+    # lago-behaviour#applied-coupon-no-update: no update endpoint; changing an override is terminate + apply again (replace). Only
+    # declared overrides are compared (lagosync.model: unset ones default to the coupon's, lago-behaviour#applied-coupon-overrides-default).
     changes = field_changes(before, after)
     if not changes:
         return None
@@ -397,7 +397,7 @@ def compare_applied_coupon(ctx: Context, key: str, before: dict[str, Any], after
 
 
 def create_applied_coupon_op(ctx: Context, key: str, after: dict[str, Any]) -> Operation:
-    """Apply a coupon to an org; refused in the plan when Lago would refuse it (notes §4.7)."""
+    """Apply a coupon to an org; refused in the plan when Lago would refuse it (lago-behaviour#coupon-reusable)."""
     if _not_reusable(ctx, key, after.get("coupon_code")):
         return Operation(Action.CREATE, "applied_coupon", key, ("new", "coupon_not_reusable"), (), None, after,
                          block=_coupon_blocked(after.get("coupon_code")))
@@ -429,12 +429,12 @@ def delete_op(ctx: Context, kind: str, key: str, before: dict[str, Any], *, prun
     reasons = ["removed"]
     details: dict[str, Any] = {}
     if kind == "billable_metric":
-        # notes §4.1: DELETE has no guard, discards the metric and every charge using it.
+        # lago-behaviour#metric-delete: DELETE has no guard, discards the metric and every charge using it.
         reasons.append("destroys_events")
         details["used_by_plans"] = _plans_using_metric(ctx, key)
     elif kind == "plan":
-        # notes §4.2: DELETE terminates every active subscription of the plan. Subscriptions this
-        # plan terminates itself (ensure: absent) or upgrades away first (immediate, notes §4.6) are
+        # lago-behaviour#plan-delete-async: DELETE terminates every active subscription of the plan. Subscriptions this
+        # plan terminates itself (ensure: absent) or upgrades away first (immediate, lago-behaviour#subscription-upgrade) are
         # gone by then (deletes run last and wait for them); a downgrade waits for the period end,
         # so a subscription downgrading away is still terminated by the delete.
         gone = [s for s in live_subscriptions_on(ctx, key) if _gone_before_plan_delete(ctx, s, key)]
@@ -445,20 +445,20 @@ def delete_op(ctx: Context, kind: str, key: str, before: dict[str, Any], *, prun
         if n:
             reasons.append("terminates_subscriptions")
     elif kind == "customer":
-        # notes §4.5: DELETE terminates the customer's active subscriptions.
+        # lago-behaviour#customer-delete: DELETE terminates the customer's active subscriptions.
         subs = sorted(k for k, s in ctx.l("subscription").items() if s.get("external_customer_id") == key)
         details["active_subscriptions"] = len(subs)
         details["subscriptions"] = subs
         if subs:
             reasons.append("terminates_subscriptions")
     elif kind == "subscription":
-        # notes §4.6: DELETE terminates the active subscription (final invoice).
+        # lago-behaviour#subscription-terminate: DELETE terminates the active subscription (final invoice).
         reasons.append("terminates_subscriptions")
         details["active_subscriptions"] = 1
     elif kind == "coupon":
-        # notes §4.3: DELETE terminates every active applied coupon.
+        # lago-behaviour#coupon-delete: DELETE terminates every active applied coupon.
         details["applied"] = key in ctx.facts.coupons_applied
     elif kind == "applied_coupon":
-        # notes §3.10: DELETE /customers/{ext}/applied_coupons/{id} terminates it (remaining balance lost)
+        # lago-behaviour#applied-coupon-no-update: DELETE /customers/{ext}/applied_coupons/{id} terminates it (remaining balance lost)
         reasons.append("terminates_coupon")
     return Operation(Action.DELETE, kind, key, tuple(reasons), (), before, None, details, pruned=pruned)

@@ -1,11 +1,11 @@
 """Planning the declarative user-to-org migration (pure; executed by ``lagosync.applier.moves``).
 
 An org in ``orgs.yaml`` says which user-based customers it replaces (``migrate_from: [user ids]``).
-In Lago a subscription cannot change customer (notes §3.9: no ``external_customer_id`` in the
+In Lago a subscription cannot change customer (lago-behaviour#subscription-fixed-fields: no ``external_customer_id`` in the
 update fields), so moving a user's active subscription to the org means: terminate the user's
-subscription (``DELETE /subscriptions/{id}``, notes §4.6, with the termination options made
+subscription (``DELETE /subscriptions/{id}``, lago-behaviour#subscription-terminate, with the termination options made
 explicit) and start one for the org on the same plan (``POST /subscriptions``). The org records
-the move in its metadata: ``migrated_from = "<user ids, comma-separated> (<date>)"`` (notes §3.8:
+the move in its metadata: ``migrated_from = "<user ids, comma-separated> (<date>)"`` (lago-behaviour#customer-metadata:
 at most 5 entries, a value of at most 100 characters).
 
 ``plan_moves`` (called by ``make_plan``): one ``move`` operation (reason ``customer_move``) per
@@ -27,8 +27,8 @@ from ..facts import LiveState, State
 from ..model import MIGRATED_FROM_KEY as RECORD_KEY
 from .ops import Action, Blocked, Change, CustomerMove, Operation
 
-RECORD_MAX = 100  # notes §3.8: metadata value <= 100 characters
-# Lago's defaults (notes §4.6), always written out in the plan and sent explicitly.
+RECORD_MAX = 100  # lago-behaviour#customer-metadata: metadata value <= 100 characters
+# Lago's defaults (lago-behaviour#subscription-termination-options), always written out in the plan and sent explicitly.
 ON_TERMINATION_INVOICE = "generate"
 ON_TERMINATION_CREDIT_NOTE = "credit"
 _RECORD_RE = re.compile(r"^(?P<ids>[^()]*?)\s*(?:\((?P<date>[0-9-]+)\))?\s*$")
@@ -187,7 +187,7 @@ def _move_op(desired: State, user: str, org: str, sub: Mapping[str, Any], after_
         from_subscription=sub["external_id"], to_subscription=target, plan_code=plan_code,
         on_termination_invoice=ON_TERMINATION_INVOICE, on_termination_credit_note=ON_TERMINATION_CREDIT_NOTE,
     )
-    # the user's subscription is terminated (notes §4.6): a destructive step, so the reason says so
+    # the user's subscription is terminated (lago-behaviour#subscription-terminate): a destructive step, so the reason says so
     # and apply needs --allow-destroy, like every other termination
     return Operation(Action.MOVE, "subscription", sub["external_id"], ("customer_move", "terminates_subscriptions"),
                      tuple(changes), dict(sub), after, depends_on=tuple(deps), block=block, move=move)

@@ -45,7 +45,7 @@ def test_in_place_updates_of_every_kind_keep_charge_ids(applied):
     d["subscription"]["sub_org_1"]["name"] = "Renamed"
     ok(lago, allow_reprice=True)
     plan = lago.get("/plans/starter")["plan"]
-    assert {c["code"]: c["lago_id"] for c in plan["charges"]} == before  # identity kept (notes §4.2)
+    assert {c["code"]: c["lago_id"] for c in plan["charges"]} == before  # identity kept (lago-behaviour#plan-charges-reconciled)
     assert plan["metadata"] == {"tier": "2", "managed_by": "lagosync"}
     meta = {m["key"]: m["value"] for m in lago.get("/customers/org_0")["customer"]["metadata"]}
     assert meta == {"billing_type": "org", "created_by_user_id": "user_0", "segment": "smb",
@@ -58,7 +58,7 @@ def test_charge_removed_and_added(applied):
     starter = lago.desired["plan"]["starter"]
     starter["charges"] = starter["charges"][:1] + [
         {"billable_metric_code": "storage", "charge_model": "standard", "properties": {"amount": "3"}}]
-    # Lago deletes a charge left out of a plan update (notes §4.2): destructive, like the PR label
+    # Lago deletes a charge left out of a plan update (lago-behaviour#plan-charges-reconciled): destructive, like the PR label
     with pytest.raises(ApplyRefused, match=r"destroys: .*removes charge 'tokens' from plan 'starter'.*--allow-destroy"):
         lago.apply(allow_reprice=True)
     assert sorted(c["code"] for c in lago.get("/plans/starter")["plan"]["charges"]) == ["api_call", "tokens"]
@@ -78,7 +78,7 @@ def test_subscription_upgrade_and_downgrade(applied):
     assert lago.get("/subscriptions/sub_org_0")["subscription"]["plan_code"] == "starter"
     result = ok(lago, allow_reprice=True)
     sub0 = lago.get("/subscriptions/sub_org_0")["subscription"]
-    assert sub0["plan_code"] == "professional" and sub0["name"] == "Org 0 plan"  # name resent (§4.6)
+    assert sub0["plan_code"] == "professional" and sub0["name"] == "Org 0 plan"  # name resent (lago-behaviour#subscription-plan-change-name)
     sub1 = lago.get("/subscriptions/sub_org_1")["subscription"]
     assert sub1["plan_code"] == "professional" and sub1["next_plan_code"] == "starter"
     assert "end of its period" in result.outcomes["subscription:sub_org_1"].message
@@ -112,7 +112,7 @@ def test_downgrade_and_rename_together_converge_in_one_apply(applied):
 
 def test_locked_field_change_creates_a_version_and_moves_subscriptions(applied):
     lago = applied
-    lago.desired["plan"]["professional"]["interval"] = "quarterly"  # locked once subscribed (§4.2)
+    lago.desired["plan"]["professional"]["interval"] = "quarterly"  # locked once subscribed (lago-behaviour#plan-locked-fields)
     lago.desired["plan"]["professional"]["amount_cents"] = 14700
     result = ok(lago, allow_reprice=True)
     assert "professional__v2" in result.outcomes["plan:professional"].message

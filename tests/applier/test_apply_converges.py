@@ -31,7 +31,7 @@ def test_apply_creates_everything_and_plan_is_then_empty(lago):
 
 
 def test_graduated_percentage_without_a_premium_license_fails_with_lagos_error(lago):
-    """notes §3.3/§4.9: graduated_percentage needs a premium license; the failure is reported, not hidden."""
+    """lago-behaviour#graduated-percentage-premium: graduated_percentage needs a premium license; the failure is reported, not hidden."""
     import pytest
 
     from lagosync.applier import ApplyFailed

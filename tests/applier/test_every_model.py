@@ -1,8 +1,9 @@
 """"Apply, then plan is empty" for every resource kind, every aggregation type and every charge model
 an open-source Lago accepts, written as YAML and run through the CLI against the `local` emulator.
-The gated ones (notes §4.9: `graduated_percentage` needs a premium license, a `custom_agg` metric
+The gated ones (lago-behaviour#graduated-percentage-premium, lago-behaviour#custom-agg-flag:
+`graduated_percentage` needs a premium license, a `custom_agg` metric
 needs an org flag) fail with Lago's error in the summary, never a traceback; the `custom` charge
-model is not accepted by the workspace schema (the spec's enum, notes §3.3)."""
+model is not accepted by the workspace schema (the spec's enum, lago-behaviour#spec-discrepancies)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Payload builders: canonical objects -> Lago request bodies (notes §4.2, §4.3, §4.5, §4.6)."""
+"""Payload builders: canonical objects -> Lago request bodies (lago-behaviour#plan-charges-reconciled,
+lago-behaviour#coupon-put-applies-to, lago-behaviour#customer-metadata-reconcile,
+lago-behaviour#plan-change-upgrade-downgrade)."""
 
 import pytest
 
@@ -42,7 +44,7 @@ def test_plan_create_resolves_metric_ids_and_keeps_decimals_as_strings():
     assert charges["api_call"]["properties"] == {"amount": "0.002"}
     assert charges["api_call"]["filters"][0]["values"] == {"region": ["eu"]}
     assert charges["tokens"]["properties"]["graduated_ranges"][1]["per_unit_amount"] == "0.5"
-    # notes §4.2 pitfall: interval always travels with bill_charges_monthly
+    # lago-behaviour#plan-bill-charges-monthly: interval always travels with bill_charges_monthly
     assert body["interval"] == "yearly" and body["bill_charges_monthly"] is True
     assert body["trial_period"] == 0 and isinstance(body["trial_period"], int)
     assert body["metadata"] == {"team": "growth", "managed_by": "lagosync"}
@@ -62,7 +64,7 @@ def test_plan_update_keeps_charge_ids_and_drops_removed_charges():
     assert charges["api_call"]["id"] == "ch-1"
     assert "id" not in charges["tokens"]
     assert "seats" not in charges
-    # every charge is a full object (notes §7.2)
+    # every charge is a full object (lago-behaviour#charge-full-replace)
     for c in body["charges"]:
         assert {"charge_model", "invoice_display_name", "properties", "filters", "tax_codes"} <= set(c)
     # user metadata replaced, lagosync's own keys kept, stale user key 'old' dropped

@@ -159,7 +159,7 @@ def test_terminating_a_subscription_needs_allow_destroy(applied):
 
 def test_preflight_refuses_a_locked_metric_change_before_any_write(applied):
     lago = applied
-    lago.desired["billable_metric"]["tokens"]["aggregation_type"] = "max_agg"  # used by plans (§4.1)
+    lago.desired["billable_metric"]["tokens"]["aggregation_type"] = "max_agg"  # used by plans (lago-behaviour#metric-locked-fields)
     lago.desired["tax"]["vat"]["name"] = "VAT 2"
     with pytest.raises(ApplyRefused, match="metric 'tokens': cannot change aggregation_type"):
         lago.apply()

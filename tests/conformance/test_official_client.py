@@ -1,7 +1,7 @@
 """The official lago-python-client (pinned 1.55.0) against the emulator's HTTP server, and against a
 real Lago when LAGO_API_URL / LAGO_API_KEY are set (same scenario, parametrised target).
 
-Client quirks (notes §5): Client(api_url=".../") appends api/v1/; None fields are dropped from bodies;
+Client quirks (lago-behaviour#python-client-quirks): Client(api_url=".../") appends api/v1/; None fields are dropped from bodies;
 child clients' find_all sends no Authorization header, so top-level list endpoints are used instead.
 """
 
@@ -39,7 +39,7 @@ def test_contract_scenario(lago):
         name="API calls", code=metric_code, aggregation_type="sum_agg", field_name="count", recurring=False))
     assert metric.code == metric_code and metric.lago_id
 
-    # plans with charges (money values as strings, notes §3.3)
+    # plans with charges (money values as strings, lago-behaviour#charge-amounts-as-strings)
     def plan(code, amount_cents, amount="0.002"):
         return lago.plans.create(Plan(
             name=code, code=code, interval="monthly", amount_cents=amount_cents, amount_currency="EUR",
@@ -52,7 +52,7 @@ def test_contract_scenario(lago):
     plan(f"pro_{run}", 5000, "0.001")
     plan(f"max_{run}", 9000, "0.0005")
 
-    # plan update keeping charge identity by id (notes §4.2)
+    # plan update keeping charge identity by id (lago-behaviour#plan-charges-reconciled)
     charge_id = basic.charges.__root__[0].lago_id
     updated = lago.plans.update(Plan(name="Basic", interval="monthly", charges=Charges(__root__=[Charge(
         id=charge_id, billable_metric_id=metric.lago_id, charge_model="standard",
@@ -60,7 +60,7 @@ def test_contract_scenario(lago):
     assert updated.name == "Basic" and updated.charges.__root__[0].lago_id == charge_id
     assert lago.plans.find(f"basic_{run}").charges.__root__[0].properties["amount"] == "0.003"
 
-    # re-sending the charge without its id → 422 value_already_exist (notes §4.2)
+    # re-sending the charge without its id → 422 value_already_exist (lago-behaviour#plan-charge-code-clash)
     with pytest.raises(LagoApiError) as err:
         lago.plans.update(Plan(charges=Charges(__root__=[Charge(
             billable_metric_id=metric.lago_id, code=metric_code, charge_model="standard",
@@ -68,7 +68,7 @@ def test_contract_scenario(lago):
     assert err.value.status_code == 422
     assert err.value.response["error_details"] == {"code": ["value_already_exist"]}
 
-    # customer with metadata (upsert; metadata reconciled by id, notes §4.5)
+    # customer with metadata (upsert; metadata reconciled by id, lago-behaviour#customer-metadata-reconcile)
     customer = lago.customers.create(Customer(
         external_id=cust, name="Acme", currency="EUR",
         metadata=MetadataList(__root__=[Metadata(key="segment", value="smb", display_in_invoice=False)])))
@@ -86,7 +86,7 @@ def test_contract_scenario(lago):
         external_customer_id=cust, plan_code=f"pro_{run}", external_id=sub_id, name="Pro"))
     assert sub.status == "active" and sub.plan_code == f"pro_{run}"
 
-    # downgrade → pending until period end (notes §4.6)
+    # downgrade → pending until period end (lago-behaviour#pending-downgrade)
     down = lago.subscriptions.create(Subscription(
         external_customer_id=cust, plan_code=f"basic_{run}", external_id=sub_id, name="Basic"))
     assert down.lago_id == sub.lago_id and down.plan_code == f"pro_{run}"

@@ -76,21 +76,21 @@ def test_validator_rejects_non_conforming_bodies(api, validator):
     broken = copy.deepcopy(body)
     broken["plan"]["amount_cents"] = "100"
     assert validator.validate("GET", "/plans/{code}", 200, broken)
-    # error bodies are checked too: a 404 without code is not Lago's shape (notes §1.5)
+    # error bodies are checked too: a 404 without code is not Lago's shape (lago-behaviour#not-found-codes)
     assert validator.validate("GET", "/plans/{code}", 404, {"status": 404, "error": "Not Found"})
     # an operation the spec does not know is reported, not silently accepted
     assert validator.validate("GET", "/plans/{code}/nothing", 200, {})
 
 
 def test_tax_rate_float_exception_is_needed_and_listed(validator):
-    # notes §3.7/§6: without the exception the server's float would be rejected
+    # lago-behaviour#tax-response, lago-behaviour#spec-discrepancies: without the exception the server's float would be rejected
     names = {e.name for e in SPEC_EXCEPTIONS}
     assert {"tax-rate-is-a-float", "get-organizations-undocumented", "health-undocumented",
             "unset-attributes-are-null"} <= names
-    assert all(e.notes.startswith("notes §") for e in SPEC_EXCEPTIONS)
+    assert all(e.cites.startswith("lago-behaviour#") for e in SPEC_EXCEPTIONS)
     rate = validator.spec["components"]["schemas"]["TaxObject"]["properties"]["rate"]
     assert "number" in rate["type"]
-    assert all(why.startswith("notes §") for _, _, why in NULLABLE_IN_RESPONSES)
+    assert all(why.startswith("lago-behaviour#") for _, _, why in NULLABLE_IN_RESPONSES)
 
 
 def test_get_organizations_validated_like_put(api, validator):

@@ -1,12 +1,16 @@
 """docs/lago-behaviour.md is the project's record of the Lago rules it relies on. Its entries are
 ``### `<id>` `` headings under ``##`` topics, each ending with a ``Source:`` line; code, tests and
-schemas cite them as ``lago-behaviour#<id>``. These tests keep the file well-formed and every
-citation pointing at an entry that exists."""
+schemas cite them as ``lago-behaviour#<id>``. These tests keep the file well-formed, every
+citation pointing at an entry that exists, and no file citing the private research notes the
+entries replaced (they are not part of the repository)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "lago-behaviour.md"
@@ -93,3 +97,47 @@ def test_every_citation_names_an_entry() -> None:
                 if match.group(1) not in known:
                     unknown.append(f"{file.relative_to(ROOT)}:{number}: lago-behaviour#{match.group(1)}")
     assert unknown == [], "citations of ids that docs/lago-behaviour.md does not define"
+
+
+# Built from parts so that this file does not match itself.
+NOTES_CITATION = "notes " + "\u00a7"
+NOTES_FILE = "LAGO-API-" + "NOTES"
+
+
+def _tracked_text_files() -> list[tuple[str, str]]:
+    """(path, text) of every file git tracks, binary and deleted files skipped."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    files = []
+    for name in listed.decode("utf-8").split("\0"):
+        path = ROOT / name
+        if not name or not path.is_file():
+            continue
+        data = path.read_bytes()
+        if b"\0" in data:
+            continue
+        try:
+            files.append((name, data.decode("utf-8")))
+        except UnicodeDecodeError:
+            continue
+    return files
+
+
+def test_no_tracked_file_cites_the_private_notes() -> None:
+    found = [f"{name}:{number}: {line.strip()[:100]}"
+             for name, text in _tracked_text_files()
+             for number, line in enumerate(text.splitlines(), 1)
+             if NOTES_CITATION in line or NOTES_FILE in line]
+    assert found == [], "cite docs/lago-behaviour.md (lago-behaviour#<id>), not the private notes"
+
+
+def test_the_package_refers_to_nothing_in_the_sibling_shared_folder() -> None:
+    # tests and CI may read ../shared/lago-openapi/openapi.yaml (the OpenAPI spec CI provides);
+    # the package itself must not depend on, or cite, anything outside the repository.
+    found = [f"{name}:{number}: {line.strip()[:100]}"
+             for name, text in _tracked_text_files() if name.startswith("lagosync/")
+             for number, line in enumerate(text.splitlines(), 1)
+             if "../shared" in line]
+    assert found == []

@@ -1,17 +1,19 @@
-"""Taxes, add-ons, coupons, applied coupons, events, invoices (notes §3.5-§3.7, §3.10, §3.13, §4.3)."""
+"""Taxes, add-ons, coupons, applied coupons, events, invoices (lago-behaviour#tax-response,
+lago-behaviour#add-on-amount-positive, lago-behaviour#coupon-locked-fields,
+lago-behaviour#applied-coupon-overrides-default, lago-behaviour#event-ingestion)."""
 
 from __future__ import annotations
 
 
 def test_tax_rate_is_float_and_code_rename_follows(api):
-    # notes §3.7/§6: rate is a float in responses; §4.4 all fields editable
+    # lago-behaviour#tax-response: rate is a float in responses; lago-behaviour#tax-editable: all fields editable
     tax = api.ok("POST", "/taxes", tax={"name": "VAT", "code": "vat", "rate": "20.5"})["tax"]
     assert tax["rate"] == 20.5 and tax["applied_to_organization"] is False
     api.plan(tax_codes=["vat"])
     api.ok("PUT", "/taxes/vat", tax={"code": "vat_fr", "rate": 19})
     assert [t["code"] for t in api.ok("GET", "/plans/pro")["plan"]["taxes"]] == ["vat_fr"]
     api.ok("DELETE", "/taxes/vat_fr")
-    assert api.ok("GET", "/plans/pro")["plan"]["taxes"] == []  # notes §4.4: detached
+    assert api.ok("GET", "/plans/pro")["plan"]["taxes"] == []  # lago-behaviour#tax-delete-detaches: detached
 
 
 def test_tax_rate_required(api):
@@ -20,7 +22,7 @@ def test_tax_rate_required(api):
 
 
 def test_add_on_amount_must_be_positive(api):
-    # notes §3.5
+    # lago-behaviour#add-on-amount-positive
     status, body = api.post("/add_ons", add_on={"name": "Setup", "code": "setup", "amount_cents": 0,
                                                  "amount_currency": "EUR"})
     assert status == 422 and body["error_details"] == {"amount_cents": ["value_is_out_of_range"]}
@@ -36,7 +38,7 @@ def coupon(**kw):
 
 
 def test_coupon_rules(api):
-    # notes §3.6
+    # lago-behaviour#coupon-fields
     status, body = api.post("/coupons", coupon=coupon(amount_cents=None))
     assert status == 422 and "amount_cents" in body["error_details"]
     status, body = api.post("/coupons", coupon=coupon(frequency="recurring"))
@@ -56,7 +58,7 @@ def test_coupon_rules(api):
 
 
 def test_coupon_put_without_applies_to_empties_targets(api):
-    # notes §4.3 pitfall
+    # lago-behaviour#coupon-put-applies-to
     api.plan()
     api.ok("POST", "/coupons", coupon=coupon(applies_to={"plan_codes": ["pro"]}))
     c = api.ok("PUT", "/coupons/launch", coupon={"amount_cents": 2000})["coupon"]
@@ -64,7 +66,7 @@ def test_coupon_put_without_applies_to_empties_targets(api):
 
 
 def test_coupon_locked_once_applied(api):
-    # notes §4.3: only name/description/expiration editable once applied
+    # lago-behaviour#coupon-locked-fields: only name/description/expiration editable once applied
     api.ok("POST", "/coupons", coupon=coupon())
     api.ok("POST", "/customers", customer={"external_id": "cus_1"})
     api.ok("POST", "/applied_coupons", applied_coupon={"external_customer_id": "cus_1", "coupon_code": "launch"})
@@ -73,7 +75,7 @@ def test_coupon_locked_once_applied(api):
 
 
 def test_applied_coupons(api):
-    # notes §3.10 / §4.7
+    # lago-behaviour#applied-coupon-overrides-default, lago-behaviour#coupon-reusable
     api.ok("POST", "/coupons", coupon=coupon(reusable=False))
     assert api.post("/applied_coupons", applied_coupon={"external_customer_id": "x", "coupon_code": "launch"})[1][
         "code"] == "customer_not_found"
@@ -101,7 +103,7 @@ def test_coupon_delete_terminates_applied(api):
 
 
 def test_events_deduplicated_by_transaction_id(api):
-    # notes §1.6 / §3.13
+    # lago-behaviour#event-dedup, lago-behaviour#event-ingestion
     ev = {"transaction_id": "tx1", "code": "api_calls", "external_subscription_id": "sub_1", "timestamp": 1754000000}
     body = api.ok("POST", "/events", event=ev)["event"]
     assert body["transaction_id"] == "tx1" and body["lago_customer_id"] is None

@@ -1,4 +1,5 @@
-"""Cross-cutting rules: auth, envelopes, errors, pagination, health, organization (notes §1)."""
+"""Cross-cutting rules: auth, envelopes, errors, pagination, health, organization (docs/lago-behaviour.md,
+"Conventions")."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from lagosync.emulator import LAGO_VERSION, Emulator
 
 
 def test_health_needs_no_auth_and_reports_version(emulator):
-    # notes §1.1
+    # lago-behaviour#health-endpoint
     resp = emulator.handle("GET", "/health", [], {}, b"")
     assert resp.status == 200
     assert resp.json()["version"] == LAGO_VERSION == "1.51.0"
 
 
 def test_missing_or_wrong_key_is_401_with_lago_body(emulator):
-    # notes §1.1 / §1.5: 401 {"status":401,"error":"Unauthorized"} (no code)
+    # lago-behaviour#bearer-auth, lago-behaviour#error-format: 401 {"status":401,"error":"Unauthorized"} (no code)
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "emu-test-key"}):
         resp = emulator.handle("GET", "/api/v1/plans", [], headers, b"")
         assert resp.status == 401
@@ -28,7 +29,7 @@ def test_token_is_second_word_of_header(emulator):
 
 
 def test_missing_root_key_is_400(api):
-    # notes §1.2: wrap_parameters false, missing root → 400 BadRequest
+    # lago-behaviour#request-root-key: wrap_parameters false, missing root → 400 BadRequest
     status, body = api.post("/plans", raw={"name": "x", "code": "x"})
     assert status == 400
     assert body["status"] == 400 and body["error"].startswith("BadRequest: ")
@@ -46,7 +47,7 @@ def test_unknown_route_is_404_resource_not_found(api):
 
 
 def test_not_found_codes_per_resource(api):
-    # notes §1.5: 404 "<resource>_not_found"
+    # lago-behaviour#not-found-codes: 404 "<resource>_not_found"
     cases = {
         "/plans/nope": "plan_not_found", "/billable_metrics/nope": "billable_metric_not_found",
         "/customers/nope": "customer_not_found", "/subscriptions/nope": "subscription_not_found",
@@ -59,13 +60,13 @@ def test_not_found_codes_per_resource(api):
 
 
 def test_successful_writes_return_200(api):
-    # notes §1.2: 200, never 201
+    # lago-behaviour#writes-return-200: 200, never 201
     status, _ = api.post("/taxes", tax={"name": "VAT", "code": "vat", "rate": "20"})
     assert status == 200
 
 
 def test_pagination_meta_and_default_per_page(api):
-    # notes §1.4: default per_page 100; meta fields; next/prev null at the ends
+    # lago-behaviour#pagination: default per_page 100; meta fields; next/prev null at the ends
     for i in range(105):
         api.ok("POST", "/taxes", tax={"name": f"t{i}", "code": f"t{i:03d}", "rate": "1"})
     body = api.ok("GET", "/taxes")
@@ -79,14 +80,14 @@ def test_pagination_meta_and_default_per_page(api):
 
 
 def test_empty_list_meta_has_zero_pages(api):
-    # notes §1.4: 0 rows → current_page 0, total_pages 0
+    # lago-behaviour#pagination: 0 rows → current_page 0, total_pages 0
     body = api.ok("GET", "/plans")
     assert body == {"plans": [], "meta": {"current_page": 0, "next_page": None, "prev_page": None,
                                           "total_pages": 0, "total_count": 0}}
 
 
 def test_default_order_is_created_at_desc(api, clock):
-    # notes §1.4: created_at DESC
+    # lago-behaviour#list-order: created_at DESC
     for code in ("a", "b", "c"):
         clock.advance(seconds=1)
         api.ok("POST", "/taxes", tax={"name": code, "code": code, "rate": "1"})
@@ -94,14 +95,14 @@ def test_default_order_is_created_at_desc(api, clock):
 
 
 def test_codes_may_contain_dots_and_escapes(api):
-    # notes §1.3: codes accept any chars incl. dots
+    # lago-behaviour#codes-any-characters: codes accept any chars incl. dots
     api.metric("api.calls v2")
     body = api.ok("GET", "/billable_metrics/api.calls%20v2")
     assert body["billable_metric"]["code"] == "api.calls v2"
 
 
 def test_organization_get_and_put(api):
-    # notes §3.14 / §6 (GET undocumented but exists)
+    # lago-behaviour#organizations-endpoint (GET undocumented but exists)
     org = api.ok("GET", "/organizations")["organization"]
     assert org["lago_id"] and org["name"]
     body = api.ok("PUT", "/organizations", organization={"email": "billing@acme.test", "default_currency": "EUR"})

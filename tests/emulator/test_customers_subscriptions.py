@@ -1,10 +1,11 @@
-"""Customers (notes §3.8, §4.5) and subscriptions (notes §3.9, §4.6)."""
+"""Customers (lago-behaviour#customer-upsert, lago-behaviour#customer-metadata-reconcile) and subscriptions
+(lago-behaviour#subscription-response, lago-behaviour#plan-change-upgrade-downgrade)."""
 
 from __future__ import annotations
 
 
 def test_customer_post_is_upsert_and_absent_keys_untouched(api):
-    # notes §4.5
+    # lago-behaviour#customer-upsert
     c = api.ok("POST", "/customers", customer={"external_id": "cus_1", "name": "Acme", "email": "a@acme.test",
                                                "phone": "123"})["customer"]
     c2 = api.ok("POST", "/customers", customer={"external_id": "cus_1", "name": "Acme Inc"})["customer"]
@@ -15,7 +16,7 @@ def test_customer_post_is_upsert_and_absent_keys_untouched(api):
 
 
 def test_customer_metadata_reconciled_by_id(api):
-    # notes §4.5 / A.7
+    # lago-behaviour#customer-metadata-reconcile
     c = api.ok("POST", "/customers", customer={"external_id": "cus_1", "metadata": [
         {"key": "segment", "value": "smb"}, {"key": "crm", "value": "A-1", "display_in_invoice": True}]})["customer"]
     ids = {m["key"]: m["lago_id"] for m in c["metadata"]}
@@ -50,7 +51,7 @@ def test_customer_external_id_required(api):
 
 
 def test_customer_currency_locked_once_subscribed(api):
-    # notes §4.5 [≤v1.51.0]
+    # lago-behaviour#customer-currency [≤v1.51.0]
     api.plan()
     api.subscribe()
     assert api.ok("GET", "/customers/cus_1")["customer"]["currency"] == "EUR"  # set from the first plan
@@ -71,11 +72,11 @@ def test_customer_delete_terminates_subscriptions(api):
 
 
 def test_subscription_creates_customer_implicitly(api):
-    # notes §4.5
+    # lago-behaviour#customer-implicit-create
     api.plan()
     sub = api.subscribe(name="Main")
     assert sub["status"] == "active" and sub["plan_code"] == "pro" and sub["name"] == "Main"
-    assert sub["plan"]["code"] == "pro"  # single-object responses embed the plan (notes §3.9)
+    assert sub["plan"]["code"] == "pro"  # single-object responses embed the plan (lago-behaviour#subscription-response)
     assert api.ok("GET", "/customers/cus_1")["customer"]["lago_id"] == sub["lago_customer_id"]
     assert "plan" not in api.ok("GET", "/subscriptions")["subscriptions"][0]
 
@@ -97,7 +98,7 @@ def test_subscription_errors(api):
 
 
 def test_same_plan_returns_existing_unchanged(api):
-    # notes §4.6: same plan → unchanged (name ignored)
+    # lago-behaviour#plan-change-upgrade-downgrade: same plan → unchanged (name ignored)
     api.plan()
     sub = api.subscribe(name="A")
     again = api.subscribe(name="B")
@@ -105,7 +106,7 @@ def test_same_plan_returns_existing_unchanged(api):
 
 
 def test_upgrade_is_immediate_new_row(api):
-    # notes §4.6: yearly amount ≥ → new row now, previous_plan_code, old terminated
+    # lago-behaviour#subscription-upgrade: yearly amount ≥ → new row now, previous_plan_code, old terminated
     api.plan("basic", amount_cents=1000)
     api.plan("pro", amount_cents=10000, interval="yearly")  # 10000/yr < 12000/yr → would be downgrade
     api.plan("max", amount_cents=2000)
@@ -126,7 +127,7 @@ def test_equal_yearly_amount_counts_as_upgrade(api):
 
 
 def test_downgrade_is_pending_until_period_end(api):
-    # notes §4.6 / A.6
+    # lago-behaviour#pending-downgrade
     api.plan("pro", amount_cents=5000)
     api.plan("basic", amount_cents=1000)
     api.subscribe(plan="pro", name="Pro")
@@ -157,7 +158,7 @@ def test_upgrade_cancels_pending_downgrade(api):
 
 
 def test_upgrade_without_name_gives_empty_name(api):
-    # notes §4.6: the new row's name is taken from the request as-is
+    # lago-behaviour#subscription-plan-change-name: the new row's name is taken from the request as-is
     api.plan("basic", amount_cents=1000)
     api.plan("max", amount_cents=2000)
     api.subscribe(plan="basic", name="Basic")
@@ -174,7 +175,7 @@ def test_future_subscription_is_pending_and_swaps_plan(api):
 
 
 def test_list_defaults_to_active_and_filters(api):
-    # notes §4.6: GET /subscriptions only active unless status[] given
+    # lago-behaviour#subscription-list-status: GET /subscriptions only active unless status[] given
     api.plan()
     api.subscribe("s1", customer="a")
     api.subscribe("s2", customer="b")
@@ -189,7 +190,7 @@ def test_list_defaults_to_active_and_filters(api):
 
 
 def test_update_subscription(api):
-    # notes §4.6: PUT updates name, ending_at (null clears); no plan_code
+    # lago-behaviour#subscription-update: PUT updates name, ending_at (null clears); no plan_code
     api.plan()
     api.subscribe()
     sub = api.ok("PUT", "/subscriptions/sub_1", subscription={"name": "Renamed", "ending_at": "2027-01-01T00:00:00Z",
@@ -203,7 +204,7 @@ def test_update_subscription(api):
 
 
 def test_terminate(api):
-    # notes §4.6: active → terminated; then 404
+    # lago-behaviour#subscription-terminate: active → terminated; then 404
     api.plan()
     api.subscribe()
     sub = api.ok("DELETE", "/subscriptions/sub_1", params={"on_termination_invoice": "skip"})["subscription"]

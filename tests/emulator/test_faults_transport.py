@@ -48,7 +48,7 @@ def test_commit_then_drop_applies_the_write_and_loses_the_response():
     with pytest.raises(httpx.ReadError):
         c.post("/taxes", json=TAX)
     assert c.get("/taxes/vat").status_code == 200
-    # a naive retry now hits Lago's natural key (notes §1.6)
+    # a naive retry now hits Lago's natural key (lago-behaviour#no-idempotency-keys)
     assert c.post("/taxes", json=TAX).json()["error_details"] == {"code": ["value_already_exist"]}
 
 
@@ -66,7 +66,7 @@ def test_random_faults_are_reproducible_with_a_seed():
 
 
 def test_rate_limit_answers_429_like_lago_cloud():
-    # notes §1.6: over the per-second limit → 429 with X-RateLimit-* headers
+    # lago-behaviour#cloud-rate-limits: over the per-second limit → 429 with X-RateLimit-* headers
     now = [100.0]
     faults = Faults(rps_limit=3, clock=lambda: now[0])
     c = client(Emulator(api_key=KEY), faults)

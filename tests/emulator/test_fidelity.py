@@ -1,4 +1,4 @@
-"""Second-pass fidelity checks of the emulator against ../shared/LAGO-API-NOTES.md."""
+"""Second-pass fidelity checks of the emulator against docs/lago-behaviour.md."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ def _rows(api, ext="sub_1"):
     return sorted((s["plan_code"], s["status"]) for s in api.ok("GET", "/subscriptions", params=params)["subscriptions"])
 
 
-# ---------------------------------------------------------------- notes §4.2: amount_cents re-evaluation
+# ---------------------------------- lago-behaviour#plan-amount-change-reevaluates: amount_cents re-evaluation
 
 def test_amount_drop_of_current_plan_cancels_now_more_expensive_pending_downgrade(api):
-    # notes §4.2: subscriptions on this plan whose pending downgrade target is now more expensive
+    # lago-behaviour#plan-amount-change-reevaluates: subscriptions on this plan whose pending downgrade target is now more expensive
     api.plan("pro", amount_cents=5000)
     api.plan("basic", amount_cents=1000)
     api.subscribe(plan="pro")
@@ -31,7 +31,7 @@ def test_amount_drop_keeps_pending_downgrade_still_cheaper(api):
 
 
 def test_amount_raise_of_downgrade_target_executes_it_as_upgrade_now(api):
-    # notes §4.2: pending downgrades targeting this plan whose new yearly amount >= current's → upgrade now
+    # lago-behaviour#plan-amount-change-reevaluates: pending downgrades targeting this plan whose new yearly amount >= current's → upgrade now
     api.plan("pro", amount_cents=5000)
     api.plan("basic", amount_cents=1000)
     old = api.subscribe(plan="pro", billing_time="anniversary")
@@ -40,7 +40,7 @@ def test_amount_raise_of_downgrade_target_executes_it_as_upgrade_now(api):
     assert _rows(api) == [("basic", "active"), ("basic", "canceled"), ("pro", "terminated")]
     new = api.ok("GET", "/subscriptions/sub_1")["subscription"]
     assert new["lago_id"] != old["lago_id"] and new["previous_plan_code"] == "pro"
-    assert new["name"] == "Basic" and new["billing_time"] == "anniversary"  # notes §4.6: copied
+    assert new["name"] == "Basic" and new["billing_time"] == "anniversary"  # lago-behaviour#subscription-fixed-fields: copied
     assert new["subscription_at"] == old["subscription_at"]
 
 
@@ -62,7 +62,7 @@ def test_plan_update_without_amount_change_touches_no_subscription(api):
     assert _rows(api) == [("basic", "pending"), ("pro", "active")]
 
 
-# ---------------------------------------------------------------- response field lists (notes §3.x "Response")
+# ------------------------------------------------------ response field lists (lago-behaviour#response-fields)
 
 def _fields(text: str) -> set[str]:
     return {f.strip() for f in text.split(",")}
@@ -112,18 +112,18 @@ TAX_FIELDS = _fields("lago_id, name, code, rate, description, applied_to_organiz
 
 
 def test_response_field_lists_follow_the_serializers(api):
-    """Each object carries exactly the serializer's fields (notes §3.1-§3.10)."""
+    """Each object carries exactly the serializer's fields (lago-behaviour#response-fields)."""
     tax = api.ok("POST", "/taxes", tax={"name": "VAT", "code": "vat", "rate": "20"})["tax"]
     assert set(tax) == TAX_FIELDS | _fields("add_ons_count, charges_count, customers_count, plans_count, "
                                             "commitments_count")
     bm = api.metric(filters=[{"key": "region", "values": ["eu"]}])
-    assert set(bm) == BM_FIELDS | BM_COUNTERS  # create/update/delete/list add the counters (§3.1)
+    assert set(bm) == BM_FIELDS | BM_COUNTERS  # create/update/delete/list add the counters (lago-behaviour#metric-response)
     assert set(api.ok("GET", "/billable_metrics/api_calls")["billable_metric"]) == BM_FIELDS
     plan = api.plan(charges=[{"billable_metric_id": bm["lago_id"], "charge_model": "standard",
                               "properties": {"amount": "1"},
                               "filters": [{"values": {"region": ["eu"]}, "properties": {"amount": "2"}}]}],
                     metadata={"k": "v"})
-    assert set(plan) == PLAN_FIELDS | {"fixed_charges", "metadata"}  # metadata only if present (§3.2)
+    assert set(plan) == PLAN_FIELDS | {"fixed_charges", "metadata"}  # metadata only if present (lago-behaviour#plan-response)
     assert set(api.ok("GET", "/plans")["plans"][0]) == PLAN_FIELDS | {"metadata"}  # list: no fixed_charges
     charge = plan["charges"][0]
     assert set(charge) == CHARGE_FIELDS and set(charge["filters"][0]) == FILTER_FIELDS
@@ -133,10 +133,10 @@ def test_response_field_lists_follow_the_serializers(api):
     coupon = api.ok("POST", "/coupons", coupon={"name": "C", "code": "c", "coupon_type": "percentage",
                                                "percentage_rate": "10", "frequency": "once",
                                                "expiration": "no_expiration"})["coupon"]
-    assert set(coupon) == COUPON_FIELDS  # no status field (§3.6)
+    assert set(coupon) == COUPON_FIELDS  # no status field (lago-behaviour#coupon-response)
     sub = api.subscribe()
     assert set(sub) == SUB_FIELDS | SUB_SINGLE
-    assert set(api.ok("GET", "/subscriptions")["subscriptions"][0]) == SUB_FIELDS  # list: no plan (§3.9)
+    assert set(api.ok("GET", "/subscriptions")["subscriptions"][0]) == SUB_FIELDS  # list: no plan (lago-behaviour#subscription-response)
     customer = api.ok("GET", "/customers/cus_1")["customer"]
     assert set(customer) == CUSTOMER_FIELDS | CUSTOMER_SINGLE
     applied = api.ok("POST", "/applied_coupons", applied_coupon={"external_customer_id": "cus_1",
@@ -144,7 +144,7 @@ def test_response_field_lists_follow_the_serializers(api):
     assert set(applied) == APPLIED_FIELDS
 
 
-# ---------------------------------------------------------------- notes §4.6 subscriptions
+# -------- subscriptions (lago-behaviour#subscription-current-lookup, lago-behaviour#subscription-pending-swap)
 
 def test_current_subscription_is_searched_within_the_given_customer(api):
     api.plan("pro", amount_cents=5000)
@@ -163,7 +163,7 @@ def test_current_subscription_is_searched_within_the_given_customer(api):
 
 
 def test_another_customers_pending_subscription_does_not_block(api):
-    # notes §4.6: only another customer's *active* row is a clash
+    # lago-behaviour#subscription-current-lookup: only another customer's *active* row is a clash
     api.plan()
     api.subscribe("s1", customer="a", subscription_at="2027-01-01T00:00:00Z")
     sub = api.subscribe("s1", customer="b")
@@ -171,7 +171,7 @@ def test_another_customers_pending_subscription_does_not_block(api):
 
 
 def test_pending_subscription_upgrade_also_swaps_in_place(api):
-    # notes §4.6: pending (future start): both upgrade and downgrade swap plan and name in place
+    # lago-behaviour#subscription-pending-swap: pending (future start): both upgrade and downgrade swap plan and name in place
     api.plan("basic", amount_cents=1000)
     api.plan("pro", amount_cents=5000)
     sub = api.subscribe(plan="basic", subscription_at="2027-01-01T00:00:00Z", name="B")
@@ -183,7 +183,7 @@ def test_pending_subscription_upgrade_also_swaps_in_place(api):
 
 
 def test_upgrade_ignores_requested_subscription_at_and_billing_time(api):
-    # notes §4.6: subscription_at and billing_time copied from the old row
+    # lago-behaviour#subscription-fixed-fields: subscription_at and billing_time copied from the old row
     api.plan("basic", amount_cents=1000)
     api.plan("max", amount_cents=2000)
     old = api.subscribe(plan="basic", billing_time="anniversary", subscription_at="2026-07-15T00:00:00Z")
@@ -192,17 +192,17 @@ def test_upgrade_ignores_requested_subscription_at_and_billing_time(api):
 
 
 def test_subscription_to_a_pending_deletion_plan_is_accepted(emulator, api):
-    # notes §4.6: plan looked up among parent plans incl. pending-deletion ones
+    # lago-behaviour#subscription-current-lookup: plan looked up among parent plans incl. pending-deletion ones
     emulator.defer_jobs = True
     api.plan()
     api.ok("DELETE", "/plans/pro")
     assert api.subscribe()["plan"]["pending_deletion"] is True
-    emulator.run_jobs()  # Plans::DestroyJob terminates it (notes §4.2)
+    emulator.run_jobs()  # Plans::DestroyJob terminates it (lago-behaviour#plan-delete-async)
     assert api.get("/subscriptions/sub_1")[0] == 404
     assert api.get("/plans/pro")[0] == 404
 
 
-# ---------------------------------------------------------------- notes §4.5 customer currency (≤v1.51.0)
+# --------------------------------------------- customer currency (lago-behaviour#customer-currency, ≤v1.51.0)
 
 def test_customer_currency_free_while_editable_then_locked(api):
     api.ok("POST", "/customers", customer={"external_id": "c", "currency": "EUR"})
@@ -218,7 +218,7 @@ def test_customer_currency_free_while_editable_then_locked(api):
 
 
 def test_fixed_amount_coupon_sets_then_checks_customer_currency(api):
-    # notes §3.10 / §4.5: fixed-amount coupons set/verify the customer currency
+    # lago-behaviour#applied-coupon-currency: fixed-amount coupons set/verify the customer currency
     api.ok("POST", "/coupons", coupon={"name": "F", "code": "f", "coupon_type": "fixed_amount", "amount_cents": 100,
                                        "amount_currency": "EUR", "frequency": "once", "expiration": "no_expiration"})
     api.ok("POST", "/customers", customer={"external_id": "c"})
@@ -228,7 +228,7 @@ def test_fixed_amount_coupon_sets_then_checks_customer_currency(api):
     assert status == 422 and body["error_details"] == {"currency": ["currencies_does_not_match"]}
 
 
-# ---------------------------------------------------------------- notes §3.6 / §4.3 coupon applies_to
+# ------------------------------------------------------- coupon applies_to (lago-behaviour#coupon-applies-to)
 
 def _coupon(**kw):
     return {"name": "C", "code": "c", "coupon_type": "percentage", "percentage_rate": "10", "frequency": "once",
@@ -251,7 +251,7 @@ def test_coupon_applies_to_errors(api):
 
 
 def test_coupon_applies_to_ignored_once_applied(api):
-    # notes §4.3: once applied, applies_to (and amounts, code...) are silently ignored; name editable
+    # lago-behaviour#coupon-locked-fields: once applied, applies_to (and amounts, code...) are silently ignored; name editable
     api.plan()
     api.plan("other")
     api.ok("POST", "/coupons", coupon=_coupon(applies_to={"plan_codes": ["pro"]}))
@@ -263,14 +263,14 @@ def test_coupon_applies_to_ignored_once_applied(api):
 
 
 def test_coupon_put_without_applies_to_drops_targets_keeps_limited_flag(api):
-    # notes §4.3 pitfall (not-yet-applied coupon)
+    # lago-behaviour#coupon-put-applies-to (not-yet-applied coupon)
     api.plan()
     api.ok("POST", "/coupons", coupon=_coupon(applies_to={"plan_codes": ["pro"]}))
     cp = api.ok("PUT", "/coupons/c", coupon={"name": "x"})["coupon"]
     assert cp["plan_codes"] == [] and cp["limited_plans"] is True
 
 
-# ---------------------------------------------------------------- notes §1.3/§2: charge filter sub-resources
+# --------------------------------------- lago-behaviour#plan-charges-subresource: charge filter sub-resources
 
 def _plan_with_filter(api):
     bm = api.metric(filters=[{"key": "region", "values": ["eu", "us"]}, {"key": "tier", "values": ["a", "b"]}])
@@ -290,7 +290,7 @@ def test_charge_filter_crud(api):
     assert api.ok("GET", f"{base}/{eu['lago_id']}")["filter"] == eu
     us = api.ok("POST", base, filter={"values": {"region": ["us"]}, "properties": {"amount": "3", "junk": 1},
                                       "invoice_display_name": "US"})["filter"]
-    assert us["properties"] == {"amount": "3"}  # unknown keys stripped (notes §3.3)
+    assert us["properties"] == {"amount": "3"}  # unknown keys stripped (lago-behaviour#charge-properties-stripped)
     upd = api.ok("PUT", f"{base}/{us['lago_id']}", filter={"properties": {"amount": "4"}})["filter"]
     assert (upd["lago_id"], upd["properties"], upd["invoice_display_name"]) == (us["lago_id"], {"amount": "4"}, "US")
     plan = api.ok("GET", "/plans/pro")["plan"]
@@ -306,17 +306,17 @@ def test_charge_filter_errors(api):
     status, body = api.post(base, filter={"values": {}, "properties": {"amount": "1"}})
     assert status == 422 and body["error_details"] == {"values": ["value_is_mandatory"]}
     status, body = api.post(base, filter={"values": {"region": ["us"]}, "properties": {"amount": 1}})
-    assert status == 422 and body["error_details"] == {"properties": ["invalid_amount"]}  # strings (notes §3.3)
+    assert status == 422 and body["error_details"] == {"properties": ["invalid_amount"]}  # strings (lago-behaviour#charge-amounts-as-strings)
     status, body = api.post(base, filter={"values": {"region": ["eu"]}, "properties": {"amount": "1"}})
     assert status == 422 and body["error_details"] == {"values": ["value_already_exist"]}
     assert api.get(f"{base}/nope")[1]["code"] == "charge_filter_not_found"
     assert api.get("/plans/pro/charges/nope/filters")[1]["code"] == "charge_not_found"
     assert api.get("/plans/nope/charges/calls/filters")[1]["code"] == "plan_not_found"
-    assert api.post(base, raw={})[0] == 400  # notes §1.2: root key "filter" required
+    assert api.post(base, raw={})[0] == 400  # lago-behaviour#request-root-key: root key "filter" required
     assert api.ok("GET", base)["meta"]["total_count"] == 1  # nothing written by the failures
 
 
-# ---------------------------------------------------------------- notes §4.6: the passing of time
+# --------------------------------------------------------- lago-behaviour#emulator-clock: the passing of time
 
 def test_future_subscription_is_activated_when_it_starts(api, clock):
     api.plan()

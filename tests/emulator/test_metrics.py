@@ -1,10 +1,11 @@
-"""Billable metrics (notes §3.1, §4.1)."""
+"""Billable metrics (lago-behaviour#metric-response, lago-behaviour#metric-locked-fields,
+lago-behaviour#metric-filters-replace, lago-behaviour#metric-delete)."""
 
 from __future__ import annotations
 
 
 def test_create_returns_serializer_fields(api):
-    # notes §3.1 response fields, counters always 0, filter values sorted
+    # lago-behaviour#metric-response: response fields, counters always 0, filter values sorted
     bm = api.metric(filters=[{"key": "region", "values": ["us", "eu"]}])
     assert bm["filters"] == [{"key": "region", "values": ["eu", "us"]}]
     assert bm["active_subscriptions_count"] == bm["plans_count"] == bm["draft_invoices_count"] == 0
@@ -14,7 +15,7 @@ def test_create_returns_serializer_fields(api):
 
 
 def test_field_name_forced_null_for_count_agg(api):
-    # notes §3.1
+    # lago-behaviour#metric-field-name
     bm = api.metric("seats", aggregation_type="count_agg", field_name="whatever")
     assert bm["field_name"] is None
 
@@ -35,7 +36,7 @@ def test_custom_agg_is_forbidden_without_flag(api):
 
 
 def test_recurring_incompatible_with_count_max_latest(api):
-    # notes §3.1
+    # lago-behaviour#metric-recurring
     for agg in ("count_agg", "max_agg", "latest_agg"):
         status, body = api.post("/billable_metrics", billable_metric={
             "name": "x", "code": f"x_{agg}", "aggregation_type": agg, "field_name": "n", "recurring": True})
@@ -58,7 +59,7 @@ def test_duplicate_code_is_value_already_exist(api):
 
 
 def test_filters_replace_by_key_and_absent_key_keeps_them(api):
-    # notes §4.1: filters absent → untouched; listed keys upserted, unlisted discarded; [] deletes all
+    # lago-behaviour#metric-filters-replace: filters absent → untouched; listed keys upserted, unlisted discarded; [] deletes all
     api.metric(filters=[{"key": "region", "values": ["eu"]}, {"key": "tier", "values": ["a"]}])
     bm = api.ok("PUT", "/billable_metrics/api_calls", billable_metric={"name": "renamed"})["billable_metric"]
     assert [f["key"] for f in bm["filters"]] == ["region", "tier"]
@@ -76,7 +77,7 @@ def test_filter_values_must_not_be_empty(api):
 
 
 def test_locked_fields_silently_ignored_once_used_by_a_plan(api):
-    # notes §4.1: once a plan charge uses it, only name/description/filters apply; still 200
+    # lago-behaviour#metric-locked-fields: once a plan charge uses it, only name/description/filters apply; still 200
     bm = api.metric()
     api.ok("PUT", "/billable_metrics/api_calls", billable_metric={"field_name": "m"})  # unused → applied
     api.plan(charges=[{"billable_metric_id": bm["lago_id"], "charge_model": "standard", "properties": {"amount": "1"}}])
@@ -89,7 +90,7 @@ def test_locked_fields_silently_ignored_once_used_by_a_plan(api):
 
 
 def test_removing_filter_values_trims_charge_filters(api):
-    # notes §4.1: values removed from a key are trimmed out of charge filters; empty ones discarded
+    # lago-behaviour#metric-filter-values-trimmed: values removed from a key are trimmed out of charge filters; empty ones discarded
     bm = api.metric(filters=[{"key": "region", "values": ["eu", "us"]}])
     api.plan(charges=[{"billable_metric_id": bm["lago_id"], "charge_model": "standard", "properties": {"amount": "1"},
                        "filters": [{"values": {"region": ["eu"]}, "properties": {"amount": "2"}},
@@ -100,7 +101,7 @@ def test_removing_filter_values_trims_charge_filters(api):
 
 
 def test_delete_soft_deletes_charges_using_it(api):
-    # notes §4.1: no guard; every charge using it is removed, even on plans with subscriptions
+    # lago-behaviour#metric-delete: no guard; every charge using it is removed, even on plans with subscriptions
     bm = api.metric()
     other = api.metric("seats", aggregation_type="count_agg")
     api.plan(charges=[

@@ -1,4 +1,5 @@
-"""Plans, charges, plan metadata (notes §3.2, §3.3, §4.2)."""
+"""Plans, charges, plan metadata (lago-behaviour#plan-response, lago-behaviour#charge-properties-defaults,
+lago-behaviour#plan-charges-reconciled, lago-behaviour#plan-metadata-replace)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ def test_create_plan_response_fields(api, bm):
         assert key in plan, key
     assert plan["metadata"] == {"team": "growth"}
     charge = plan["charges"][0]
-    assert charge["code"] == "api_calls"  # notes §3.3: auto-generated from the metric code
+    assert charge["code"] == "api_calls"  # lago-behaviour#charge-code-default: auto-generated from the metric code
     assert charge["billable_metric_code"] == "api_calls" and charge["lago_billable_metric_id"] == bm["lago_id"]
-    assert "fixed_charges" not in api.ok("GET", "/plans")["plans"][0]  # notes §3.2: not in list items
+    assert "fixed_charges" not in api.ok("GET", "/plans")["plans"][0]  # lago-behaviour#plan-list-no-fixed-charges: not in list items
 
 
 def test_metadata_absent_from_response_when_unset(api):
@@ -33,7 +34,7 @@ def test_metadata_absent_from_response_when_unset(api):
 
 
 def test_unknown_billable_metric_is_404_plural(api):
-    # notes §4.2
+    # lago-behaviour#plan-unknown-metric
     status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
                                             "amount_currency": "EUR", "charges": [{"billable_metric_id": "nope",
                                                                                     "charge_model": "standard"}]})
@@ -52,7 +53,7 @@ def test_validation_errors(api):
 
 
 def test_money_values_must_be_strings(api, bm):
-    # notes §3.3: numbers rejected with invalid_amount / invalid_rate
+    # lago-behaviour#charge-amounts-as-strings: numbers rejected with invalid_amount / invalid_rate
     status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
                                             "amount_currency": "EUR", "charges": [std(bm, amount=5)]})
     assert status == 422 and body["error_details"] == {"properties": ["invalid_amount"]}
@@ -67,7 +68,8 @@ def test_money_values_must_be_strings(api, bm):
 
 
 def test_properties_defaults_and_unknown_keys_stripped(api, bm):
-    # notes §3.3: omitted/empty properties → model defaults; unknown keys silently stripped
+    # lago-behaviour#charge-properties-defaults: omitted/empty properties → model defaults;
+    # lago-behaviour#charge-properties-stripped: unknown keys silently stripped
     plan = api.plan(charges=[
         {"billable_metric_id": bm["lago_id"], "charge_model": "package", "code": "pkg"},
         {"billable_metric_id": bm["lago_id"], "charge_model": "standard", "code": "std",
@@ -82,7 +84,7 @@ def test_properties_defaults_and_unknown_keys_stripped(api, bm):
 
 
 def test_graduated_range_rules(api, bm):
-    # notes §3.3 range rules
+    # lago-behaviour#charge-range-rules
     def graduated(ranges):
         return api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
                                         "amount_currency": "EUR", "charges": [{
@@ -103,7 +105,7 @@ def test_graduated_range_rules(api, bm):
 
 
 def test_pay_in_advance_rules(api, bm):
-    # notes §3.3: pay_in_advance invalid for volume or non-advance aggregations
+    # lago-behaviour#charge-pay-in-advance: pay_in_advance invalid for volume or non-advance aggregations
     mx = api.metric("peak", aggregation_type="max_agg")
     status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
                                             "amount_currency": "EUR", "charges": [std(mx, pay_in_advance=True)]})
@@ -111,14 +113,14 @@ def test_pay_in_advance_rules(api, bm):
 
 
 def test_partial_update_keeps_absent_fields(api, bm):
-    # notes §4.2: scalar fields applied only when present; charges key absent → untouched
+    # lago-behaviour#plan-partial-update: scalar fields applied only when present; charges key absent → untouched
     api.plan(charges=[std(bm)], description="desc")
     plan = api.ok("PUT", "/plans/pro", plan={"name": "Pro 2", "interval": "monthly"})["plan"]
     assert plan["name"] == "Pro 2" and plan["description"] == "desc" and len(plan["charges"]) == 1
 
 
 def test_locked_fields_ignored_once_plan_had_any_subscription(api, bm):
-    # notes §4.2: locked once ANY subscription (even terminated); silently ignored, 200
+    # lago-behaviour#plan-locked-fields: locked once ANY subscription (even terminated); silently ignored, 200
     api.plan(charges=[std(bm)])
     api.subscribe()
     api.ok("DELETE", "/subscriptions/sub_1")  # terminated still locks
@@ -132,7 +134,7 @@ def test_locked_fields_ignored_once_plan_had_any_subscription(api, bm):
 
 
 def test_bill_charges_monthly_pitfall(api):
-    # notes §4.2: recomputed from the interval in the same request; omitting interval resets it to null
+    # lago-behaviour#plan-bill-charges-monthly: recomputed from the interval in the same request; omitting interval resets it to null
     plan = api.plan(interval="yearly", bill_charges_monthly=True)
     assert plan["bill_charges_monthly"] is True
     plan = api.ok("PUT", "/plans/pro", plan={"name": "x"})["plan"]
@@ -143,7 +145,7 @@ def test_bill_charges_monthly_pitfall(api):
 
 
 def test_charges_matched_by_id_and_deleted_when_omitted(api, bm):
-    # notes §4.2 / A.3
+    # lago-behaviour#plan-charges-reconciled
     seats = api.metric("seats", aggregation_type="count_agg")
     plan = api.plan(charges=[std(bm), std(seats)])
     ids = {c["code"]: c["lago_id"] for c in plan["charges"]}
@@ -153,7 +155,7 @@ def test_charges_matched_by_id_and_deleted_when_omitted(api, bm):
 
 
 def test_charge_resent_without_id_is_422_and_nothing_changes(api, bm):
-    # notes §4.2: creation before deletion → value_already_exist; transaction rolled back
+    # lago-behaviour#plan-charge-code-clash: creation before deletion → value_already_exist; transaction rolled back
     api.plan(charges=[std(bm)])
     before = api.ok("GET", "/plans/pro")
     status, body = api.put("/plans/pro", plan={"name": "changed", "charges": [std(bm, amount="9")]})
@@ -167,7 +169,7 @@ def test_charges_empty_list_deletes_all(api, bm):
 
 
 def test_charge_update_is_full_replace(api, bm):
-    # notes §4.2: invoice_display_name omitted ⇒ cleared; properties omitted ⇒ defaults
+    # lago-behaviour#charge-full-replace: invoice_display_name omitted ⇒ cleared; properties omitted ⇒ defaults
     plan = api.plan(charges=[std(bm, amount="3", invoice_display_name="Calls")])
     cid = plan["charges"][0]["lago_id"]
     charge = api.ok("PUT", "/plans/pro", plan={"charges": [{"id": cid, "billable_metric_id": bm["lago_id"],
@@ -212,7 +214,7 @@ def test_tax_codes_replace_and_unknown_tax_404(api):
 
 
 def test_metadata_replace_null_and_subresource(api):
-    # notes §4.2: metadata key ⇒ replace; null ⇒ delete; absent ⇒ untouched
+    # lago-behaviour#plan-metadata-replace: metadata key ⇒ replace; null ⇒ delete; absent ⇒ untouched
     api.plan(metadata={"a": "1", "b": "2"})
     assert api.ok("PUT", "/plans/pro", plan={"name": "x"})["plan"]["metadata"] == {"a": "1", "b": "2"}
     assert api.ok("PUT", "/plans/pro", plan={"metadata": {"c": "3"}})["plan"]["metadata"] == {"c": "3"}
@@ -238,7 +240,7 @@ def test_charges_subresource(api, bm):
 
 
 def test_delete_marks_pending_deletion_then_terminates_subscriptions(api, emulator):
-    # notes §4.2: never refused; pending_deletion: true; the job terminates subscriptions, deletes plan
+    # lago-behaviour#plan-delete-async: never refused; pending_deletion: true; the job terminates subscriptions, deletes plan
     api.plan()
     api.subscribe()
     emulator.defer_jobs = True

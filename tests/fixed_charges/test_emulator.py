@@ -1,4 +1,5 @@
-"""Emulator: plan fixed charges (notes §3.4, §3.2, §4.2 reconciliation, §4.4 add-on delete)."""
+"""Emulator: plan fixed charges (lago-behaviour#fixed-charges, lago-behaviour#plan-list-no-fixed-charges,
+lago-behaviour#fixed-charge-reconcile, lago-behaviour#add-on-delete)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_create_returns_fixed_charges_with_add_on_fields(api, add_on):
     assert (fc["lago_add_on_id"], fc["add_on_code"], fc["lago_parent_id"]) == (add_on["lago_id"], "setup", None)
     assert fc["units"] == 2 and fc["properties"] == {"amount": "10.50"}
     assert [t["code"] for t in fc["taxes"]] == ["vat"]
-    # notes §3.2: single-object responses carry fixed_charges, the list does not
+    # lago-behaviour#plan-list-no-fixed-charges: single-object responses carry fixed_charges, the list does not
     assert api.ok("GET", "/plans/pro")["plan"]["fixed_charges"] == [fc]
     assert "fixed_charges" not in api.ok("GET", "/plans")["plans"][0]
     listed = api.ok("GET", "/plans/pro/fixed_charges")
@@ -81,7 +82,7 @@ def test_update_matches_by_id_creates_unmatched_and_deletes_absent(api, add_on):
     ]))["plan"]["fixed_charges"]
     assert [(f["code"], f["lago_id"] == old["lago_id"], f["units"]) for f in upd] == [
         ("setup", True, 3), ("setup_2", False, 1)]
-    # re-sent without id while its code exists: 422, nothing written (notes §4.2)
+    # re-sent without id while its code exists: 422, nothing written (lago-behaviour#plan-charge-code-clash)
     status, body = api.call("PUT", "/plans/pro", plan_body([
         {"add_on_id": add_on["lago_id"], "charge_model": "standard", "units": 1, "properties": {"amount": "1"}}]))
     assert (status, body["error_details"]) == (422, {"code": ["value_already_exist"]})
@@ -106,7 +107,7 @@ def test_add_on_delete_soft_deletes_its_fixed_charges(api, add_on):
     api.ok("POST", "/plans", plan_body([{"add_on_code": "setup", "charge_model": "standard", "units": 1,
                                          "properties": {"amount": "1"}}]))
     api.ok("DELETE", "/add_ons/setup")
-    assert api.ok("GET", "/plans/pro")["plan"]["fixed_charges"] == []  # notes §4.4
+    assert api.ok("GET", "/plans/pro")["plan"]["fixed_charges"] == []  # lago-behaviour#add-on-delete
 
 
 def test_locked_fields_kept_once_plan_has_subscriptions(api, add_on):
@@ -118,6 +119,6 @@ def test_locked_fields_kept_once_plan_has_subscriptions(api, add_on):
     out = api.ok("PUT", "/plans/pro", plan_body([
         {"id": fc["lago_id"], "charge_model": "volume", "pay_in_advance": True, "units": 4,
          "properties": {"amount": "7"}}]))["plan"]["fixed_charges"][0]
-    # like charges (notes §4.2): model and timing kept, units and properties updated
+    # like charges (lago-behaviour#fixed-charge-update): model and timing kept, units and properties updated
     assert (out["charge_model"], out["pay_in_advance"], out["units"], out["properties"]) == (
         "standard", False, 4, {"amount": "7"})

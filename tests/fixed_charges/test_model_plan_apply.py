@@ -1,4 +1,4 @@
-"""Fixed charges through model, planner, live read and apply on the emulator (notes §3.4)."""
+"""Fixed charges through model, planner, live read and apply on the emulator (lago-behaviour#fixed-charges)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def test_depends_on_the_add_on(tmp_path):
 
 
 def test_only_plans_declaring_fixed_charges_are_fetched(tmp_path):
-    """notes §3.2: the plan list has no fixed_charges, so each plan that declares the key costs one
+    """lago-behaviour#plan-list-no-fixed-charges: the plan list has no fixed_charges, so each plan that declares the key costs one
     GET /plans/{code}; plans without the key leave theirs unmanaged and cost nothing more."""
     from lagosync.client.connect import connect
     from lagosync.live import read_live

@@ -1,4 +1,4 @@
-"""Validation of plan fixed charges (notes §3.4): schema shapes and semantic checks, exact messages."""
+"""Validation of plan fixed charges (lago-behaviour#fixed-charges): schema shapes and semantic checks, exact messages."""
 
 from __future__ import annotations
 

@@ -131,7 +131,7 @@ def test_terminated_subscription_still_locks_its_plan(emulator, seed):
     seed(("POST", "/customers", {"customer": customer("org_1")}), sub("org_1", "starter"))
     seed(("DELETE", "/subscriptions/sub_org_1", None))
     live, _ = read(emulator, workspace(plan={"starter": plan_yaml("starter", 1900)}))
-    assert live.facts.plan_has_had_subscriptions == {"starter"}  # notes §4.2: any status
+    assert live.facts.plan_has_had_subscriptions == {"starter"}  # lago-behaviour#plan-locked-fields: any status
     assert live.facts.plan_active_subscriptions == {}
     assert "sub_org_1" not in live.state["subscription"]
 
@@ -139,7 +139,7 @@ def test_terminated_subscription_still_locks_its_plan(emulator, seed):
 def test_scheduled_downgrade_is_a_fact_not_the_state(emulator, seed):
     seed_catalog(seed, [(plan_yaml("professional", 4900), MARKER), (plan_yaml("starter", 1900), MARKER)])
     seed(("POST", "/customers", {"customer": customer("org_1")}), sub("org_1", "professional"))
-    seed(sub("org_1", "starter"))  # cheaper: scheduled at period end (notes §4.6)
+    seed(sub("org_1", "starter"))  # cheaper: scheduled at period end (lago-behaviour#pending-downgrade)
     live, _ = read(emulator, workspace())
     assert live.state["subscription"]["sub_org_1"]["plan_code"] == "professional"
     assert live.facts.pending_downgrades == {"sub_org_1": "starter"}
@@ -193,7 +193,7 @@ def test_plan_versions_map_back_to_the_declared_code(emulator, seed):
     assert live.facts.plan_active_subscriptions == {"pro": 1}
     assert live.facts.plan_has_had_subscriptions == {"pro"}
     assert live.facts.managed["plan"] == {"pro"}
-    # the old version's yearly base amount, so moving off it is an upgrade or a downgrade (notes §4.6)
+    # the old version's yearly base amount, so moving off it is an upgrade or a downgrade (lago-behaviour#plan-yearly-amount)
     assert live.facts.superseded_yearly_amounts == {"pro__v1": 4900 * 12}
 
 

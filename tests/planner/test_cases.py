@@ -95,7 +95,7 @@ def applied_coupon_removed(b):
 
 
 def applied_coupon_not_reusable(b):
-    """notes §4.7: a non-reusable coupon applied (then terminated) once cannot be applied again."""
+    """lago-behaviour#coupon-reusable: a non-reusable coupon applied (then terminated) once cannot be applied again."""
     desired = b.full_state()
     desired.setdefault("applied_coupon", {})["acme/welcome"] = _applied_coupon()
     live_state = b.full_state()

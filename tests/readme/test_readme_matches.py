@@ -79,6 +79,17 @@ def test_internal_links_resolve() -> None:
     assert [a for a in anchors if a not in slugs] == []
     for target in re.findall(r"\]\(([^#:)]+)\)", README):
         assert (ROOT / target).exists(), target
+    # links into another file's section, e.g. (docs/lago-behaviour.md#plan-locked-fields)
+    for target, anchor in re.findall(r"\]\(([^#:)]+)#([^)]+)\)", README):
+        assert (ROOT / target).is_file(), target
+        headings = set()
+        in_code = False
+        for line in (ROOT / target).read_text(encoding="utf-8").splitlines():
+            if line.startswith("```"):
+                in_code = not in_code
+            elif not in_code and re.match(r"#+ ", line):
+                headings.add(_slug(line.lstrip("#")))
+        assert anchor in headings, f"{target}#{anchor}"
 
 
 def test_no_stale_statements() -> None:

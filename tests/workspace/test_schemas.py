@@ -83,7 +83,7 @@ def test_each_charge_model_properties_shape_is_enforced(model, in_filter):
         assert list(validator.iter_errors(_charge_doc(model, VALID_PROPERTIES[other], in_filter=in_filter)))
 
 
-def test_enums_match_the_notes():
+def test_enums_match_lago_behaviour():
     defs = json.loads((SCHEMAS / "plans.schema.json").read_text())["$defs"]
     assert set(defs["plan"]["properties"]["interval"]["enum"]) == {"weekly", "monthly", "yearly", "quarterly",
                                                                     "semiannual"}  # lago-behaviour#plan-intervals

@@ -1,4 +1,4 @@
-"""Lago resources: validation, storage and serialisation, per ../shared/LAGO-API-NOTES.md.
+"""Lago resources: validation, storage and serialisation, per docs/lago-behaviour.md.
 
 One module per resource family, each a mixin over :class:`~.base.ResourceBase`; :class:`Resources`
 composes them and holds the route table and the code-keyed catalogue. A mixin that uses another
@@ -82,7 +82,7 @@ class Resources(
             Catalog(TAX, "tax", "taxes", self._tax_fresh, self._tax_apply, self._tax_out,
                     after_update=self._tax_after_update, delete=self._tax_destroy),
             Catalog(ADD_ON, "add_on", "add_ons", self._addon_fresh, self._addon_apply, self._addon_out,
-                    delete=self._addon_destroy),  # notes §4.4: soft-deletes its fixed charges
+                    delete=self._addon_destroy),  # lago-behaviour#add-on-delete: soft-deletes its fixed charges
             Catalog(PLAN, "plan", "plans", self._plan_fresh, self._plan_apply, self._plan_out,
                     out_list=lambda plan: self._plan_out(plan, single=False),
                     after_update=self._plan_after_update, delete=self._plan_prepare_destroy),

@@ -1,4 +1,5 @@
-"""Add-ons (notes §3.5, §4.4); their DELETE hook is in fixed_charges.py."""
+"""Add-ons (lago-behaviour#add-on-amount-positive, lago-behaviour#add-on-editable); their DELETE hook
+(lago-behaviour#add-on-delete) is in fixed_charges.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from .taxes import TaxesMixin
 
 
 class AddOnsMixin(TaxesMixin):
-    # ================================================================ add-ons (§3.5, §4.4)
+    # ================================= add-ons (lago-behaviour#add-on-editable, lago-behaviour#add-on-delete)
     @staticmethod
     def _addon_fresh() -> dict:
         return {"name": None, "invoice_display_name": None, "code": None, "amount_cents": None,
@@ -20,7 +21,8 @@ class AddOnsMixin(TaxesMixin):
         return out
 
     def _addon_apply(self, a: dict, p: dict, errors: Errors, *, create: bool) -> None:
-        # notes §4.4: all fields editable at any time; tax_codes key ⇒ replace
+        # lago-behaviour#add-on-editable: all fields editable at any time; tax_codes key ⇒ replace
+        # (lago-behaviour#tax-codes-replace)
         for key in ("name", "invoice_display_name", "code", "description", "amount_currency"):
             if key in p:
                 a[key] = p[key]
@@ -31,7 +33,7 @@ class AddOnsMixin(TaxesMixin):
         if blank(a.get("name")):
             errors.add("name", "value_is_mandatory")
         if not isinstance(a.get("amount_cents"), int) or a["amount_cents"] <= 0:
-            # notes §3.5: amount_cents must be > 0
+            # lago-behaviour#add-on-amount-positive: amount_cents must be > 0
             errors.add("amount_cents", "value_is_out_of_range" if isinstance(a.get("amount_cents"), int)
                        else "value_is_mandatory")
         check_currency(a.get("amount_currency"), "amount_currency", errors)

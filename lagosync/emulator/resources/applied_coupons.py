@@ -1,4 +1,5 @@
-"""Applied coupons (notes §3.10, §4.7)."""
+"""Applied coupons (lago-behaviour#applied-coupon-overrides-default, lago-behaviour#applied-coupon-no-update,
+lago-behaviour#coupon-reusable)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .customers import CustomersMixin
 
 
 class AppliedCouponsMixin(CustomersMixin):
-    # ================================================================ applied coupons (§3.10, §4.7)
+    # ======== applied coupons (lago-behaviour#applied-coupon-overrides-default, lago-behaviour#coupon-reusable)
     def _applied_out(self, a: dict) -> dict:
         cp = self._ref(COUPON, a["_coupon_id"])
         out = _public(a)
@@ -32,7 +33,7 @@ class AppliedCouponsMixin(CustomersMixin):
             raise not_found("coupon")
         mine = self.store.find(APPLIED, "_customer_id", customer["lago_id"])
         if not cp["reusable"] and any(a["_coupon_id"] == cp["lago_id"] for a in mine):
-            # notes §4.7: non-reusable coupons can be applied once per customer ever
+            # lago-behaviour#coupon-reusable: non-reusable coupons can be applied once per customer ever
             raise unprocessable({"coupon": ["coupon_is_not_reusable"]})
         targets = set(cp["_plan_ids"]) | set(cp["_bm_ids"])
         for a in mine:
@@ -40,15 +41,15 @@ class AppliedCouponsMixin(CustomersMixin):
                 continue
             other = self._ref(COUPON, a["_coupon_id"])
             if targets and targets & (set(other["_plan_ids"]) | set(other["_bm_ids"])):
-                raise method_not_allowed("plan_overlapping")  # notes §3.10
+                raise method_not_allowed("plan_overlapping")  # lago-behaviour#applied-coupon-errors
         errors = Errors()
         amount_currency = p.get("amount_currency", cp["amount_currency"])
         if cp["coupon_type"] == "fixed_amount" and customer["currency"] not in (None, amount_currency):
-            errors.add("currency", "currencies_does_not_match")  # notes §3.10
+            errors.add("currency", "currencies_does_not_match")  # lago-behaviour#applied-coupon-currency
         errors.raise_if_any()
         if cp["coupon_type"] == "fixed_amount" and customer["currency"] is None:
             self._edit(CUSTOMER, customer)["currency"] = amount_currency
-        # notes §3.10: unset values default to the coupon's
+        # lago-behaviour#applied-coupon-overrides-default: unset values default to the coupon's
         amount = as_int(p.get("amount_cents"), cp["amount_cents"]) if cp["coupon_type"] == "fixed_amount" else None
         freq_dur = as_int(p.get("frequency_duration"), cp["frequency_duration"])
         a = {

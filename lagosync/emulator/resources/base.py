@@ -27,7 +27,7 @@ def _public(obj: dict) -> dict:
 
 
 def _desc_created(rows: list[dict]) -> list[dict]:
-    """notes §1.4: default order created_at DESC, id ASC (ties broken by id)."""
+    """lago-behaviour#list-order: default order created_at DESC, id ASC (ties broken by id)."""
     rows = sorted(rows, key=lambda r: r["lago_id"])
     return sorted(rows, key=lambda r: r["_created"], reverse=True)
 
@@ -65,11 +65,11 @@ class Host(Protocol):
 # ==================================================================== code-keyed catalogue CRUD
 @dataclass(frozen=True)
 class Catalog:
-    """One code-keyed catalogue resource (notes §2): POST /<plural>, GET /<plural> (list),
+    """One code-keyed catalogue resource (lago-behaviour#response-envelopes): POST /<plural>, GET /<plural> (list),
     GET/PUT/DELETE /<plural>/{code}. Each resource states only its own rules in the callables."""
 
     kind: str
-    root: str  # singular envelope key (notes §1.2)
+    root: str  # singular envelope key (lago-behaviour#request-root-key)
     plural: str  # path segment and list root
     fresh: Callable[[], dict]  # the serialised defaults of a new object
     apply: Callable[..., None]  # (obj, params, errors, *, create) -> None: assign + validate
@@ -101,7 +101,8 @@ class ResourceBase:
             return {cat.root: cat.out(obj)}
 
         def list_(req: Request):
-            # notes §1.4: created_at DESC; deleted rows hidden (pending_deletion plans listed, §4.2)
+            # lago-behaviour#list-order: created_at DESC; deleted rows hidden (pending_deletion plans listed,
+            # lago-behaviour#plan-delete-async)
             return self.emu.paginate(req, _desc_created(self._live(cat.kind)), cat.plural, cat.out_list or cat.out)
 
         def get(req: Request):
@@ -129,7 +130,7 @@ class ResourceBase:
                 ("DELETE", one, delete)]
 
     def _check_code(self, kind: str, obj: dict, errors: Errors) -> None:
-        """code required and unique among non-deleted objects of the kind (notes §1.5 value_already_exist)."""
+        """code required and unique among non-deleted objects of the kind (lago-behaviour#value-already-exist)."""
         if blank(obj.get("code")):
             errors.add("code", "value_is_mandatory")
             return

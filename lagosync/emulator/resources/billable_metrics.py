@@ -1,4 +1,5 @@
-"""Billable metrics (notes §3.1, §4.1)."""
+"""Billable metrics (lago-behaviour#metric-response, lago-behaviour#metric-locked-fields,
+lago-behaviour#metric-filters-replace, lago-behaviour#metric-delete)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from .base import BM, PLAN, ResourceBase, _public
 
 
 class BillableMetricsMixin(ResourceBase):
-    # ================================================================ billable metrics (§3.1, §4.1)
+    # ================= billable metrics (lago-behaviour#metric-response, lago-behaviour#metric-locked-fields)
     @staticmethod
     def _bm_fresh() -> dict:
         return {"name": None, "code": None, "description": None, "aggregation_type": None,
@@ -19,7 +20,7 @@ class BillableMetricsMixin(ResourceBase):
 
     def _bm_destroy(self, bm: dict) -> None:
         bm["_deleted_at"] = iso(self.emu.now())
-        # notes §4.1: DELETE has no guard; soft-deletes every charge using it on every plan
+        # lago-behaviour#metric-delete: DELETE has no guard; soft-deletes every charge using it on every plan
         for plan in self._live(PLAN):
             if any(c["_bm_id"] == bm["lago_id"] for c in plan["_charges"]):
                 plan = self._edit(PLAN, plan)
@@ -27,14 +28,14 @@ class BillableMetricsMixin(ResourceBase):
 
     def _bm_out(self, bm: dict, counters: bool = True) -> dict:
         out = _public(bm)
-        # notes §3.1: filters with sorted values; deprecated counters always 0
+        # lago-behaviour#metric-response: filters with sorted values; deprecated counters always 0
         out["filters"] = [{"key": f["key"], "values": sorted(f["values"])} for f in bm["filters"]]
         if counters:
             out.update(active_subscriptions_count=0, draft_invoices_count=0, plans_count=0)
         return out
 
     def _bm_in_use(self, bm: dict) -> bool:
-        """notes §4.1: used by a charge of any non-deleted plan (pending_deletion plans count)."""
+        """lago-behaviour#metric-locked-fields: used by a charge of any non-deleted plan (pending_deletion plans count)."""
         return any(c["_bm_id"] == bm["lago_id"] for p in self._live(PLAN) for c in p["_charges"])
 
     def _bm_filters(self, value, errors: Errors) -> list[dict]:
@@ -48,7 +49,7 @@ class BillableMetricsMixin(ResourceBase):
                 continue
             values = f.get("values")
             if not isinstance(values, list) or not values:
-                # notes §4.1: every filter must have non-empty values
+                # lago-behaviour#metric-filters-replace: every filter must have non-empty values
                 errors.add("values", "value_is_mandatory")
                 continue
             out[str(f["key"])] = [str(v) for v in dict.fromkeys(values)]
@@ -60,10 +61,10 @@ class BillableMetricsMixin(ResourceBase):
             if key in p:
                 bm[key] = p[key]
         if "filters" in p:
-            # notes §4.1: filters replaced by key (listed keys upserted, others dropped); []=delete all
+            # lago-behaviour#metric-filters-replace: filters replaced by key (listed keys upserted, others dropped); []=delete all
             self._bm_set_filters(bm, self._bm_filters(p["filters"], errors))
         if locked:
-            # notes §4.1: once used by a plan charge, the other fields are silently ignored
+            # lago-behaviour#metric-locked-fields: once used by a plan charge, the other fields are silently ignored
             return
         for key in ("code", "aggregation_type", "weighted_interval", "field_name", "expression",
                     "rounding_function", "rounding_precision"):
@@ -76,16 +77,16 @@ class BillableMetricsMixin(ResourceBase):
             errors.add("aggregation_type", "value_is_invalid")
             bm["aggregation_type"] = None
         elif agg == "custom_agg":
-            # notes §3.1: custom_agg needs the org's custom_aggregation flag → 403
+            # lago-behaviour#custom-agg-flag: custom_agg needs the org's custom_aggregation flag → 403
             raise forbidden("feature_unavailable")
         if agg == "count_agg":
-            bm["field_name"] = None  # notes §3.1: forced to null for count_agg
+            bm["field_name"] = None  # lago-behaviour#metric-field-name: forced to null for count_agg
         elif agg in AGGREGATION_TYPES and blank(bm.get("field_name")):
             errors.add("field_name", "value_is_mandatory")
         if bm.get("recurring") and agg in NON_RECURRING_AGGS:
             errors.add("recurring", "not_compatible_with_aggregation_type")
         if agg == "weighted_sum_agg" and bm.get("weighted_interval") != "seconds":
-            # notes §3.1: weighted_interval only "seconds", required for weighted_sum_agg
+            # lago-behaviour#metric-weighted-interval: weighted_interval only "seconds", required for weighted_sum_agg
             errors.add("weighted_interval", "value_is_invalid")
         if bm.get("rounding_function") not in (None, "round", "ceil", "floor"):
             errors.add("rounding_function", "value_is_invalid")
@@ -101,7 +102,7 @@ class BillableMetricsMixin(ResourceBase):
         new = {f["key"]: set(f["values"]) for f in filters}
         if old == new or not bm.get("lago_id"):
             return
-        # notes §4.1: values removed from a key are trimmed out of charge filters; empty ones dropped
+        # lago-behaviour#metric-filter-values-trimmed: values removed from a key are trimmed out of charge filters; empty ones dropped
         for plan in self._live(PLAN):
             if not any(c["_bm_id"] == bm["lago_id"] and c["filters"] for c in plan["_charges"]):
                 continue

@@ -1,4 +1,5 @@
-"""Coupons (notes §3.6, §4.3)."""
+"""Coupons (lago-behaviour#coupon-fields, lago-behaviour#coupon-applies-to,
+lago-behaviour#coupon-locked-fields)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from .base import APPLIED, BM, COUPON, PLAN, ResourceBase, _parse_time, _public
 
 
 class CouponsMixin(ResourceBase):
-    # ================================================================ coupons (§3.6, §4.3)
+    # ============================ coupons (lago-behaviour#coupon-fields, lago-behaviour#coupon-locked-fields)
     @staticmethod
     def _coupon_fresh() -> dict:
         return {"name": None, "code": None, "description": None, "coupon_type": None, "amount_cents": None,
@@ -21,7 +22,7 @@ class CouponsMixin(ResourceBase):
         now = iso(self.emu.now())
         cp["_deleted_at"] = now
         cp["terminated_at"] = cp["terminated_at"] or now
-        # notes §4.3: DELETE terminates all active applied coupons
+        # lago-behaviour#coupon-delete: DELETE terminates all active applied coupons
         for a in self.store.find(APPLIED, "_coupon_id", cp["lago_id"]):
             if a["status"] == "active":
                 self.store.edit(APPLIED, a["lago_id"]).update(status="terminated", terminated_at=now)
@@ -38,13 +39,13 @@ class CouponsMixin(ResourceBase):
         return bool(self.store.find(APPLIED, "_coupon_id", cp["lago_id"]))
 
     def _coupon_apply(self, cp: dict, p: dict, errors: Errors, *, create: bool) -> None:
-        # notes §4.3: always editable
+        # lago-behaviour#coupon-locked-fields: always editable
         for key in ("name", "description", "expiration", "expiration_at"):
             if key in p:
                 cp[key] = p[key]
         locked = not create and self._coupon_applied_ever(cp)
         if not locked:
-            # notes §4.3: everything else silently ignored once the coupon has been applied
+            # lago-behaviour#coupon-locked-fields: everything else silently ignored once the coupon has been applied
             for key in ("code", "coupon_type", "amount_currency", "frequency"):
                 if key in p:
                     cp[key] = p[key]
@@ -56,12 +57,12 @@ class CouponsMixin(ResourceBase):
                 cp["frequency_duration"] = as_int(p["frequency_duration"], p["frequency_duration"])
             if "reusable" in p:
                 cp["reusable"] = bool(as_bool(p["reusable"], True))
-            # notes §4.3 pitfall: a PUT without applies_to empties the targets, limited_* unchanged
+            # lago-behaviour#coupon-put-applies-to: a PUT without applies_to empties the targets, limited_* unchanged
             applies: dict = p["applies_to"] if isinstance(p.get("applies_to"), dict) else {}
             plan_codes = applies.get("plan_codes") or []
             bm_codes = applies.get("billable_metric_codes") or []
             if plan_codes and bm_codes:
-                # notes §3.6: plan codes or metric codes, not both → 405
+                # lago-behaviour#coupon-applies-to: plan codes or metric codes, not both → 405
                 raise method_not_allowed("only_one_limitation_type_per_coupon_allowed")
             plan_ids = []
             for code in plan_codes:

@@ -1,4 +1,5 @@
-"""Customers (notes §3.8, §4.5)."""
+"""Customers (lago-behaviour#customer-upsert, lago-behaviour#customer-metadata-reconcile,
+lago-behaviour#customer-response, lago-behaviour#customer-delete)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .taxes import TaxesMixin
 
 
 class CustomersMixin(TaxesMixin):
-    # ================================================================ customers (§3.8, §4.5)
+    # ============================= customers (lago-behaviour#customer-upsert, lago-behaviour#customer-delete)
     CUSTOMER_FIELDS = (
         "account_type", "name", "firstname", "lastname", "customer_type", "country", "address_line1",
         "address_line2", "state", "zipcode", "email", "city", "url", "phone", "logo_url", "legal_name",
@@ -72,13 +73,13 @@ class CustomersMixin(TaxesMixin):
         return self._new(CUSTOMER, c)
 
     def _customer_editable(self, c: dict) -> bool:
-        """notes §4.5 [≤v1.51.0]: editable = no subscriptions, no currency-bearing applied coupons."""
+        """lago-behaviour#customer-currency [≤v1.51.0]: editable = no subscriptions, no currency-bearing applied coupons."""
         if self.store.find(SUB, "_customer_id", c["lago_id"]):
             return False
         return not any(a.get("amount_currency") for a in self.store.find(APPLIED, "_customer_id", c["lago_id"]))
 
     def _customer_metadata(self, c: dict, items, errors: Errors) -> None:
-        """notes §4.5: id-based reconciliation; create before delete; max 5 entries."""
+        """lago-behaviour#customer-metadata-reconcile: id-based reconciliation; create before delete; max 5 entries."""
         if not isinstance(items, list):
             errors.add("metadata", "value_is_invalid")
             return
@@ -136,34 +137,34 @@ class CustomersMixin(TaxesMixin):
             errors.add("external_id", "value_is_mandatory")
             errors.raise_if_any()
         ext = str(ext)
-        # notes §4.5: find_or_initialize_by(external_id); only keys present are applied
+        # lago-behaviour#customer-upsert: find_or_initialize_by(external_id); only keys present are applied
         existing = self._find_customer(ext)
         c = self._edit(CUSTOMER, existing) if existing else self._new_customer(ext)
         for key in self.CUSTOMER_FIELDS:
             if key in p:
                 c[key] = p[key]
         if "timezone" in p:
-            pass  # notes §3.8: timezone is premium-only, silently ignored
+            pass  # lago-behaviour#premium-ignored-fields: timezone is premium-only, silently ignored
         if "billing_entity_code" in p and p["billing_entity_code"] not in (None, "default") and not existing:
             raise not_found("billing_entity")
         if "currency" in p and p["currency"] != c["currency"]:
             check_currency(p["currency"], "currency", errors, required=False)
             if existing and c["currency"] is not None and not self._customer_editable(c):
-                # notes §4.5 [≤v1.51.0]: currency only changeable while the customer is editable
+                # lago-behaviour#customer-currency [≤v1.51.0]: currency only changeable while the customer is editable
                 errors.add("currency", "currencies_does_not_match")
             else:
                 c["currency"] = p["currency"]
         if isinstance(p.get("billing_configuration"), dict):
             bc = p["billing_configuration"]
             for key in self.BILLING_CONFIG_FIELDS:
-                if key in bc and key != "invoice_grace_period":  # premium-only (notes §3.8)
+                if key in bc and key != "invoice_grace_period":  # premium-only (lago-behaviour#premium-ignored-fields)
                     c["billing_configuration"][key] = bc[key]
         if isinstance(p.get("shipping_address"), dict):
             for key, value in p["shipping_address"].items():
                 if key in c["shipping_address"]:
                     c["shipping_address"][key] = value
         if "tax_codes" in p:
-            c["_tax_codes"] = self._resolve_tax_codes(p["tax_codes"])  # notes §4.5: replace
+            c["_tax_codes"] = self._resolve_tax_codes(p["tax_codes"])  # lago-behaviour#tax-codes-replace: replace
         if "metadata" in p:
             self._customer_metadata(c, p["metadata"] if p["metadata"] is not None else [], errors)
         if c.get("customer_type") not in (None, "company", "individual"):
@@ -191,7 +192,7 @@ class CustomersMixin(TaxesMixin):
         c = self._edit(CUSTOMER, self._customer_by_ext(req.params["external_customer_id"]))
         now = iso(self.emu.now())
         c["_deleted_at"] = now
-        # notes §4.5: terminates active subscriptions, cancels pending ones, terminates applied
+        # lago-behaviour#customer-delete: terminates active subscriptions, cancels pending ones, terminates applied
         # coupons (run synchronously here)
         for s in self.store.find(SUB, "_customer_id", c["lago_id"]):
             if s["status"] in ("active", "pending"):

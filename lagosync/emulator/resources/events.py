@@ -1,4 +1,4 @@
-"""Events (notes §1.6, §3.13)."""
+"""Events (lago-behaviour#event-dedup, lago-behaviour#event-ingestion)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .base import EVENT, ResourceBase, _public
 
 
 class EventsMixin(ResourceBase):
-    # ================================================================ events (§1.6, §3.13)
+    # ==================================== events (lago-behaviour#event-dedup, lago-behaviour#event-ingestion)
     def _event_build(self, p: dict, errors: Errors, batch_seen: set | None = None) -> dict | None:
         for name in ("transaction_id", "code", "external_subscription_id"):
             if blank(p.get(name)):
@@ -28,13 +28,13 @@ class EventsMixin(ResourceBase):
         if errors.details:
             return None
         key = (str(p["external_subscription_id"]), str(p["transaction_id"]))
-        # notes §1.6: deduplicated by (organization, external_subscription_id, transaction_id)
+        # lago-behaviour#event-dedup: deduplicated by (organization, external_subscription_id, transaction_id)
         if self.store.get(EVENT, "|".join(key)) is not None or (batch_seen is not None and key in batch_seen):
             errors.add("transaction_id", "value_already_exist")
             return None
         if batch_seen is not None:
             batch_seen.add(key)
-        # notes §3.13: the subscription is not checked at ingestion; lago_customer_id/lago_subscription_id
+        # lago-behaviour#event-ingestion: the subscription is not checked at ingestion; lago_customer_id/lago_subscription_id
         # are null in the response (processing is asynchronous)
         return {
             "lago_id": self.emu.new_id(), "transaction_id": key[1], "lago_customer_id": None,
@@ -74,7 +74,7 @@ class EventsMixin(ResourceBase):
             errors = Errors()
             ev = self._event_build(p if isinstance(p, dict) else {}, errors, seen)
             if errors.details:
-                details[str(i)] = errors.details  # notes §1.5: batch error_details keyed by index
+                details[str(i)] = errors.details  # lago-behaviour#event-ingestion: batch error_details keyed by index
             else:
                 assert ev is not None  # None only with errors
                 built.append(ev)

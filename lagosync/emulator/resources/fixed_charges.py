@@ -1,20 +1,21 @@
-"""Plan fixed charges (notes §3.4): an add-on priced on a plan, mixed into ``Resources``.
+"""Plan fixed charges (lago-behaviour#fixed-charges): an add-on priced on a plan, mixed into ``Resources``.
 
 Stored on the plan row as ``_fixed_charges``: ``{lago_id, code, _add_on_id, invoice_display_name,
 units (decimal string), charge_model, pay_in_advance, prorated, properties, _tax_codes, created_at}``.
 Rules modelled:
-- ``PUT /plans`` with a ``fixed_charges`` key reconciles like charges (notes §3.4 "same id-matching /
-  delete-if-absent semantics as charges", §4.2): an item whose ``id`` is an existing fixed charge's
+- ``PUT /plans`` with a ``fixed_charges`` key reconciles like charges (lago-behaviour#fixed-charge-reconcile: the same
+  id matching and delete-if-absent semantics as charges): an item whose ``id`` is an existing fixed charge's
   ``lago_id`` updates it, an item without a matching id is created (code clash → 422
   ``value_already_exist``), existing ones not listed are deleted. No key: untouched.
 - The add-on is ``add_on_id`` (its lago_id) or ``add_on_code`` (spec FixedChargeInput: either);
-  an unknown one → 404 ``add_on_not_found`` (assumed like charges' metric check, notes §4.2).
+  an unknown one → 404 ``add_on_not_found`` (Lago answers ``add_ons_not_found``,
+  lago-behaviour#fixed-charge-unknown-add-on; the emulator's code differs).
 - ``code`` defaults to the add-on code (spec: "generated based on the add-on code").
 - Once the plan has had subscriptions, ``code``, the add-on, ``charge_model``, ``pay_in_advance``
-  and ``prorated`` are kept (the notes say nothing for fixed charges: modelled like charges, §4.2).
+  and ``prorated`` are kept (lago-behaviour#fixed-charge-update, modelled like lago-behaviour#charge-locked-fields).
 - Responses (spec FixedChargeObject) add ``lago_add_on_id, add_on_code, lago_parent_id``; ``units``
-  is a number. Single-object plan responses carry ``fixed_charges``; the plan LIST does not (§3.2).
-- Add-on DELETE soft-deletes every fixed charge using it (notes §4.4).
+  is a number. Single-object plan responses carry ``fixed_charges``; the plan LIST does not (lago-behaviour#plan-list-no-fixed-charges).
+- Add-on DELETE soft-deletes every fixed charge using it (lago-behaviour#add-on-delete).
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ class FixedChargesMixin(TaxesMixin):
             else:
                 created.append(p)
         result = [updated.get(fc["lago_id"], fc) for fc in current]
-        for p in created:  # creation runs before deletion (notes §4.2), so a clash is a 422
+        for p in created:  # creation runs before deletion (lago-behaviour#fixed-charge-reconcile), so a clash is a 422
             fc = self._fixed_charge_build(p, errors, None, locked)
             if any(x["code"] == fc["code"] for x in result):
                 errors.add("code", "value_already_exist")
@@ -158,14 +159,14 @@ class FixedChargesMixin(TaxesMixin):
         plan["_fixed_charges"] = [fc for fc in result if fc["lago_id"] in kept]
 
     def _addon_destroy(self, add_on: dict) -> None:
-        """notes §4.4: DELETE discards the add-on and soft-deletes every fixed charge using it."""
+        """lago-behaviour#add-on-delete: DELETE discards the add-on and soft-deletes every fixed charge using it."""
         add_on["_deleted_at"] = iso(self.emu.now())
         for plan in self._live(PLAN):
             if any(fc["_add_on_id"] == add_on["lago_id"] for fc in plan.get("_fixed_charges") or []):
                 plan = self._edit(PLAN, plan)
                 plan["_fixed_charges"] = [fc for fc in plan["_fixed_charges"] if fc["_add_on_id"] != add_on["lago_id"]]
 
-    # -- sub-resource GET /plans/{code}/fixed_charges[/{fixed_charge_code}] (notes §2) --
+    # -- sub-resource GET /plans/{code}/fixed_charges[/{fixed_charge_code}] (lago-behaviour#plan-charges-subresource) --
     def fixed_charge_list(self, req: Request):
         plan = self._by_code(PLAN, req.params["code"])
         rows = sorted(plan.get("_fixed_charges") or [], key=lambda fc: fc["created_at"], reverse=True)

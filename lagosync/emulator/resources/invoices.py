@@ -1,4 +1,4 @@
-"""Invoices (notes §3.12): the emulator does not bill, so every list is empty."""
+"""Invoices (lago-behaviour#emulator-no-billing): the emulator does not bill, so every list is empty."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from .customers import CustomersMixin
 
 
 class InvoicesMixin(CustomersMixin):
-    # ================================================================ invoices (§3.12)
+    # ========================================================== invoices (lago-behaviour#emulator-no-billing)
     def invoice_list(self, req: Request):
         # The emulator does not bill: the list is always empty, with the list shape.
         return self.emu.paginate(req, [], "invoices", dict)

@@ -1,4 +1,4 @@
-"""Health and the organization (notes §1.1, §3.14)."""
+"""Health and the organization (lago-behaviour#health-endpoint, lago-behaviour#organizations-endpoint)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .taxes import TaxesMixin
 class OrganizationMixin(TaxesMixin):
     # ================================================================ health / organization
     def health(self) -> dict:
-        # notes §1.1: GET /health returns {version, github_url, message}
+        # lago-behaviour#health-endpoint: GET /health returns {version, github_url, message}
         return {"version": LAGO_VERSION, "github_url": "https://github.com/getlago/lago-api", "message": "Success"}
 
     def _org(self) -> dict:
@@ -36,11 +36,11 @@ class OrganizationMixin(TaxesMixin):
         return out
 
     def org_get(self, req: Request):
-        # notes §6: GET /organizations exists but is undocumented
+        # lago-behaviour#organizations-endpoint: GET /organizations exists but is undocumented
         return {"organization": self._org_out(self._org())}
 
     def org_update(self, req: Request):
-        # notes §3.14
+        # lago-behaviour#organizations-endpoint
         params = req.root("organization")
         org = self.store.edit(ORG, self._org()["lago_id"])
         errors = Errors()

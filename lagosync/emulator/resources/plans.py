@@ -1,4 +1,6 @@
-"""Plans, their charges, charge filters and metadata (notes §3.2, §3.3, §4.2)."""
+"""Plans, their charges, charge filters and metadata (lago-behaviour#plan-response,
+lago-behaviour#plan-charges-reconciled, lago-behaviour#charge-filters,
+lago-behaviour#plan-metadata-replace)."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from .fixed_charges import FixedChargesMixin
 
 
 class PlansMixin(FixedChargesMixin):
-    # ================================================================ plans (§3.2, §3.3, §4.2)
+    # ======== plans (lago-behaviour#plan-response, lago-behaviour#plan-locked-fields, lago-behaviour#plan-charges-reconciled)
     if TYPE_CHECKING:  # defined by SubscriptionsMixin (subscriptions.py), which builds on this class
         def _reevaluate_plan_changes(self, plan: dict) -> None: ...
 
@@ -39,16 +41,16 @@ class PlansMixin(FixedChargesMixin):
 
     def _plan_after_update(self, before: dict, plan: dict) -> None:
         if plan["amount_cents"] != before["amount_cents"]:
-            self._reevaluate_plan_changes(plan)  # notes §4.2
+            self._reevaluate_plan_changes(plan)  # lago-behaviour#plan-amount-change-reevaluates
 
     def _plan_prepare_destroy(self, plan: dict) -> None:
-        # notes §4.2: never refused; pending_deletion now, Plans::DestroyJob later (see Emulator docs)
+        # lago-behaviour#plan-delete-async: never refused; pending_deletion now, Plans::DestroyJob later (see Emulator docs)
         plan["pending_deletion"] = True
         plan_id = plan["lago_id"]
         self.emu.enqueue(lambda: self._plan_destroy_job(plan_id))
 
     def _plan_has_had_subscriptions(self, plan: dict) -> bool:
-        """notes §4.2: attached_to_subscriptions? = any subscription, any status."""
+        """lago-behaviour#plan-locked-fields: attached_to_subscriptions? = any subscription, any status."""
         return bool(self.store.find(SUB, "_plan_id", plan["lago_id"]))
 
     def _charge_out(self, plan: dict, c: dict, taxes: bool = True) -> dict:
@@ -70,7 +72,7 @@ class PlansMixin(FixedChargesMixin):
 
     @staticmethod
     def _filter_out(c: dict, f: dict) -> dict:
-        """notes §3.3: charge filter {lago_id, charge_code, invoice_display_name, properties, values}."""
+        """lago-behaviour#charge-response: charge filter {lago_id, charge_code, invoice_display_name, properties, values}."""
         return {"lago_id": f["lago_id"], "charge_code": c["code"], "invoice_display_name": f["invoice_display_name"],
                 "properties": copy.deepcopy(f["properties"]), "values": copy.deepcopy(f["values"])}
 
@@ -84,7 +86,7 @@ class PlansMixin(FixedChargesMixin):
         out["pending_deletion"] = plan["pending_deletion"]
         out["charges"] = [self._charge_out(plan, c) for c in plan["_charges"]]
         if single:
-            # notes §3.2: the list endpoint does not include fixed_charges
+            # lago-behaviour#plan-list-no-fixed-charges: the list endpoint does not include fixed_charges
             out["fixed_charges"] = self._fixed_charges_out(plan)
         out["usage_thresholds"] = []
         out["applicable_usage_thresholds"] = []
@@ -99,13 +101,13 @@ class PlansMixin(FixedChargesMixin):
         return bm if bm and not bm.get("_deleted_at") else None
 
     def _check_chargeables(self, charges) -> None:
-        """notes §4.2: unknown billable_metric_id anywhere → 404 billable_metrics_not_found first."""
+        """lago-behaviour#plan-unknown-metric: unknown billable_metric_id anywhere → 404 billable_metrics_not_found first."""
         for c in charges:
             if isinstance(c, dict) and "billable_metric_id" in c and self._bm_by_id(c["billable_metric_id"]) is None:
                 raise not_found("billable_metrics")
 
     def _filter_values(self, bm: dict, values, errors: Errors) -> dict:
-        """notes §3.3: non-empty {key: [values]}; every key/value one of the metric filter's (or ALL)."""
+        """lago-behaviour#charge-filters: non-empty {key: [values]}; every key/value one of the metric filter's (or ALL)."""
         if not isinstance(values, dict) or not values:
             errors.add("values", "value_is_mandatory")
             return {}
@@ -120,13 +122,13 @@ class PlansMixin(FixedChargesMixin):
         return clean
 
     def _filter_properties(self, model: str, props, errors: Errors) -> dict:
-        """notes §3.3: a filter's properties use the charge model's keys (presentation_group_keys stripped)."""
+        """lago-behaviour#charge-grouping-keys: a filter's properties use the charge model's keys (presentation_group_keys stripped)."""
         out = filter_properties(model, props, for_filter=True)
         validate_properties(model, out, errors)
         return out
 
     def _charge_filters(self, model: str, bm: dict, value, errors: Errors, existing: list[dict]) -> list[dict]:
-        """notes §3.3/§4.2: filters reconciled by exact values hash; values must be metric filter values."""
+        """lago-behaviour#charge-filters: filters reconciled by exact values hash; values must be metric filter values."""
         if not isinstance(value, list):
             errors.add("filters", "value_is_invalid")
             return existing
@@ -149,7 +151,7 @@ class PlansMixin(FixedChargesMixin):
         return out
 
     def _charge_build(self, plan: dict, p: dict, errors: Errors, existing: dict | None, locked: bool) -> dict:
-        """Create (existing None) or update a charge; per-charge update is a full replace (notes §4.2)."""
+        """Create (existing None) or update a charge; per-charge update is a full replace (lago-behaviour#charge-full-replace)."""
         c = copy.deepcopy(existing) if existing else {
             "lago_id": self.emu.new_id(), "code": None, "_bm_id": None, "invoice_display_name": None,
             "created_at": iso(self.emu.now()), "charge_model": None, "invoiceable": True,
@@ -173,9 +175,9 @@ class PlansMixin(FixedChargesMixin):
                 return c
             raise not_found("billable_metrics")
         if new or not locked:
-            # notes §4.2: charge_model is ignored once the plan has subscriptions
+            # lago-behaviour#charge-locked-fields: charge_model is ignored once the plan has subscriptions
             c["charge_model"] = p.get("charge_model")
-        # notes §4.2: invoice_display_name always assigned (omitted ⇒ cleared)
+        # lago-behaviour#charge-full-replace: invoice_display_name always assigned (omitted ⇒ cleared)
         c["invoice_display_name"] = p.get("invoice_display_name")
         model = c["charge_model"]
         if model is None:
@@ -185,14 +187,14 @@ class PlansMixin(FixedChargesMixin):
             errors.add("charge_model", "value_is_invalid")
             return c
         if model == "graduated_percentage":
-            # notes §4.9: graduated_percentage needs a premium license
+            # lago-behaviour#graduated-percentage-premium: graduated_percentage needs a premium license
             errors.add("charge_model", "graduated_percentage_requires_premium_license")
         agg = bm["aggregation_type"]
         if (model == "dynamic" and agg != "sum_agg") or (model == "custom" and agg != "custom_agg") or (
             model in ("percentage", "graduated_percentage") and agg == "latest_agg"
         ):
             errors.add("charge_model", "invalid_aggregation_type_or_charge_model")
-        # notes §4.2: properties always replaced (omitted/empty ⇒ model defaults)
+        # lago-behaviour#charge-full-replace: properties always replaced (omitted/empty ⇒ model defaults)
         c["properties"] = filter_properties(model, p.get("properties"))
         validate_properties(model, c["properties"], errors)
         if "filters" in p:
@@ -200,10 +202,10 @@ class PlansMixin(FixedChargesMixin):
         if "tax_codes" in p:
             c["_tax_codes"] = self._resolve_tax_codes(p["tax_codes"])
         if c["pay_in_advance"] and (model == "volume" or agg not in PAY_IN_ADVANCE_AGGS):
-            # notes §3.3
+            # lago-behaviour#charge-pay-in-advance
             errors.add("pay_in_advance", "invalid_aggregation_type_or_charge_model")
         if c["prorated"]:
-            # notes §3.3: prorated only for recurring metrics with standard (advance) or
+            # lago-behaviour#charge-prorated: prorated only for recurring metrics with standard (advance) or
             # standard/volume/graduated (arrears), never weighted_sum_agg
             ok_models = ("standard",) if c["pay_in_advance"] else ("standard", "volume", "graduated")
             if not bm["recurring"] or agg == "weighted_sum_agg" or model not in ok_models:
@@ -214,16 +216,16 @@ class PlansMixin(FixedChargesMixin):
 
     @staticmethod
     def _auto_charge_code(plan: dict, bm_code: str) -> str:
-        """notes §3.3: code auto-generated from the metric when omitted.
+        """lago-behaviour#charge-code-default: code auto-generated from the metric when omitted.
 
         The emulator uses the metric code itself (docs/ARCHITECTURE.md "Kinds"), so a
         second charge of the same metric without an explicit code clashes (value_already_exist),
-        like re-sending an existing charge without its id (notes §4.2).
+        like re-sending an existing charge without its id (lago-behaviour#plan-charge-code-clash).
         """
         return bm_code
 
     def _plan_charges(self, plan: dict, charges, errors: Errors, locked: bool) -> None:
-        """notes §4.2: charges matched by id; unmatched created; existing not referenced deleted.
+        """lago-behaviour#plan-charges-reconciled: charges matched by id; unmatched created; existing not referenced deleted.
 
         Creation runs before deletion, so a charge re-sent without its id while its code exists
         → 422 {"code": ["value_already_exist"]} and the whole request is rolled back.
@@ -260,14 +262,14 @@ class PlansMixin(FixedChargesMixin):
 
     def _plan_apply(self, plan: dict, p: dict, errors: Errors, *, create: bool) -> None:
         locked = not create and self._plan_has_had_subscriptions(plan)
-        # notes §4.2: always editable
+        # lago-behaviour#plan-locked-fields: always editable
         for key in ("name", "invoice_display_name", "description"):
             if key in p:
                 plan[key] = p[key]
         if "amount_cents" in p:
             plan["amount_cents"] = as_int(p["amount_cents"], p["amount_cents"])
         if not locked:
-            # notes §4.2: locked once the plan has any subscription (silently ignored)
+            # lago-behaviour#plan-locked-fields: locked once the plan has any subscription (silently ignored)
             if "code" in p:
                 plan["code"] = p["code"]
             if "interval" in p:
@@ -281,7 +283,7 @@ class PlansMixin(FixedChargesMixin):
                 if tp is None and p["trial_period"] is not None:
                     errors.add("trial_period", "value_is_invalid")
                 plan["trial_period"] = tp
-            # notes §3.2/§4.2 pitfall: bill_charges_monthly only stored when the interval *in the same
+            # lago-behaviour#plan-bill-charges-monthly: bill_charges_monthly only stored when the interval *in the same
             # request* is yearly/semiannual; otherwise null (omitting interval resets it)
             for key in ("bill_charges_monthly", "bill_fixed_charges_monthly"):
                 if p.get("interval") in ("yearly", "semiannual"):
@@ -289,11 +291,11 @@ class PlansMixin(FixedChargesMixin):
                 else:
                     plan[key] = None
         if "tax_codes" in p:
-            plan["_tax_codes"] = self._resolve_tax_codes(p["tax_codes"])  # notes §4.2: replace
+            plan["_tax_codes"] = self._resolve_tax_codes(p["tax_codes"])  # lago-behaviour#tax-codes-replace: replace
         if "metadata" in p:
-            # notes §4.2: key present ⇒ replace whole object; null ⇒ delete
+            # lago-behaviour#plan-metadata-replace: key present ⇒ replace whole object; null ⇒ delete
             plan["_metadata"] = self._plan_metadata(p["metadata"], errors) if p["metadata"] is not None else None
-        # validations (notes §3.2)
+        # validations (lago-behaviour#plan-intervals)
         if blank(plan.get("name")):
             errors.add("name", "value_is_mandatory")
         self._check_code(PLAN, plan, errors)
@@ -310,12 +312,12 @@ class PlansMixin(FixedChargesMixin):
             errors.add("trial_period", "value_is_out_of_range")
         if "charges" in p:
             self._plan_charges(plan, p["charges"], errors, locked)
-        if "fixed_charges" in p:  # notes §3.4: reconciled like charges
+        if "fixed_charges" in p:  # lago-behaviour#fixed-charge-reconcile: reconciled like charges
             self._plan_fixed_charges(plan, p["fixed_charges"], errors, locked)
 
     @staticmethod
     def _plan_metadata(value, errors: Errors) -> dict | None:
-        """notes §3.2: flat {str(≤100): str(≤255)|null}, ≤50 keys."""
+        """lago-behaviour#plan-metadata-shape: flat {str(≤100): str(≤255)|null}, ≤50 keys."""
         if not isinstance(value, dict):
             errors.add("metadata", "value_is_invalid")
             return None
@@ -330,7 +332,7 @@ class PlansMixin(FixedChargesMixin):
         return out
 
     def _plan_destroy_job(self, plan_id: str) -> None:
-        """notes §4.2: terminates active subscriptions, cancels pending ones, soft-deletes the plan."""
+        """lago-behaviour#plan-delete-async: terminates active subscriptions, cancels pending ones, soft-deletes the plan."""
         plan = self.store.get(PLAN, plan_id)
         if plan is None or plan.get("_deleted_at"):
             return
@@ -345,7 +347,7 @@ class PlansMixin(FixedChargesMixin):
         plan = self.store.edit(PLAN, plan_id)
         plan["_deleted_at"] = now
 
-    # -- plan metadata (notes §3.2 / §4.2) --
+    # -- plan metadata (lago-behaviour#plan-metadata-shape, lago-behaviour#plan-metadata-replace) --
     def _meta_body(self, req: Request) -> dict:
         body = req.body
         if not isinstance(body, dict) or "metadata" not in body:
@@ -377,7 +379,7 @@ class PlansMixin(FixedChargesMixin):
         plan["_metadata"] = meta or None
         return {"metadata": plan["_metadata"]}
 
-    # -- charges sub-resource (notes §2, §4.2) --
+    # -- charges sub-resource (lago-behaviour#plan-charges-subresource) --
     def _charge_by_code(self, plan: dict, code: str) -> dict:
         for c in plan["_charges"]:
             if c["code"] == code:
@@ -424,7 +426,7 @@ class PlansMixin(FixedChargesMixin):
         plan["_charges"] = [x for x in plan["_charges"] if x["lago_id"] != c["lago_id"]]
         return {"charge": self._charge_out(plan, c)}
 
-    # -- charge filters sub-resource (notes §1.3, §2): /plans/{code}/charges/{charge_code}/filters[/{filter_id}]
+    # -- charge filters sub-resource (lago-behaviour#plan-charges-subresource): /plans/{code}/charges/{charge_code}/filters[/{filter_id}]
     def _filter_ctx(self, req: Request, edit: bool):
         plan = self._by_code(PLAN, req.params["code"])
         if edit:
@@ -456,8 +458,9 @@ class PlansMixin(FixedChargesMixin):
         values = self._filter_values(bm, p.get("values"), errors)
         props = self._filter_properties(charge["charge_model"], p.get("properties"), errors)
         if values and any(_values_key(f["values"]) == _values_key(values) for f in charge["filters"]):
-            # filters are identified by their values hash (notes §1.3): a second filter with the same
-            # values would be ambiguous. Lago's exact code here is not in the notes (choice, see report).
+            # filters are identified by their values hash (lago-behaviour#charge-filters): a second filter with the same
+            # values would be ambiguous; Lago v1.51.0 does not check this, refusing it is a lagosync choice
+            # (lago-behaviour#emulator-duplicate-charge-filter).
             errors.add("values", "value_already_exist")
         errors.raise_if_any()
         f = {"lago_id": self.emu.new_id(), "invoice_display_name": p.get("invoice_display_name"),

@@ -1,4 +1,5 @@
-"""Subscriptions and the passing of time (notes §3.9, §4.6)."""
+"""Subscriptions (lago-behaviour#subscription-response, lago-behaviour#plan-change-upgrade-downgrade) and the
+passing of time (lago-behaviour#emulator-clock)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _add_months(d: date, months: int, day: int | None = None) -> date:
 
 
 class SubscriptionsMixin(PlansMixin, CustomersMixin):
-    # ================================================================ subscriptions (§3.9, §4.6)
+    # ======== subscriptions (lago-behaviour#subscription-response, lago-behaviour#plan-change-upgrade-downgrade)
     def _period(self, s: dict, plan: dict, now: datetime) -> tuple[datetime, datetime]:
         """Current billing period [start, end] for calendar/anniversary billing."""
         interval = plan["interval"]
@@ -81,13 +82,13 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
             out["current_billing_period_started_at"] = iso(start)
             out["current_billing_period_ending_at"] = iso(end)
             if nxt is not None and nxt["status"] == "pending":
-                # notes §4.6/A.6: downgrade happens at the end of the billing period it was scheduled in
+                # lago-behaviour#pending-downgrade: downgrade happens at the end of the billing period it was scheduled in
                 at = _parse_time(nxt.get("_downgrade_at")) or end + timedelta(seconds=1)
                 out["downgrade_plan_date"] = at.date().isoformat()
         out["payment_method"] = {"payment_method_id": None, "payment_method_type": "provider"}
         out["activation_rules"] = []
         if single:
-            # notes §3.9: single-object responses embed the plan; list items do not
+            # lago-behaviour#subscription-response: single-object responses embed the plan; list items do not
             out["plan"] = self._plan_out(plan)
             out["entitlements"] = []
             out["applicable_usage_thresholds"] = []
@@ -103,7 +104,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         return rows[0]
 
     def _sub_list(self, req: Request, customer_id: str | None = None):
-        # notes §4.6: only active unless status[] is given
+        # lago-behaviour#subscription-list-status: only active unless status[] is given
         statuses = req.qlist("status") or ["active"]
         ext_cust = req.q("external_customer_id")
         plan_code = req.q("plan_code")
@@ -133,7 +134,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
                 if plan["code"] != plan_code:
                     continue
             rows.append(s)
-        # notes §1.4: subscriptions ordered by subscription_at DESC NULLS LAST, created_at DESC
+        # lago-behaviour#list-order: subscriptions ordered by subscription_at DESC NULLS LAST, created_at DESC
         rows.sort(key=lambda s: s["_created"], reverse=True)
         rows.sort(key=lambda s: s["subscription_at"] or "", reverse=True)
         return self.emu.paginate(req, rows, "subscriptions", lambda s: self._sub_out(s, single=False))
@@ -142,16 +143,16 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         return self._sub_list(req)
 
     def sub_get(self, req: Request):
-        # notes §4.6: GET defaults to status=active; ?status= selects another
+        # lago-behaviour#subscription-list-status: GET defaults to status=active; ?status= selects another
         return {"subscription": self._sub_out(self._sub_rows(req.params["external_id"], req.q("status")))}
 
     @staticmethod
     def _yearly(plan: dict) -> int:
-        # notes §4.6: base fee normalised to a year, charges ignored
+        # lago-behaviour#plan-yearly-amount: base fee normalised to a year, charges ignored
         return plan["amount_cents"] * YEARLY_FACTOR[plan["interval"]]
 
     def _check_sub_currency(self, customer: dict, plan: dict, errors: Errors) -> None:
-        """notes §4.5 [≤v1.51.0]: customer currency set from the first plan; other currency → 422."""
+        """lago-behaviour#customer-currency [≤v1.51.0]: customer currency set from the first plan; other currency → 422."""
         if customer["currency"] is None:
             return
         if customer["currency"] != plan["amount_currency"]:
@@ -165,7 +166,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
             errors.add("external_customer_id", "value_is_mandatory")
         errors.raise_if_any()
         if "plan_overrides" in p:
-            raise forbidden("feature_unavailable")  # notes §4.6: premium only
+            raise forbidden("feature_unavailable")  # lago-behaviour#plan-overrides-premium: premium only
         plan = self._find_code(PLAN, p.get("plan_code"))  # includes pending_deletion plans
         if plan is None:
             raise not_found("plan")
@@ -178,11 +179,11 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         errors.raise_if_any()
         ext_cust, ext_id = str(ext_cust), str(ext_id)
         now = self.emu.now()
-        # notes §4.5: POST /subscriptions creates the customer implicitly
+        # lago-behaviour#customer-implicit-create: POST /subscriptions creates the customer implicitly
         customer = self._find_customer(ext_cust)
         if customer is None:
             customer = self._new_customer(ext_cust)
-        # notes §4.6: current subscription searched within the customer: active, or pending in future
+        # lago-behaviour#subscription-current-lookup: current subscription searched within the customer: active, or pending in future
         current = None
         same_ext = sorted(self.store.find(SUB, "external_id", ext_id), key=lambda s: s["_created"])
         for s in same_ext:
@@ -215,12 +216,12 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
             return {"subscription": self._sub_out(s)}
         cur_plan = self._ref(PLAN, current["_plan_id"])
         if cur_plan["lago_id"] == plan["lago_id"]:
-            # notes §4.6: same plan → existing subscription returned unchanged
+            # lago-behaviour#plan-change-upgrade-downgrade: same plan → existing subscription returned unchanged
             return {"subscription": self._sub_out(current)}
         self._check_sub_currency(customer, plan, errors)
         errors.raise_if_any()
         if current["status"] == "pending":
-            # notes §4.6: a pending (future) subscription swaps plan and name in place
+            # lago-behaviour#subscription-pending-swap: a pending (future) subscription swaps plan and name in place
             cur = self.store.edit(SUB, current["lago_id"])
             cur["_plan_id"], cur["name"] = plan["lago_id"], name
             return {"subscription": self._sub_out(cur)}
@@ -228,7 +229,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
             ending_at = self._ending_at(p, now, now, errors) if "ending_at" in p else current["ending_at"]
             errors.raise_if_any()
             return {"subscription": self._sub_out(self._upgrade_now(current, plan, name, p, ending_at))}
-        # notes §4.6 downgrade: pending next subscription; earlier pending one canceled
+        # lago-behaviour#pending-downgrade: pending next subscription; earlier pending one canceled
         self._cancel_next(current)
         new = self._new_sub(customer, plan, ext_id, name, current["billing_time"],
                             _parse_time(current["subscription_at"]), p, current["ending_at"])
@@ -238,7 +239,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         self._note_due(downgrade_at)
         return {"subscription": self._sub_out(self._ref(SUB, current["lago_id"]))}
 
-    # -- the passing of time (Lago's clock/billing jobs, notes §4.6) --
+    # -- the passing of time (Lago's clock/billing jobs, lago-behaviour#emulator-clock) --
     def _note_due(self, when) -> None:
         """Remember the earliest moment a subscription changes by itself (start, end, downgrade)."""
         at = _parse_time(when) if isinstance(when, str) else when
@@ -249,7 +250,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         """Apply the subscription transitions Lago's clock jobs make once their time has come.
 
         Run by the core before each authenticated request (its own unit of work); cheap when nothing is
-        due. notes §4.6: a pending subscription starting in the future is activated at subscription_at;
+        due. lago-behaviour#emulator-clock: a pending subscription starting in the future is activated at subscription_at;
         a scheduled downgrade is executed at the end of the billing period (old row terminated, pending
         row active); an active subscription with ending_at in the past is terminated (its pending
         successor canceled). Returns True if anything changed.
@@ -293,13 +294,13 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         return changed
 
     def _cancel_next(self, current: dict) -> None:
-        """Cancel the pending next (downgrade) subscription of ``current``, if any (notes §4.6)."""
+        """Cancel the pending next (downgrade) subscription of ``current``, if any (lago-behaviour#pending-downgrade)."""
         pending = self._next_sub(current)
         if pending is not None and pending["status"] == "pending":
             self.store.edit(SUB, pending["lago_id"]).update(status="canceled", canceled_at=iso(self.emu.now()))
 
     def _upgrade_now(self, current: dict, plan: dict, name, p: dict, ending_at) -> dict:
-        """notes §4.6 upgrade: a new active row now (same external_id; subscription_at and billing_time
+        """lago-behaviour#subscription-upgrade: a new active row now (same external_id; subscription_at and billing_time
         copied from the old row, the request's are ignored); any pending downgrade canceled; the old
         row terminated. Returns the new row."""
         now_iso = iso(self.emu.now())
@@ -313,10 +314,11 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         return new
 
     def _reevaluate_plan_changes(self, plan: dict) -> None:
-        """notes §4.2 "amount_cents change re-evaluates scheduled plan changes" (update_service.rb:332-364).
+        """lago-behaviour#plan-amount-change-reevaluates: an amount_cents change re-evaluates scheduled plan
+        changes (update_service.rb:332-364).
 
         1. active subscriptions on this plan whose pending downgrade target is now *more* expensive
-           (yearly amount, notes §4.6) get that pending subscription canceled;
+           (yearly amount, lago-behaviour#plan-yearly-amount) get that pending subscription canceled;
         2. pending (downgrade) subscriptions *targeting* this plan whose new yearly amount is >= the
            current plan's are executed now as upgrades (new active row, name from the pending row).
         """
@@ -344,7 +346,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         if p.get("ending_at") is None:
             return None
         at = _parse_time(p["ending_at"])
-        # notes §3.9: ending_at must be after today and after subscription_at
+        # lago-behaviour#subscription-ending-at: ending_at must be after today and after subscription_at
         if at is None or at <= now or at <= start:
             errors.add("ending_at", "invalid_date")
             return None
@@ -406,7 +408,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         return {"subscription": self._sub_out(s)}
 
     def sub_terminate(self, req: Request):
-        # notes §4.6: DELETE targets the active row, or the pending row with ?status=pending
+        # lago-behaviour#subscription-terminate: DELETE targets the active row, or the pending row with ?status=pending
         status = req.q("status") or "active"
         if status not in ("active", "pending"):
             raise not_found("subscription")

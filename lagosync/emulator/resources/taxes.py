@@ -1,4 +1,5 @@
-"""Taxes (notes §3.7, §4.4), and the tax codes other resources refer to."""
+"""Taxes (lago-behaviour#tax-response, lago-behaviour#tax-editable, lago-behaviour#tax-delete-detaches), and
+the tax codes other resources refer to."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from .base import ADD_ON, CUSTOMER, PLAN, TAX, ResourceBase, _public
 
 
 class TaxesMixin(ResourceBase):
-    # ================================================================ taxes (§3.7)
+    # ======================================= taxes (lago-behaviour#tax-response, lago-behaviour#tax-editable)
     @staticmethod
     def _tax_fresh() -> dict:
         return {"name": None, "code": None, "rate": None, "description": None,
@@ -17,17 +18,17 @@ class TaxesMixin(ResourceBase):
 
     def _tax_after_update(self, before: dict, tax: dict) -> None:
         if tax["code"] != before["code"]:
-            self._rename_tax(before["code"], tax["code"])  # notes §4.4: code editable
+            self._rename_tax(before["code"], tax["code"])  # lago-behaviour#tax-editable: code editable
 
     def _tax_destroy(self, tax: dict) -> None:
         tax["_deleted_at"] = iso(self.emu.now())
-        # notes §4.4: DELETE detaches the tax from customers, plans, charges, add-ons
+        # lago-behaviour#tax-delete-detaches: DELETE detaches the tax from customers, plans, charges, add-ons
         self._rename_tax(tax["code"], None)
 
     def _tax_out(self, tax: dict) -> dict:
         out = _public(tax)
-        out["rate"] = float(tax["rate"])  # notes §3.7/§6: rate is a float in responses
-        # notes §3.7: counters add_ons_count…commitments_count, all 0
+        out["rate"] = float(tax["rate"])  # lago-behaviour#tax-response: rate is a float in responses
+        # lago-behaviour#tax-response: counters add_ons_count…commitments_count, all 0
         out.update(add_ons_count=0, charges_count=0, customers_count=0, plans_count=0, commitments_count=0)
         out["applied_to_billing_entities_codes"] = []
         return out
@@ -65,7 +66,7 @@ class TaxesMixin(ResourceBase):
                     continue
                 obj = self._edit(kind, obj)
                 obj["_tax_codes"] = fix(obj.get("_tax_codes", []))
-                for c in obj.get("_charges", []) + obj.get("_fixed_charges", []):  # fixed charges: notes §4.4
+                for c in obj.get("_charges", []) + obj.get("_fixed_charges", []):  # fixed charges: lago-behaviour#tax-delete-detaches
                     c["_tax_codes"] = fix(c.get("_tax_codes", []))
 
     def _taxes_for(self, codes) -> list[dict]:
@@ -77,7 +78,7 @@ class TaxesMixin(ResourceBase):
         return out
 
     def _resolve_tax_codes(self, codes) -> list[str]:
-        """Unknown tax code → 404 tax_not_found (notes §3.2)."""
+        """Unknown tax code → 404 tax_not_found (lago-behaviour#tax-codes-replace)."""
         if codes is None:
             return []
         if not isinstance(codes, list):
