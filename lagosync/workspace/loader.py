@@ -9,7 +9,7 @@ from ..errors import Diagnostic, WorkspaceError
 from .checks import Checker
 from .model import LOCAL, Environment, Settings, Workspace
 from .schema import check_schema
-from .yamlpos import Document, read_yaml_file
+from .yamlpos import Document, parse_yaml_bytes, read_file_bytes
 
 SETTINGS_FILE = "lagosync.yaml"
 ORGS_FILE = "orgs.yaml"
@@ -39,14 +39,12 @@ class _Run:
 
     def read(self, path: Path, schema_name: str) -> tuple[Document | None, set[tuple]]:
         rel = path.relative_to(self.root).as_posix()
-        try:
-            data = path.read_bytes()
-        except OSError:
-            data = None
+        data, errors = read_file_bytes(path, rel)  # bounded: a huge file or /dev/zero is a Diagnostic
+        doc = None
         if data is not None:
             self.hasher.update(rel.encode() + b"\0" + data + b"\0")
             self.files.append(rel)
-        doc, errors = read_yaml_file(path, rel)
+            doc, errors = parse_yaml_bytes(data, rel)
         self.diags.extend(errors)
         if doc is None or errors and doc.data is None:
             return None, set()
@@ -86,7 +84,8 @@ def _settings(doc: Document | None, bad: set[tuple], diags: list[Diagnostic]) ->
                                       "api_key_env", "name the variable that holds its API key, or remove "
                                       "api_url to use the embedded emulator"))
             settings.environments[str(name)] = Environment(str(name), api_url, _s("api_key_env"),
-                                                           _s("organization"), emulator)
+                                                           _s("organization"), emulator,
+                                                           premium=env.get("premium") is True)
     default = data.get("default_environment")
     if isinstance(default, str):
         settings.default_environment = default

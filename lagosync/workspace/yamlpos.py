@@ -9,7 +9,9 @@ user exactly as written). Timestamps stay strings (dates are compared as text, n
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,19 @@ from ..errors import Diagnostic
 PathT = tuple  # ("plans", 1, "charges", 0, "properties", "amount")
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_MAX_DEPTH = 200
+_YAML_TAG = "tag:yaml.org,2002:"
+# the tags a workspace value may carry: plain data only (a ``!!python/...``, ``!!binary``, ``!!set`` or a
+# custom ``!tag`` is refused, never constructed)
+_SCALAR_TAGS = frozenset(_YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
+_COLLECTION_TAGS = frozenset({_YAML_TAG + "seq", _YAML_TAG + "map"})
+
+# Limits that keep the work of reading one file bounded by its size (README "What `lagosync validate`
+# checks"): a pull request cannot make validate, plan or CI hang or exhaust memory.
+MAX_FILE_BYTES = 32 * 1024 * 1024  # a workspace file larger than this is refused unread
+MAX_DEPTH = 200  # nesting levels of mappings and lists
+# Aliases (``*name``) repeat what their anchor holds: together they may add at most this many values
+# to a document, or ten times the values written in it when that is more ("billion laughs" bombs).
+MAX_ALIAS_VALUES = 100_000
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$@/+-]+$")
@@ -88,9 +102,18 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: PathT) -> Any:
         self.doc.positions[path] = _pos(node.start_mark)
-        if id(node) in self._stack or len(path) > _MAX_DEPTH:
-            self.errors.append(self.doc.diag(path, "recursive or too deeply nested YAML structure",
-                                             "remove the self-referencing alias"))
+        if id(node) in self._stack:
+            self.errors.append(self.doc.diag(path, "recursive YAML structure: an alias refers to a value "
+                                             "that contains it", "remove the self-referencing alias"))
+            return None
+        if len(path) > MAX_DEPTH:  # parse_yaml refuses deeper documents first; kept as a backstop
+            self.errors.append(self.doc.diag(path, f"YAML nested more than {MAX_DEPTH} levels deep",
+                                             "flatten the structure"))
+            return None
+        allowed = _SCALAR_TAGS if isinstance(node, yaml.ScalarNode) else _COLLECTION_TAGS
+        if node.tag not in allowed:
+            self.errors.append(self.doc.diag(path, f"the YAML tag {_show_tag(node.tag)} is not supported",
+                                             _TAG_HINT))
             return None
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
@@ -112,18 +135,23 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except (ConstructorError, ValueError, TypeError, OverflowError) as exc:
             problem = getattr(exc, "problem", None) or str(exc)
+            if "digits" in problem and isinstance(exc, ValueError):  # Python's int-string limit
+                problem = f"a number of {len(node.value):,} characters is too long"
             self.errors.append(self.doc.diag(path, f"cannot read this value: {problem}",
                                              "use a plain string, number, true/false or null"))
             return None
 
     def _mapping(self, node: yaml.MappingNode, path: PathT) -> dict:
+        own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
         try:
-            self.constructor.flatten_mapping(node)  # YAML merge keys (<<)
+            self.constructor.flatten_mapping(node)  # YAML merge keys (<<): merged pairs come first
         except ConstructorError as exc:
             self.errors.append(self.doc.diag(path, f"invalid merge key: {exc.problem}",
                                              "merge (<<) only mappings"))
+        merged = len(node.value) - own
+        from_merge: set = set()  # keys a merge gave: the mapping's own keys override them
         result: dict = {}
-        for key_node, value_node in node.value:
+        for index, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, yaml.ScalarNode):
                 line, col = _pos(key_node.start_mark)
                 self.errors.append(Diagnostic(self.doc.file, line, col, format_path(path),
@@ -131,6 +159,12 @@ class _Builder:
                                               "write the key as a name, e.g. `code:`"))
                 continue
             key: Any = key_node.value
+            if key_node.tag not in _SCALAR_TAGS:
+                line, col = _pos(key_node.start_mark)
+                self.errors.append(Diagnostic(self.doc.file, line, col, format_path(path),
+                                              clean_text(f"the YAML tag {_show_tag(key_node.tag)} is not "
+                                                         "supported"), _TAG_HINT))
+                continue
             if key_node.tag != "tag:yaml.org,2002:str":
                 try:
                     key = self.constructor.construct_object(key_node, deep=True)
@@ -144,6 +178,11 @@ class _Builder:
                         clean_text(f'quote it: "{key_node.value}"')))
                     key = key_node.value
             child = path + (key,)
+            if key in from_merge:
+                from_merge.discard(key)
+                del result[key]
+            if index < merged:
+                from_merge.add(key)
             if key in result:
                 line, col = _pos(key_node.start_mark)
                 first = self.doc.key_positions.get(child, (0, 0))
@@ -156,6 +195,88 @@ class _Builder:
         return result
 
 
+_TAG_HINT = "remove the tag: workspace files hold plain strings, numbers, true/false, null, lists and mappings"
+
+
+def _show_tag(tag: str) -> str:
+    """``tag:yaml.org,2002:python/object`` -> ``!!python/object``, as the user wrote it."""
+    return clean_text("!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag)
+
+
+def _children(node: yaml.Node) -> list[tuple[Any, yaml.Node]]:
+    """(path part, child node) of a collection node; mapping keys count as values too (part None)."""
+    if isinstance(node, yaml.SequenceNode):
+        return list(enumerate(node.value))
+    if isinstance(node, yaml.MappingNode):
+        out: list[tuple[Any, yaml.Node]] = []
+        for key, value in node.value:
+            out.append((None, key))
+            out.append((key.value if isinstance(key, yaml.ScalarNode) else "?", value))
+        return out
+    return []
+
+
+def _measure(root: yaml.Node) -> tuple[dict[int, int], dict[int, int]]:
+    """For every distinct node (by id): how many values it stands for once every alias in it is
+    expanded, and its height (1 for a scalar). Iterative and linear in the distinct nodes; a
+    recursive alias (a node reached again inside itself) counts as nothing here, the builder
+    reports it."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            kids = [child for _, child in _children(node) if id(child) in size]
+            size[key] = 1 + sum(size[id(child)] for child in kids)
+            height[key] = 1 + max((height[id(child)] for child in kids), default=0)
+            active.discard(key)
+            continue
+        if key in size or key in active:
+            continue
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for _, child in _children(node)
+                     if id(child) not in size and id(child) not in active)
+    return size, height
+
+
+def _limits(root: yaml.Node, doc: Document) -> Diagnostic | None:
+    """Refuse, before building anything, a document nested deeper than MAX_DEPTH or whose aliases
+    expand it by more than MAX_ALIAS_VALUES values (or 10x the values written): the diagnostic
+    points at the deepest (or the smallest still too large) node."""
+    size, height = _measure(root)
+    path: PathT = ()
+    node = root
+    if height[id(root)] - 1 > MAX_DEPTH:
+        while len(path) < MAX_DEPTH:
+            part, node = max(((p, c) for p, c in _children(node) if id(c) in height),
+                             key=lambda pc: height[id(pc[1])])
+            path += (part,) if part is not None else ()
+        line, col = _pos(node.start_mark)
+        shown = format_path(path[:6]) + ("..." if len(path) > 6 else "")
+        return Diagnostic(doc.file, line, col, shown,
+                          f"YAML nested more than {MAX_DEPTH} levels deep", "flatten the structure")
+    written = len(size)
+    allowed = max(MAX_ALIAS_VALUES, 10 * written)
+    total = size[id(root)]
+    if total - written <= allowed:
+        return None
+    while True:
+        bigger = [(p, c) for p, c in _children(node) if size.get(id(c), 0) > allowed and p is not None]
+        if not bigger:
+            break
+        part, node = bigger[0]
+        path += (part,)
+    line, col = _pos(node.start_mark)
+    return Diagnostic(doc.file, line, col, format_path(path),
+                      f"YAML aliases expand this value to {size[id(node)]:,} values (the whole file to "
+                      f"{total:,}); aliases may add at most {allowed:,} values to a file",
+                      "write the repeated values out, or repeat them with fewer nested aliases")
+
+
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)  # libyaml: ~5x faster on large orgs.yaml files
 
 
@@ -165,6 +286,9 @@ def _compose(text: str):
     if _FAST_LOADER is not None:
         try:
             return yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.MarkedYAMLError as exc:
+            if "nesting depth" in (exc.problem or ""):
+                raise  # libyaml's own depth limit: the pure-Python loader would only recurse deeper
         except (yaml.YAMLError, RecursionError):
             pass
     return yaml.compose(text, Loader=yaml.SafeLoader)
@@ -178,6 +302,9 @@ def parse_yaml(text: str, file: str) -> tuple[Document, list[Diagnostic]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _pos(mark) if mark is not None else (1, 1)
+        if "nesting depth" in (exc.problem or ""):
+            return doc, [Diagnostic(file, line, col, "", f"YAML nested more than {MAX_DEPTH} levels deep",
+                                    "flatten the structure")]
         problem = " ".join((exc.problem or "invalid YAML").split())
         context = f" {' '.join(exc.context.split())}" if exc.context else ""
         if exc.context_mark is not None and exc.problem_mark is not None \
@@ -196,27 +323,56 @@ def parse_yaml(text: str, file: str) -> tuple[Document, list[Diagnostic]]:
         message = " ".join(str(exc).split())
         return doc, [Diagnostic(file, 1, 1, "", f"YAML syntax error: {message}", "fix the YAML")]
     except RecursionError:
-        return doc, [Diagnostic(file, 1, 1, "", "YAML structure nested too deeply", "flatten the document")]
+        return doc, [Diagnostic(file, 1, 1, "", f"YAML nested more than {MAX_DEPTH} levels deep",
+                                "flatten the structure")]
     if node is None:
         return doc, []
+    too_large = _limits(node, doc)
+    if too_large is not None:
+        return doc, [too_large]
     builder = _Builder(doc)
     try:
         doc.data = builder.build(node, ())
     except RecursionError:
-        return doc, [Diagnostic(file, 1, 1, "", "YAML structure nested too deeply", "flatten the document")]
+        return doc, [Diagnostic(file, 1, 1, "", f"YAML nested more than {MAX_DEPTH} levels deep",
+                                "flatten the structure")]
     return doc, builder.errors
 
 
-def read_yaml_file(path: Path, rel: str) -> tuple[Document | None, list[Diagnostic]]:
-    """Read and parse a file; unreadable or non-UTF-8 files give a Diagnostic, not an exception."""
+def read_file_bytes(path: Path, rel: str) -> tuple[bytes | None, list[Diagnostic]]:
+    """The bytes of a workspace file, read at most MAX_FILE_BYTES + 1 of them: a larger file, or
+    something that is not a regular file (a device such as /dev/zero, a pipe), is a Diagnostic."""
     try:
-        raw = path.read_bytes()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return None, [Diagnostic(rel, 1, 1, "", "not a regular file", "replace it with a YAML file")]
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return None, [Diagnostic(rel, 1, 1, "", f"cannot read file: {exc.strerror or exc}",
                                  "check that it exists and is readable")]
+    if len(raw) > MAX_FILE_BYTES:
+        mib, rest = divmod(MAX_FILE_BYTES, 1024 * 1024)
+        limit = f"{mib} MiB" if mib and not rest else f"{MAX_FILE_BYTES:,} bytes"
+        return None, [Diagnostic(rel, 1, 1, "", f"file is larger than {limit}",
+                                 "a workspace file must be smaller: split plans/ into several files, "
+                                 "or remove what does not belong in it")]
+    return raw, []
+
+
+def parse_yaml_bytes(raw: bytes, rel: str) -> tuple[Document | None, list[Diagnostic]]:
+    """Decode (UTF-8) and parse the bytes of a file; non-UTF-8 gives a Diagnostic."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return None, [Diagnostic(rel, 1, 1, "", f"file is not UTF-8 text (byte {exc.start})",
                                  "save the file as UTF-8")]
     return parse_yaml(text, rel)
+
+
+def read_yaml_file(path: Path, rel: str) -> tuple[Document | None, list[Diagnostic]]:
+    """Read and parse a file; unreadable, too large or non-UTF-8 files give a Diagnostic, not an exception."""
+    raw, errors = read_file_bytes(path, rel)
+    if raw is None:
+        return None, errors
+    return parse_yaml_bytes(raw, rel)
