@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..facts import LiveFacts, State
@@ -47,6 +47,7 @@ class Context:
     live: State
     facts: LiveFacts
     yearly_amount_cents: Callable[[dict[str, Any]], int]
+    raw: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # raw API objects (dates)
 
     def d(self, kind: str) -> dict[str, dict[str, Any]]:
         return self.desired.get(kind) or {}
@@ -110,7 +111,7 @@ def next_version_code(ctx: Context, code: str) -> str:
     return version_code(code, current + 1)
 
 
-def _yearly(ctx: Context, plan_code: str) -> int | None:
+def yearly(ctx: Context, plan_code: str) -> int | None:
     """Yearly base amount the plan will have when subscriptions move (plans are applied first)."""
     plan = ctx.d("plan").get(plan_code)
     if plan is None or is_absent(plan):
@@ -121,10 +122,10 @@ def _yearly(ctx: Context, plan_code: str) -> int | None:
     return ctx.yearly_amount_cents(plan)
 
 
-def _upgrade_reason(ctx: Context, from_plan: str, to_plan: str) -> tuple[str | None, dict[str, Any]]:
+def upgrade_reason(ctx: Context, from_plan: str, to_plan: str) -> tuple[str | None, dict[str, Any]]:
     """lago-behaviour#plan-yearly-amount: Lago compares Plan#yearly_amount_cents; new >= current is an immediate upgrade,
     lower is a downgrade scheduled at the end of the current billing period."""
-    old, new = _yearly(ctx, from_plan), _yearly(ctx, to_plan)
+    old, new = yearly(ctx, from_plan), yearly(ctx, to_plan)
     details = {"from_yearly_amount_cents": old, "to_yearly_amount_cents": new}
     if old is None or new is None:
         return None, details
@@ -167,11 +168,11 @@ def compare_billable_metric(ctx: Context, key: str, before: dict[str, Any], afte
             locked_paths=tuple(locked),
         )
         return Operation(Action.REPLACE, "billable_metric", key, ("metric_locked",), tuple(changes),
-                         before, after, {"used_by_plans": _plans_using_metric(ctx, key)}, block=block)
+                         before, after, {"used_by_plans": plans_using_metric(ctx, key)}, block=block)
     return Operation(Action.UPDATE, "billable_metric", key, ("changed",), tuple(changes), before, after)
 
 
-def _plans_using_metric(ctx: Context, metric: str) -> list[str]:
+def plans_using_metric(ctx: Context, metric: str) -> list[str]:
     return sorted(
         code for code, plan in ctx.l("plan").items()
         if any(c.get("billable_metric_code") == metric for c in (plan.get("charges") or {}).values())
@@ -216,7 +217,7 @@ def compare_plan(ctx: Context, key: str, before: dict[str, Any], after: dict[str
         locked = _sorted_set(locked)
     removed = sorted(set(before_charges) - set(after_charges))
     removed_fixed = sorted(set(before.get("fixed_charges") or {}) - set(after.get("fixed_charges") or {}))
-    pending_here = [s for s in pending_subscriptions_to(ctx, key) if not _leaves_plan(ctx, s, key)]
+    pending_here = [s for s in pending_subscriptions_to(ctx, key) if not leaves_plan(ctx, s, key)]
     n_active = active_subscriptions(ctx, key) + len(pending_here)
     if had_subs and locked:
         # lago-behaviour#plan-locked-fields: locked fields are silently ignored once the plan has had subscriptions, so the
@@ -225,7 +226,7 @@ def compare_plan(ctx: Context, key: str, before: dict[str, Any], after: dict[str
         # A subscription waiting for a scheduled downgrade to this plan (a previous, cheaper version)
         # moves too, else it would land on the superseded version (a perpetual diff).
         migrate = sorted(
-            [s for s in live_subscriptions_on(ctx, key) if not _leaves_plan(ctx, s, key)] + pending_here
+            [s for s in live_subscriptions_on(ctx, key) if not leaves_plan(ctx, s, key)] + pending_here
         )
         version = NewVersion(
             code=next_version_code(ctx, key),
@@ -236,17 +237,20 @@ def compare_plan(ctx: Context, key: str, before: dict[str, Any], after: dict[str
         details: dict[str, Any] = {"active_subscriptions": n_active}
         reasons = ["locked_after_subscription"]
         if migrate:
+            # lago-behaviour#plan-change-upgrade-downgrade: each subscription's move is an upgrade or a
+            # downgrade compared with the plan it is ACTIVE on (a previous version while a downgrade waits)
+            moves = {version_move(ctx, s, key, before, after)[0] for s in migrate}
+            reasons += [m for m in ("upgrade_immediate", "downgrade_at_period_end") if m in moves]
             old, new = ctx.yearly_amount_cents(before), ctx.yearly_amount_cents(after)
-            move = "upgrade_immediate" if new >= old else "downgrade_at_period_end"  # lago-behaviour#plan-change-upgrade-downgrade
-            reasons.append(move)
             details.update(from_plan=key, to_plan=version.code,
                            from_yearly_amount_cents=old, to_yearly_amount_cents=new)
         if removed:
             details["removed_charges"] = removed
         if removed_fixed:
             details["removed_fixed_charges"] = removed_fixed
+        block = _version_block(ctx, key, after, migrate, version.code)
         return Operation(Action.REPLACE, "plan", key, tuple(reasons), tuple(changes), before, after, details,
-                         version=version)
+                         version=version, block=block)
     reasons = ["changed"]
     details = {}
     reprices = any(_top(c.path) in PLAN_PRICE_FIELDS for c in changes)
@@ -265,6 +269,59 @@ def compare_plan(ctx: Context, key: str, before: dict[str, Any], after: dict[str
     return Operation(Action.UPDATE, "plan", key, tuple(reasons), tuple(changes), before, after, details)
 
 
+def version_move(ctx: Context, sub_key: str, plan: str, before: dict[str, Any], after: dict[str, Any]
+                 ) -> tuple[str, int | None, int | None, str]:
+    """(reason, from yearly amount, to yearly amount, the plan the subscription is active on) of moving
+    ``sub_key`` to the new version of ``plan`` (lago-behaviour#plan-change-upgrade-downgrade)."""
+    current = str((ctx.l("subscription").get(sub_key) or {}).get("plan_code") or plan)
+    to = ctx.yearly_amount_cents(after)
+    frm = ctx.yearly_amount_cents(before) if current == plan else yearly(ctx, current)
+    if frm is None:
+        frm = ctx.yearly_amount_cents(before)
+    return ("upgrade_immediate" if to >= frm else "downgrade_at_period_end"), frm, to, current
+
+
+def _version_block(ctx: Context, plan: str, after: dict[str, Any], migrate: list[str], new_code: str
+                   ) -> Blocked | None:
+    """What makes moving ``migrate`` onto a new version of ``plan`` impossible, or silently costly:
+
+    * a customer billed in another currency than the new version (lago-behaviour#customer-currency);
+    * a coupon applied to a moving subscriber's org that is limited to this plan: Lago locks a coupon's
+      plans once it is applied (lago-behaviour#coupon-locked-fields), so on the new version the discount
+      would silently stop. The workspace says what to do: take the coupon off the org (it ends), or put
+      a coupon with a new code in its place (it applies to the new version)."""
+    currency = after.get("amount_currency")
+    for sub in migrate:
+        org = str((ctx.l("subscription").get(sub) or {}).get("external_customer_id") or "")
+        billed = (ctx.l("customer").get(org) or {}).get("currency")
+        if currency and billed and billed != currency:
+            return Blocked(
+                why=(f"org '{org}' is billed in {billed} and Lago keeps a customer's currency once it has "
+                     f"subscriptions, so subscription '{sub}' cannot move to a plan in {currency}"),
+                hint=(f"keep plan '{plan}' in {billed} and declare a plan with another code in {currency} "
+                      "for new customers"),
+                locked_paths=("amount_currency",),
+            )
+    moving_orgs = {str((ctx.l("subscription").get(s) or {}).get("external_customer_id")) for s in migrate}
+    for key, applied in sorted(ctx.l("applied_coupon").items()):
+        org, code = str(applied.get("external_customer_id")), str(applied.get("coupon_code"))
+        coupon = ctx.l("coupon").get(code) or {}
+        if org not in moving_orgs or plan not in ((coupon.get("applies_to") or {}).get("plan_codes") or ()):
+            continue
+        kept = ctx.d("applied_coupon").get(key)
+        ended = kept is None if key in ctx.facts.managed.get("applied_coupon", set()) else is_absent(kept)
+        if ended:
+            continue  # the workspace ends it (its own operation shows the discount it takes away)
+        return Blocked(
+            why=(f"coupon '{code}' applied to org '{org}' is limited to plan '{plan}', and Lago locks a coupon's "
+                 f"plans once it is applied: on the new version '{new_code}' the discount would stop"),
+            hint=(f"in orgs.yaml, replace '{code}' in org '{org}' coupons by a coupon with a new code and the same "
+                  f"terms (it then applies to the new version), or remove it to end the discount; then plan again"),
+            locked_paths=(f"coupons.{code}.applies_to.plan_codes",),
+        )
+    return None
+
+
 def _fixed_charge_locks(changes: list[Change], before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Paths ``fixed_charges.<code>.<field>`` Lago would keep once the plan has had subscriptions."""
     b, a = before.get("fixed_charges") or {}, after.get("fixed_charges") or {}
@@ -277,7 +334,7 @@ def _fixed_charge_locks(changes: list[Change], before: dict[str, Any], after: di
     return out
 
 
-def _leaves_plan(ctx: Context, sub_key: str, plan_code: str) -> bool:
+def leaves_plan(ctx: Context, sub_key: str, plan_code: str) -> bool:
     desired = ctx.d("subscription").get(sub_key)
     return desired is not None and (is_absent(desired) or desired.get("plan_code") != plan_code)
 
@@ -291,14 +348,25 @@ def _gone_before_plan_delete(ctx: Context, sub_key: str, plan_code: str) -> bool
     to_plan = desired.get("plan_code")
     if to_plan is None or to_plan == plan_code:
         return False
-    reason, _ = _upgrade_reason(ctx, plan_code, to_plan)
+    reason, _ = upgrade_reason(ctx, plan_code, to_plan)
     return reason == "upgrade_immediate"
 
 
 def compare_customer(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     # lago-behaviour#customer-metadata-reconcile: POST /customers upserts; metadata entries are reconciled by key (paths
     # ``metadata.<key>.value``), so each entry shows as its own change.
-    return _simple_update("customer", key, before, after)
+    op = _simple_update("customer", key, before, after)
+    subs = sorted(k for k, sub in ctx.l("subscription").items() if sub.get("external_customer_id") == key)
+    if op is not None and subs and before.get("currency") and before.get("currency") != after.get("currency"):
+        # lago-behaviour#customer-currency: Lago refuses it (currencies_does_not_match) once there are subscriptions
+        return op.with_(block=Blocked(
+            why=(f"Lago keeps the currency of a customer that has subscriptions ({', '.join(subs)}): "
+                 f"'{key}' stays in {before.get('currency')}"),
+            hint=(f"keep currency {before.get('currency')} for org '{key}'; to bill in {after.get('currency')}, "
+                  "declare a new org (a new external_id) with plans in that currency"),
+            locked_paths=("currency",),
+        ))
+    return op
 
 
 # Subscription fields Lago never changes on an existing subscription (lago-behaviour#subscription-fixed-fields):
@@ -328,14 +396,26 @@ def compare_subscription(ctx: Context, key: str, before: dict[str, Any], after: 
         reasons.append("subscription_locked")
     action = Action.UPDATE
     if before_eff.get("plan_code") != after.get("plan_code"):
-        reason, amounts = _upgrade_reason(ctx, before["plan_code"], after["plan_code"])
-        details.update(from_plan=before["plan_code"], to_plan=after["plan_code"], **amounts)
+        reason, amounts = upgrade_reason(ctx, before["plan_code"], after["plan_code"])
+        details.update(from_plan=lago_plan_code(ctx, before["plan_code"]),
+                       to_plan=lago_plan_code(ctx, after["plan_code"]), **amounts)
         reasons.insert(0, reason or "changed")
         action = Action.MIGRATE
     else:
         reasons.insert(0, "changed")
+    # people read the plans by the codes Lago knows them by (a superseded version 1 reads X__v1 in the state)
+    changes = [Change(c.path, lago_plan_code(ctx, c.old), lago_plan_code(ctx, c.new))
+               if c.path in ("plan_code", "pending_plan_code") else c for c in changes]
     return Operation(action, "subscription", key, tuple(reasons), tuple(changes), before, after, details,
                      block=block, cancel_pending=cancel_pending)
+
+
+def lago_plan_code(ctx: Context, code: Any) -> Any:
+    """The code Lago knows a subscription's plan by: a declared code's current version (``X`` or
+    ``X__v<N>``), a superseded version's own code (``X`` for the ``X__v1`` the state reads)."""
+    if not isinstance(code, str):
+        return code
+    return ctx.facts.superseded_codes.get(code) or ctx.facts.plan_versions.get(code, code)
 
 
 def _subscription_block(ctx: Context, before: dict[str, Any], after: dict[str, Any]) -> Blocked | None:
@@ -431,7 +511,7 @@ def delete_op(ctx: Context, kind: str, key: str, before: dict[str, Any], *, prun
     if kind == "billable_metric":
         # lago-behaviour#metric-delete: DELETE has no guard, discards the metric and every charge using it.
         reasons.append("destroys_events")
-        details["used_by_plans"] = _plans_using_metric(ctx, key)
+        details["used_by_plans"] = plans_using_metric(ctx, key)
     elif kind == "plan":
         # lago-behaviour#plan-delete-async: DELETE terminates every active subscription of the plan. Subscriptions this
         # plan terminates itself (ensure: absent) or upgrades away first (immediate, lago-behaviour#subscription-upgrade) are

@@ -8,8 +8,11 @@ from .. import model
 from ..facts import LiveState, State
 from ..kinds import KINDS, RANK, references
 from .compare import COMPARE, Context, create_op, delete_op, is_absent, strip
+from .impact import money_impact
 from .moves import plan_moves
-from .ops import Action, Operation, Plan
+from .ops import REPRICE_REASONS, Action, Impact, Operation, Plan
+from .premium import block_premium_inputs
+from .stale import live_fingerprints
 
 
 def make_plan(
@@ -29,7 +32,7 @@ def make_plan(
     deleted instead. A declared object with ``ensure: absent`` is deleted when it exists.
     """
     ctx = Context(desired=desired, live=live.state, facts=live.facts,
-                  yearly_amount_cents=model.yearly_amount_cents)
+                  yearly_amount_cents=model.yearly_amount_cents, raw=live.raw)
     managed = live.facts.managed
     ops: list[Operation] = []
     unchanged = 0
@@ -68,14 +71,13 @@ def make_plan(
         if not (kind in ("subscription", "applied_coupon")
                 and (ctx.l(kind).get(key) or {}).get("external_customer_id") in deleted_customers)
     ]
+    ops = [block_premium_inputs(op, live.facts, environment) for op in ops]  # lago-behaviour#premium-ignored-fields
     ordered = order_operations(ops)
     # user-to-org moves (orgs.yaml migrate_from) come last, with their own depends_on
     ordered, unmanaged = plan_moves(desired, live, ordered, unmanaged)
-    fingerprints = {
-        f"{kind}:{key}": model.fingerprint(obj)
-        for kind in KINDS
-        for key, obj in sorted(ctx.l(kind).items())
-    }
+    # the money impact of every operation, computed once: blast radius, gates and JSON read it
+    ordered = [_with_impact(op, money_impact(ctx, op)) for op in ordered]
+    fingerprints = live_fingerprints(live)
     return Plan(
         environment=environment,
         lago_url=lago_url,
@@ -85,6 +87,7 @@ def make_plan(
         unmanaged=tuple(unmanaged),
         fingerprints=fingerprints,
         unchanged=unchanged,
+        organization=live.facts.organization,
     )
 
 
@@ -111,3 +114,14 @@ def order_operations(ops: list[Operation]) -> list[Operation]:
         deps.discard(op.id)
         out.append(op.with_(depends_on=tuple(sorted(deps))))
     return out
+
+
+def _with_impact(op: Operation, impact: tuple[Impact, ...]) -> Operation:
+    """Attach the money impact; an operation that re-prices anyone says so in its reasons too."""
+    reprices = [i for i in impact if i.change != "termination"]
+    # a subscription's or an applied coupon's own reasons already say what happens to it
+    if not reprices or any(r in REPRICE_REASONS for r in op.reasons) or op.kind in ("subscription", "applied_coupon"):
+        return op.with_(impact=impact)
+    n = len({i.subscription for i in reprices if i.subscription}) + sum(i.count for i in reprices if not i.subscription)
+    details = {**op.details, "active_subscriptions": op.details.get("active_subscriptions", n)}
+    return op.with_(impact=impact, reasons=(*op.reasons, "reprices_subscribers"), details=details)

@@ -56,6 +56,7 @@ REASONS = (
     "customer_move",
     "terminates_coupon",  # an org's applied coupon is terminated (lago-behaviour#applied-coupon-no-update)
     "coupon_not_reusable",  # a non-reusable coupon cannot be applied to the org again (lago-behaviour#coupon-reusable)
+    "premium_only",  # an input this Lago, without a premium license, ignores or refuses (lago-behaviour#premium-ignored-fields)
 )
 
 # Reasons that make an operation unsafe to take without review (blast radius, warnings).
@@ -72,6 +73,7 @@ WARNING_REASONS = (
     "charge_removed",
     "terminates_coupon",
     "coupon_not_reusable",
+    "premium_only",
 )
 
 # Reasons that mean something is destroyed in Lago: a metric delete destroys its events
@@ -80,9 +82,10 @@ WARNING_REASONS = (
 # (lago-behaviour#plan-charges-reconciled). Such operations need --allow-destroy.
 DESTROY_REASONS = ("destroys_events", "terminates_subscriptions", "charge_removed", "terminates_coupon")
 
-# Reasons that change what existing subscribers pay: an in-place price change on a plan with active
+# Reasons that say existing subscribers pay differently: an in-place price change on a plan with active
 # subscriptions (lago-behaviour#plan-update-reprices), a subscription moved to another plan
-# (lago-behaviour#plan-change-upgrade-downgrade). Such operations need --allow-reprice.
+# (lago-behaviour#plan-change-upgrade-downgrade). They explain; the --allow-reprice gate itself is
+# derived from each operation's money impact (Operation.impact, lagosync.planner.impact).
 REPRICE_REASONS = ("reprices_subscribers", "upgrade_immediate", "downgrade_at_period_end")
 
 
@@ -172,6 +175,45 @@ class CustomerMove:
         return cls(**values)
 
 
+IMPACT_CHANGES = ("price", "tax", "discount", "plan", "timing", "termination")
+"""What changes for a subscriber: its plan's prices, its taxes, its discount, the plan it is on, when a
+change takes effect (a scheduled downgrade cancelled), or the subscription ends."""
+
+
+@dataclass(frozen=True)
+class Impact:
+    """One subscription that pays differently because of an operation: how, and from when.
+
+    ``subscription`` is None for ``count`` subscriptions lagosync did not read one by one (subscribers of
+    a plan that belong to customers the workspace does not declare); they are counted, not named.
+    ``when``: ``now`` (the current period is billed the new way), ``period_end`` (from the end of the
+    subscription's current billing period; ``date`` when Lago says which day).
+    """
+
+    subscription: str | None
+    customer: str | None
+    change: str  # one of IMPACT_CHANGES
+    detail: str  # what changes, for people
+    when: str = "now"  # now | period_end
+    date: str | None = None  # YYYY-MM-DD, when known
+    count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Impact:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def sentence(self) -> str:
+        who = (f"subscription '{self.subscription}' of '{self.customer}'" if self.subscription
+               else f"{_plural(self.count, 'other subscription')} (not in this workspace)")
+        when = "now" if self.when == "now" else (
+            f"at the end of its billing period ({self.date})" if self.date else "at the end of its billing period")
+        return f"{who}: {self.change}: {self.detail}, {when}"
+
+
 @dataclass(frozen=True)
 class Operation:
     """One thing the applier would do to one Lago object (identified by kind and key).
@@ -194,6 +236,7 @@ class Operation:
     move: CustomerMove | None = None
     cancel_pending: str | None = None  # a subscription's scheduled downgrade (to this plan) is cancelled
     pruned: bool = False  # a delete of an object merely absent from the workspace (--prune)
+    impact: tuple[Impact, ...] = ()  # the money impact (planner.impact): who pays differently, how, when
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, Action):
@@ -214,16 +257,16 @@ class Operation:
 
     @property
     def destructive(self) -> bool:
-        """A delete, or an operation that destroys something in Lago (``DESTROY_REASONS``)."""
-        return self.action is Action.DELETE or any(r in DESTROY_REASONS for r in self.reasons)
+        """Needs --allow-destroy: a delete, an operation that destroys something in Lago
+        (``DESTROY_REASONS``), or one that ends a subscription (its money impact)."""
+        return (self.action is Action.DELETE or any(r in DESTROY_REASONS for r in self.reasons)
+                or any(i.change == "termination" for i in self.impact))
 
     @property
     def reprices(self) -> bool:
-        """Changes what existing subscribers pay (``REPRICE_REASONS``), or a new plan version that
-        moves subscriptions onto it. A user-to-org move keeps the plan: destructive, not re-pricing."""
-        if any(r in REPRICE_REASONS for r in self.reasons):
-            return True
-        return self.version is not None and bool(self.version.migrate)
+        """Needs --allow-reprice: an existing subscription pays differently or at another time (its money
+        impact: price, tax, discount, plan or timing). Derived from ``impact`` only."""
+        return any(i.change != "termination" for i in self.impact)
 
     def with_(self, **changes: Any) -> Operation:
         return dataclasses.replace(self, **changes)
@@ -245,6 +288,8 @@ class Operation:
             if m.record_only:
                 return f"record the move of customer '{m.from_customer}' into org '{m.to_customer}'"
             return f"move subscription '{self.key}' of user '{m.from_customer}' to org '{m.to_customer}'"
+        if self.blocked and self.action is Action.CREATE:
+            return f"cannot create {label} as declared"
         if self.blocked:
             return f"cannot update {label} in place"
         if self.version is not None:
@@ -314,6 +359,8 @@ class Operation:
                 out.append(f"cannot change customer: {block.why}; {block.hint}")
             elif reason == "coupon_not_reusable" and block is not None:
                 out.append(block.hint)
+            elif reason == "premium_only" and block is not None:
+                out.append(f"{label}: cannot send {', '.join(block.locked_paths)}: {block.why}; {block.hint}")
             elif reason == "charge_removed":
                 codes = ", ".join(repr(c) for c in d.get("removed_charges", []))
                 if codes:
@@ -321,6 +368,10 @@ class Operation:
                 fixed = ", ".join(repr(c) for c in d.get("removed_fixed_charges", []))
                 if fixed:  # lago-behaviour#fixed-charges
                     out.append(f"removes fixed charge {fixed} from plan '{self.key}'")
+        if self.kind == "applied_coupon" and self.action is Action.CREATE and self.impact and block is None:
+            org, _, code = self.key.partition("/")
+            out.append(f"applies coupon '{code}' to org '{org}': "
+                       f"{_plural(len(self.impact), 'subscription')} pay less")
         if self.kind == "subscription" and self.cancel_pending and self.action is Action.UPDATE:
             # lago-behaviour#pending-downgrade: the pending row is cancelled; the subscriber stays on its plan
             out.append(f"cancels the downgrade of {label} to '{self.cancel_pending}' scheduled "
@@ -362,6 +413,7 @@ class Operation:
             "move": self.move.to_dict() if self.move else None,
             "cancel_pending_downgrade": self.cancel_pending,
             "pruned": self.pruned,
+            "impact": [i.to_dict() for i in self.impact],
             "description": self.describe(),
         }
 
@@ -382,6 +434,7 @@ class Operation:
             move=CustomerMove.from_dict(d["move"]) if d.get("move") else None,
             cancel_pending=d.get("cancel_pending_downgrade"),
             pruned=bool(d.get("pruned")),
+            impact=tuple(Impact.from_dict(i) for i in d.get("impact") or ()),
         )
 
 
@@ -398,6 +451,7 @@ class Plan:
     fingerprints: dict[str, str] = field(default_factory=dict)
     unchanged: int = 0  # number of declared objects that already match (no-op, not listed)
     format_version: int = FORMAT_VERSION
+    organization: str | None = None  # the organization the plan was made for (its API key's), when Lago says
 
     @property
     def has_changes(self) -> bool:
@@ -420,6 +474,16 @@ class Plan:
         """Blast-radius summary of the whole plan, in operation order."""
         return [line for op in self.operations for line in op.impacts()]
 
+    @property
+    def money_impact(self) -> list[tuple[Operation, Impact]]:
+        """Every subscription that pays differently, with the operation that does it, in plan order."""
+        return [(op, i) for op in self.operations for i in op.impact]
+
+    def impacted_subscriptions(self) -> int:
+        """How many subscriptions pay differently (counted ones included), each once."""
+        named = {i.subscription for _, i in self.money_impact if i.subscription}
+        return len(named) + sum(i.count for _, i in self.money_impact if not i.subscription)
+
     def totals_line(self) -> str:
         c = self.counts
         moves = f"{c['move']} to move, " if c["move"] else ""
@@ -433,10 +497,13 @@ class Plan:
             "format_version": self.format_version,
             "environment": self.environment,
             "lago_url": self.lago_url,
+            "organization": self.organization,
             "workspace_digest": self.workspace_digest,
             "created_at": self.created_at,
             "has_changes": self.has_changes,
             "summary": self.counts,
+            # the money impact first: which subscriptions pay differently, how, from when
+            "impact": [{"operation": op.id, **i.to_dict()} for op, i in self.money_impact],
             "operations": [op.to_dict() for op in self.operations],
             "unmanaged": [{"kind": k, "key": key} for k, key in self.unmanaged],
             "fingerprints": dict(sorted(self.fingerprints.items())),
@@ -464,6 +531,7 @@ class Plan:
             format_version=version,
             environment=d["environment"],
             lago_url=d.get("lago_url"),
+            organization=d.get("organization"),
             workspace_digest=d["workspace_digest"],
             created_at=d["created_at"],
             operations=tuple(Operation.from_dict(o) for o in d.get("operations", ())),

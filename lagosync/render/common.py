@@ -27,6 +27,8 @@ def title(op: Operation) -> str:
         return f"{label} terminated and applied again"  # lago-behaviour#applied-coupon-no-update
     if op.move is not None:
         return op.head()  # a user-to-org move has no from/to plan
+    if op.blocked and op.action is Action.CREATE:
+        return f"{label} cannot be created as declared"
     if op.blocked:
         return f"{label} cannot be updated in place"
     if op.version is not None:
@@ -47,6 +49,8 @@ def body(op: Operation) -> list[tuple[str, str]]:
         for path, v in leaves(op.after or {}):
             if v is not None and v != [] and v != {}:
                 lines.append(("+", f"{path} = {value(v)}"))
+        if op.block is not None:
+            lines.append(("!", f"to do: {op.block.hint}"))
         return lines
     if op.action is Action.DELETE:
         return lines
@@ -61,6 +65,28 @@ def body(op: Operation) -> list[tuple[str, str]]:
         lines.append((">", f"moves subscriptions: {', '.join(op.version.migrate)}"))
     if op.block is not None:
         lines.append(("!", f"to do: {op.block.hint}"))
+    return lines
+
+
+MAX_IMPACT_LINES = 20  # per operation, in text and markdown; the JSON plan lists them all
+
+
+def impact_header(plan: Plan) -> str:
+    n = plan.impacted_subscriptions()
+    return f"Money impact: {n} subscription{'' if n == 1 else 's'} pay differently"
+
+
+def impact_lines(plan: Plan) -> list[str]:
+    """One line per subscription that pays differently (``Plan.money_impact``), at most
+    ``MAX_IMPACT_LINES`` per operation, then how many more."""
+    lines: list[str] = []
+    for op in plan.operations:
+        items = [i.sentence() for i in op.impact]
+        if len(items) > MAX_IMPACT_LINES:
+            rest = len(items) - MAX_IMPACT_LINES
+            items = items[:MAX_IMPACT_LINES] + [
+                f"... and {rest} more subscription(s) from {op.label} (lagosync show --format json lists all)"]
+        lines.extend(items)
     return lines
 
 

@@ -8,7 +8,7 @@ are dropped from the end with a note saying how many and where to see everything
 from __future__ import annotations
 
 from ..planner import Plan
-from .common import NO_CHANGES, SYMBOLS, body, header, title, unmanaged_lines
+from .common import NO_CHANGES, SYMBOLS, body, header, impact_header, impact_lines, title, unmanaged_lines
 
 GITHUB_COMMENT_LIMIT = 65_536
 _RESERVE = 600  # room kept for the truncation note
@@ -59,6 +59,13 @@ def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int 
     else:
         head.append(f"**{plan.totals_line()}**")
     head.append("")
+    money = impact_lines(plan)
+    if money:
+        head.append("> [!IMPORTANT]")
+        head.append(f"> **{_escape(impact_header(plan))}**")
+        head.append(">")
+        head.extend(f"> {line}" for line in _capped([f"- {_escape(i)}" for i in money], "subscriptions"))
+        head.append("")
     impacts = plan.impacts()
     if impacts:
         head.append("> [!CAUTION]")

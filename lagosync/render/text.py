@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from ..planner import Plan
-from .common import NO_CHANGES, SYMBOLS, body, header, reasons, title, unmanaged_lines
+from .common import (
+    NO_CHANGES,
+    SYMBOLS,
+    body,
+    header,
+    impact_header,
+    impact_lines,
+    reasons,
+    title,
+    unmanaged_lines,
+)
 
 _RESET = "\033[0m"
 _COLORS = {
@@ -32,6 +42,11 @@ def render_text(plan: Plan, *, color: bool = False, warnings: list[str] | tuple 
         out.append("")
     out.append(bold(header(plan)))
     out.append("")
+    money = impact_lines(plan)
+    if money:
+        out.append(bold(f"{impact_header(plan)}:"))
+        out.extend(paint("!", f"  $ {line}") for line in money)
+        out.append("")
     impacts = plan.impacts()
     if impacts:
         out.append(bold("Blast radius:"))

@@ -40,7 +40,7 @@ def test_override_change_is_a_replace_that_needs_allow_destroy(lago):
     with pytest.raises(LagosyncError, match=r"--allow-destroy"):
         lago.apply()
     assert [a["status"] for a in applied(lago)] == ["active"]  # nothing terminated
-    assert lago.apply(allow_destroy=True).ok
+    assert lago.apply(allow_destroy=True, allow_reprice=True).ok
     rows = sorted(applied(lago), key=lambda a: a["status"])
     assert [(a["status"], a["percentage_rate"]) for a in rows] == [("active", "15.0"), ("terminated", "20.0")]
     assert not lago.plan().has_changes
@@ -62,7 +62,7 @@ def test_removal_from_the_list_terminates_only_with_allow_destroy(lago):
     with pytest.raises(LagosyncError, match=r"this plan destroys: delete applied coupon 'org_a/launch'"):
         lago.apply()
     assert [a["status"] for a in applied(lago)] == ["active"]
-    assert lago.apply(allow_destroy=True).ok
+    assert lago.apply(allow_destroy=True, allow_reprice=True).ok
     assert [a["status"] for a in applied(lago)] == ["terminated"]
     assert not lago.plan().has_changes
 
@@ -79,7 +79,7 @@ def test_non_reusable_coupon_terminated_once_cannot_be_applied_again(lago):
     lago.desired = catalogue(reusable=False)
     assert lago.apply().ok
     set_coupons(lago.desired, "org_a", [])
-    assert lago.apply(allow_destroy=True).ok
+    assert lago.apply(allow_destroy=True, allow_reprice=True).ok
     set_coupons(lago.desired, "org_a", [{"coupon_code": "launch"}])
     [op] = lago.plan().operations
     assert op.action == "create" and op.blocked and "coupon_not_reusable" in op.reasons
@@ -113,7 +113,9 @@ def test_crash_at_every_write_then_rerun_converges_without_duplicates(tmp_path):
         else:
             assert result.ok
             break
-        assert lago.apply().ok
+        # the re-run is a new plan: applying the coupon to a subscription that now exists changes what it
+        # pays, so it needs --allow-reprice like any other re-pricing change
+        assert lago.apply(allow_reprice=True).ok
         assert not lago.plan().has_changes
         rows = applied(lago)
         assert sorted((a["external_customer_id"], a["status"]) for a in rows) == [
@@ -126,12 +128,13 @@ def test_replace_interrupted_after_terminate_is_finished_by_rerun(lago):
     assert lago.apply().ok
     set_coupons(lago.desired, "org_a", [{"coupon_code": "launch", "frequency_duration": 5}])
     try:
-        lago.apply(Faults(crash_after_writes=1), allow_destroy=True)
+        lago.apply(Faults(crash_after_writes=1), allow_destroy=True, allow_reprice=True)
     except EmulatorCrash:
         pass
     assert [a["status"] for a in applied(lago)] == ["terminated"]
     [op] = lago.plan().operations
     assert op.action == "create"  # the terminated one is gone; applying again is a create
-    assert lago.apply().ok
+    assert op.reprices  # the org's subscription pays differently again
+    assert lago.apply(allow_reprice=True).ok
     assert [a["frequency_duration"] for a in applied(lago, "active")] == [5]
     assert not lago.plan().has_changes

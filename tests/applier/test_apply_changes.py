@@ -84,7 +84,10 @@ def test_subscription_upgrade_and_downgrade(applied):
     assert "end of its period" in result.outcomes["subscription:sub_org_1"].message
     # going back to the current plan cancels the scheduled downgrade
     lago.desired["subscription"]["sub_org_1"]["plan_code"] = "professional"
-    ok(lago)  # cancelling a scheduled downgrade keeps the current price: no flag
+    # cancelling a scheduled downgrade keeps the subscriber on the higher price: a re-pricing action
+    with pytest.raises(ApplyRefused, match="cancels the downgrade"):
+        lago.apply()
+    ok(lago, allow_reprice=True)
     assert lago.get("/subscriptions/sub_org_1")["subscription"]["next_plan_code"] is None
 
 

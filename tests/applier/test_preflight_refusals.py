@@ -74,6 +74,27 @@ def _move_without_target(desired, facts):
                                            "plan_code": "pro", "name": None, "billing_time": "calendar"}]}
 
 
+def _version_in_another_currency(desired, facts):
+    desired["plan"]["pro"]["amount_currency"] = "USD"
+    facts.plan_has_had_subscriptions = {"pro"}
+    facts.plan_active_subscriptions = {"pro": 1}
+
+
+def _version_under_a_plan_limited_coupon(desired, facts):
+    desired["plan"]["pro"]["interval"] = "yearly"
+    coupon = {**RAW["coupon"]["welcome"], "applies_to": {"plan_codes": ["pro"]}}
+    desired["coupon"]["welcome"] = model.from_yaml("coupon", coupon)
+    applied = model.from_yaml("applied_coupon", {"external_customer_id": "acme", "coupon_code": "welcome"})
+    desired["applied_coupon"]["acme/welcome"] = applied
+    facts.plan_has_had_subscriptions = {"pro"}
+    facts.plan_active_subscriptions = {"pro": 1}
+    facts.managed = {"applied_coupon": {"acme/welcome"}}
+
+
+def _customer_currency(desired, facts):
+    desired["customer"]["acme"]["currency"] = "USD"
+
+
 # (planner function that builds the Blocked, case, operation id, preflight message start)
 BLOCKS = [
     ("compare_billable_metric", _metric_in_use, "billable_metric:api_calls",
@@ -88,13 +109,24 @@ BLOCKS = [
      "applied coupon 'acme/welcome': cannot be applied: coupon 'welcome' is not reusable"),
     ("_move_op", _move_without_target, "subscription:sub_usr_1",
      "subscription 'sub_usr_1': cannot be applied: declare a subscription for org 'acme'"),
+    ("_version_block", _version_in_another_currency, "plan:pro",
+     "plan 'pro': cannot change amount_currency: org 'acme' is billed in EUR"),
+    ("_version_block", _version_under_a_plan_limited_coupon, "plan:pro",
+     "plan 'pro': cannot change coupons.welcome.applies_to.plan_codes: coupon 'welcome' applied to org 'acme' "
+     "is limited to plan 'pro'"),
+    ("compare_customer", _customer_currency, "customer:acme",
+     "customer 'acme': cannot change currency: Lago keeps the currency of a customer that has subscriptions"),
 ]
 
 
 def _plan(mutate):
     desired, facts = state(), LiveFacts()
     mutate(desired, facts)
-    live = LiveState(state=state(), raw={}, facts=facts)
+    live_state = state()
+    if mutate is _version_under_a_plan_limited_coupon:  # the coupon is applied in Lago, limited to 'pro'
+        live_state["coupon"]["welcome"] = desired["coupon"]["welcome"]
+        live_state["applied_coupon"]["acme/welcome"] = desired["applied_coupon"]["acme/welcome"]
+    live = LiveState(state=live_state, raw={}, facts=facts)
     return make_plan(copy.deepcopy(desired), live), live, desired
 
 
@@ -105,6 +137,7 @@ def test_each_blocked_change_is_in_the_plan_first_then_refused_by_preflight(buil
     # the plan (and so the PR comment) already says it cannot happen, and what to do instead
     assert op.blocked and op.block.hint
     assert op.describe().startswith(("cannot ", "move subscription"))
+    assert op.impact == ()  # nothing happens to anyone's money: apply refuses it
     problems = preflight(plan, live, desired)
     assert [p for p in problems if p.startswith(message)], problems
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 from lagosync.planner.ops import FORMAT_VERSION
 
 
-def op(action: str, kind: str = "plan", key: str = "pro", reasons=(), details=None, version=None) -> dict:
+def op(action: str, kind: str = "plan", key: str = "pro", reasons=(), details=None, version=None,
+       impact=None) -> dict:
     return {"action": action, "kind": kind, "key": key, "reasons": list(reasons), "changes": [],
-            "before": None, "after": None, "details": details or {}, "depends_on": [], "version": version}
+            "before": None, "after": None, "details": details or {}, "depends_on": [], "version": version,
+            "impact": list(impact or [])}
+
+
+def paid(change: str = "price", sub: str = "s1") -> list[dict]:
+    """The money impact of an operation that makes subscription ``sub`` pay differently."""
+    return [{"subscription": sub, "customer": "c1", "change": change, "detail": "test", "when": "now"}]
 
 
 def plan_doc(env: str = "staging", ops=()) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ci_docs import op, plan_doc
+from ci_docs import op, paid, plan_doc
 from fake_github import TOKEN, FakeGitHub
 
 from lagosync import ci
@@ -71,7 +71,7 @@ def test_pr_number_comes_from_the_event_or_the_flag(fake, environ, write_json, t
 def test_labels_are_set_and_stale_ones_removed(fake, environ, write_json):
     fake.issue_labels[42] = ["needs-review", "lagosync:no-changes"]
     fake.repo_labels = {"needs-review": {"name": "needs-review"}, "lagosync:no-changes": {"name": "lagosync:no-changes"}}
-    a = write_json("a.json", plan_doc("staging", [op("update", reasons=["reprices_subscribers"])]))
+    a = write_json("a.json", plan_doc("staging", [op("update", reasons=["reprices_subscribers"], impact=paid())]))
     b = write_json("b.json", plan_doc("production", [op("delete", reasons=["removed"])]))
     out = ci.gh_labels([a, b], environ=environ, transport=fake.transport())
     assert sorted(fake.issue_labels[42]) == sorted(

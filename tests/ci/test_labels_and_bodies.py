@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ci_docs import op, plan_doc
+from ci_docs import op, paid, plan_doc
 from click.testing import CliRunner
 
 from lagosync import ci
@@ -26,14 +26,21 @@ from lagosync.workflow import load_plan
         ([op("update", reasons=["changed", "charge_removed"])], ["lagosync:changes", "lagosync:destroy"]),
         ([op("delete", kind="billable_metric", reasons=["removed", "destroys_events"])],
          ["lagosync:changes", "lagosync:destroy"]),
-        ([op("update", reasons=["changed", "reprices_subscribers"])], ["lagosync:changes", "lagosync:reprice"]),
-        ([op("migrate", kind="subscription", key="s1", reasons=["downgrade_at_period_end"])],
+        ([op("update", reasons=["changed", "reprices_subscribers"], impact=paid())],
          ["lagosync:changes", "lagosync:reprice"]),
-        ([op("replace", reasons=["locked_after_subscription"], version={"code": "pro__v2", "live_code": "pro", "migrate": ["s1"]})],
+        # the reprice label follows the money impact, not the reason codes
+        ([op("update", reasons=["changed", "reprices_subscribers"])], ["lagosync:changes"]),
+        ([op("update", kind="tax", key="vat", reasons=["changed"], impact=paid("tax"))],
+         ["lagosync:changes", "lagosync:reprice"]),
+        ([op("migrate", kind="subscription", key="s1", reasons=["downgrade_at_period_end"], impact=paid("plan"))],
+         ["lagosync:changes", "lagosync:reprice"]),
+        ([op("replace", reasons=["locked_after_subscription"], version={"code": "pro__v2", "live_code": "pro", "migrate": ["s1"]},
+            impact=paid("plan"))],
          ["lagosync:changes", "lagosync:reprice"]),
         ([op("replace", reasons=["locked_after_subscription"], version={"code": "pro__v2", "live_code": "pro", "migrate": []})],
          ["lagosync:changes"]),
-        ([op("delete", reasons=["removed", "terminates_subscriptions"]), op("update", reasons=["reprices_subscribers"])],
+        ([op("delete", reasons=["removed", "terminates_subscriptions"]),
+          op("update", reasons=["reprices_subscribers"], impact=paid())],
          ["lagosync:changes", "lagosync:destroy", "lagosync:reprice"]),
     ],
 )
@@ -96,7 +103,7 @@ def test_ci_uses_the_one_plan_reader():
 
 def test_cli_labels_and_errors_without_traceback(tmp_path, write_json):
     runner = CliRunner()
-    a = write_json("a.json", plan_doc("staging", [op("update", reasons=["reprices_subscribers"])]))
+    a = write_json("a.json", plan_doc("staging", [op("update", reasons=["reprices_subscribers"], impact=paid())]))
     b = write_json("b.json", plan_doc("production"))
     res = runner.invoke(main, ["ci", "labels", str(a), str(b)])
     assert res.exit_code == 0, res.output

@@ -45,7 +45,8 @@ def test_charge_model_change_without_subscriptions_is_in_place(builders):
                                        properties={"amount": "1", "package_size": 100})
     plan = make_plan(desired, builders.live(builders.full_state()), created_at=T0)
     [op] = plan.operations
-    assert (op.action, op.reasons) == ("update", ("changed",))
+    # in place (no version: the plan never had a subscription in Lago's count); it re-prices the one read
+    assert (op.action, op.reasons) == ("update", ("changed", "reprices_subscribers"))
     assert "charges.storage.charge_model" in [c.path for c in op.changes]
 
 

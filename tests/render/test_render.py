@@ -35,7 +35,11 @@ def test_golden(plan, fmt, name):
 def test_text_reads_like_terraform(plan):
     text = render(plan, "text")
     lines = text.splitlines()
-    assert lines[2] == "Blast radius:"
+    # the money impact comes first: who pays differently, how, from when; then the blast radius
+    assert lines[2] == "Money impact: 42 subscriptions pay differently:"
+    assert ("  $ subscription 'sub_acme' of 'acme': plan: moves from 'starter' to new version 'starter__v2' "
+            "(a downgrade; yearly base 22800 -> 19000 cents), at the end of its billing period") in lines
+    assert lines.index("Blast radius:") > 2
     assert "  ! re-prices 37 active subscriptions on 'professional'" in lines
     assert "  ! terminates 3 active subscriptions (deletes plan 'legacy')" in lines
     assert "  ! deletes metric 'old_metric' and its events" in lines
