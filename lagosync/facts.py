@@ -37,8 +37,19 @@ class LiveFacts:
     # superseded plan version, as subscriptions read it (``X__v<N>``) -> its yearly base amount
     # (lago-behaviour#plan-change-upgrade-downgrade), so moving off an old version is an upgrade or a downgrade
     superseded_yearly_amounts: dict[str, int] = field(default_factory=dict)
+    # declared plan code -> live code of a version lagosync made that no subscription ever used (left by
+    # a failed apply): the next new version reuses it (lago-behaviour#plan-version-reuse)
+    unused_versions: dict[str, str] = field(default_factory=dict)
     # "<org>/<coupon_code>" of every applied coupon read, any status (lago-behaviour#coupon-reusable)
     applied_coupons_ever: set[str] = field(default_factory=set)
+    # a superseded plan version as subscriptions read it (``X__v<N>``, ``X__v1`` for the original) -> its
+    # code in Lago (``X`` for version 1), so the plan names the plans that exist
+    superseded_codes: dict[str, str] = field(default_factory=dict)
+    # the name of the organization the API key belongs to (None when Lago does not say)
+    organization: str | None = None
+    # the Lago server has a premium license (lagosync.yaml `premium:`; lago-behaviour#premium-not-reported):
+    # without one it ignores or refuses the premium-only inputs (lago-behaviour#premium-ignored-fields)
+    premium: bool = False
 
 
 @dataclass

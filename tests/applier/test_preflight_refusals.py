@@ -95,6 +95,10 @@ def _customer_currency(desired, facts):
     desired["customer"]["acme"]["currency"] = "USD"
 
 
+def _premium_input(desired, facts):
+    desired["plan"]["pro"]["charges"]["api_calls"]["min_amount_cents"] = 500  # LiveFacts.premium is False
+
+
 # (planner function that builds the Blocked, case, operation id, preflight message start)
 BLOCKS = [
     ("compare_billable_metric", _metric_in_use, "billable_metric:api_calls",
@@ -116,6 +120,9 @@ BLOCKS = [
      "is limited to plan 'pro'"),
     ("compare_customer", _customer_currency, "customer:acme",
      "customer 'acme': cannot change currency: Lago keeps the currency of a customer that has subscriptions"),
+    ("block_premium_inputs", _premium_input, "plan:pro",
+     "plan 'pro': cannot change charges.api_calls.min_amount_cents: this Lago has no premium license, so it "
+     "ignores this input (remove it from the workspace, or set premium: true for environment 'local'"),
 ]
 
 

@@ -106,6 +106,14 @@ def applied_coupon_not_reusable(b):
     return desired, live
 
 
+def new_org_with_timezone(b):
+    """lago-behaviour#premium-ignored-fields: a customer's timezone needs a premium license."""
+    desired, live_state = b.full_state(), b.full_state()
+    desired["customer"]["acme"] = b.canon("customer", "acme", timezone="Europe/Paris")
+    live_state["customer"].pop("acme")
+    return desired, b.live(live_state)
+
+
 CASES = [
     Case("applied coupon dropped from a managed org's list is terminated", applied_coupon_removed,
          [("delete", "applied_coupon:acme/welcome", ("removed", "terminates_coupon"))]),
@@ -169,6 +177,20 @@ CASES = [
          [("replace", "plan:pro", ("locked_after_subscription", "upgrade_immediate"))],
          details={"plan:pro": {"new_code": "pro__v2", "migrate": ["sub_acme"],
                                "locked_paths": ["bill_charges_monthly", "interval"]}}),
+    Case("premium-only charge input without a license -> blocked, no new version named",
+         with_desired(set_("plan", "pro", charges=pro_charges(0, min_amount_cents=500)),
+                      plan_has_had_subscriptions={"pro"}, plan_active_subscriptions={"pro": 1}),
+         [("replace", "plan:pro", ("premium_only",))],
+         details={"plan:pro": {"blocked": True, "new_code": None,
+                               "locked_paths": ["charges.api_calls.min_amount_cents"]}}),
+    Case("premium-only input with a license is planned like any change",
+         with_desired(set_("plan", "pro", charges=pro_charges(0, min_amount_cents=500)),
+                      plan_has_had_subscriptions={"pro"}, plan_active_subscriptions={"pro": 1}, premium=True),
+         [("replace", "plan:pro", ("locked_after_subscription", "upgrade_immediate"))],
+         details={"plan:pro": {"blocked": False, "new_code": "pro__v2"}}),
+    Case("premium-only customer field on a new org without a license -> blocked create", new_org_with_timezone,
+         [("create", "customer:acme", ("new", "premium_only"))],
+         details={"customer:acme": {"blocked": True, "locked_paths": ["timezone"]}}),
     Case("locked plan field, cheaper new version moves subscriptions at period end",
          with_desired(set_("plan", "pro", interval="yearly", amount_cents=10000),
                       plan_has_had_subscriptions={"pro"}, plan_versions={"pro": "pro__v2"}),
