@@ -4,8 +4,13 @@
 (``lagosync.model.from_api``), the raw API objects the applier needs (lago_ids of charges and
 metadata entries) and the ``LiveFacts`` the planner's billing rules need (docs/lago-behaviour.md).
 
-Request budget: the catalogue (taxes, metrics, add-ons, plans, coupons) is listed, one request
-per page. Customers and subscriptions are read the cheaper way: every page of the list
+The first request is ``GET /organizations``: the key's organization, checked against the
+environment's ``organization:`` pin (``lagosync.client.connect.check_organization``) before anything
+else is read; its name goes into ``LiveFacts.organization``, the client's ``premium`` setting into
+``LiveFacts.premium``.
+
+Request budget: after that one request, the catalogue (taxes, metrics, add-ons, plans, coupons)
+is listed, one request per page. Customers and subscriptions are read the cheaper way: every page of the list
 endpoints ("wide"), or, when the workspace declares few orgs compared with the number of
 pages, one GET per declared org plus one count probe per plan ("narrow"). The request count
 grows with pages, never with the number of objects in a page.
@@ -21,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .client import LagoNotFound
+from .client.connect import check_organization
 from .facts import LiveFacts, LiveState
 from .kinds import KINDS, VERSION_SUFFIX, applied_coupon_key, version_code
 from .model import (
@@ -180,6 +186,9 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     probes: dict[str, tuple[int, int]] = {}
     if narrow:
         # the users an org replaces are read with the orgs (issue 6)
+    # 0. the key's organization, checked against lagosync.yaml's pin before anything else is read
+    organization = await check_organization(client)
+
         to_read = {**{u: {} for u in migrate_from}, **declared_customers}
         customers, subscriptions, probes = await _read_narrow(client, to_read, index, fact_plans)
     else:
@@ -190,7 +199,8 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
 
     state: State = {kind: {} for kind in KINDS}
     raw: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
-    facts = LiveFacts(managed={kind: set() for kind in KINDS})
+    facts = LiveFacts(managed={kind: set() for kind in KINDS},
+                      organization=(organization or {}).get("name"), premium=bool(client.premium))
 
     for kind, items in (("tax", taxes), ("billable_metric", metrics), ("add_on", add_ons), ("coupon", coupons)):
         for obj in items:
@@ -342,6 +352,7 @@ async def _fixed_charges_into(client, desired, index: _PlanIndex, state: State, 
         _get_or_none(client, f"/plans/{_seg(index.current[c].live_code)}", "plan") for c in logicals))
     for logical, body in zip(logicals, bodies, strict=True):
         if body is None:
+            facts.superseded_codes[index.declared_code(live_code) or live_code] = live_code
             continue
         items = body.get("fixed_charges") or []
         canon = (canonical_fixed_charge(item, api=True, what=f"plan {logical!r}: fixed charge") for item in items)

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import model
 from ..client.connect import connect, resolve_environment
 from ..errors import LagosyncError, UserError
 from ..kinds import KINDS, describe, references
 from ..live import read_live
 from ..planner.ops import Action
+from ..planner.stale import live_fingerprints
 from ..render import render_text
 from ..workflow import desired_state, load_plan, read_and_plan
 from ..workspace import load_workspace
@@ -107,14 +107,15 @@ def check_saved_plan(plan, live, *, environment: str, lago_url: str | None, dige
         )
     problems: list[str] = []
     state = live.state
+    now = live_fingerprints(live)
     seen: set[str] = set()
     for oid, recorded in sorted(plan.fingerprints.items()):
         kind, _, key = oid.partition(":")
         seen.add(oid)
-        current = (state.get(kind) or {}).get(key)
+        current = now.get(oid)
         if current is None:
             problems.append(f"{describe(kind, key)} was deleted since the plan was made")
-        elif model.fingerprint(current) != recorded:
+        elif current != recorded:
             problems.append(f"{describe(kind, key)} changed since the plan was made")
     for op in plan.operations:
         if op.id not in seen and (state.get(op.kind) or {}).get(op.key) is not None:

@@ -170,6 +170,8 @@ class LagoClient:
         self.in_flight = 0
         self.max_in_flight = 0
 
+        organization: str | None = None,
+        premium: bool = False,
     def __repr__(self) -> str:
         return (
             f"LagoClient(base_url={self.base_url!r}, environment={self.environment!r}, "
@@ -190,6 +192,11 @@ class LagoClient:
                 transport=self._transport,
                 timeout=self.timeout,
                 headers={
+        # what lagosync.yaml says about this Lago (connect() passes them; the client only carries them):
+        # the organization the key must belong to (checked by connect.check_organization before the
+        # first read), and whether the server has a premium license (lago-behaviour#premium-not-reported)
+        self.pinned_organization = organization
+        self.premium = premium
                     "Authorization": f"Bearer {self._key.reveal()}",
                     "User-Agent": f"lagosync/{__version__}",
                     "Accept": "application/json",

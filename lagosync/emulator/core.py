@@ -42,8 +42,11 @@ class Emulator:
     Set ``defer_jobs=True`` to keep them queued until :meth:`run_jobs` is called.
     """
 
-    def __init__(self, db_path=":memory:", api_key="lago-local-key", *, clock=None, defer_jobs=False):
+    def __init__(self, db_path=":memory:", api_key="lago-local-key", *, clock=None, defer_jobs=False,
+                 premium: bool = False):
         self.api_key = api_key
+        # a server with a verified LAGO_LICENSE (lago-behaviour#premium-license); off like a Lago without one
+        self.premium = premium
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
         self.store = Store(db_path)
         self.defer_jobs = defer_jobs
@@ -70,6 +73,12 @@ class Emulator:
 
     def enqueue(self, job: Callable[[], None]) -> None:
         self._jobs.append(job)
+
+    def set_organization_name(self, name: str) -> None:
+        """Name the organization, as Lago's UI does (the API cannot: lago-behaviour#organizations-endpoint)."""
+        with self._lock:
+            self.res.org_rename(name)
+            self.store.commit()
 
     def run_jobs(self) -> None:
         """Run queued async jobs (e.g. plan destroy) now, in one unit of work."""

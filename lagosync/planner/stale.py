@@ -2,28 +2,66 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .. import model
+from ..facts import LiveState
+from ..kinds import KINDS, applied_coupon_key
 from .ops import Plan
 
+# Lago's own fields of an applied coupon that its canonical form (declared overrides only) leaves
+# out but a plan depends on: which row it is and what is left of it (lago-behaviour#applied-coupon-list).
+# Terminating it loses the remaining amount, so a change of any of these makes a saved plan stale.
+APPLIED_COUPON_STATE = ("lago_id", "status", "amount_cents", "amount_cents_remaining", "amount_currency",
+                        "percentage_rate", "frequency", "frequency_duration", "frequency_duration_remaining",
+                        "expiration_at", "terminated_at")
 
-def stale_objects(plan: Plan, live: Any) -> list[str]:
+
+def _applied_rows(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """``<org>/<coupon_code>`` -> the raw active applied coupon the live reader took (the newest)."""
+    rows: dict[str, Mapping[str, Any]] = {}
+    for a in sorted(raw.values(), key=lambda a: (str(a.get("created_at") or ""), str(a.get("lago_id") or ""))):
+        org, code = a.get("external_customer_id"), a.get("coupon_code")
+        if org and code and a.get("status", "active") == "active":
+            rows[applied_coupon_key(str(org), str(code))] = a
+    return rows
+
+
+def live_fingerprints(live: LiveState) -> dict[str, str]:
+    """``kind:key`` -> ``model.fingerprint`` of what a plan read of each live object: its canonical
+    form, and for an applied coupon also ``APPLIED_COUPON_STATE`` from Lago's answer. The one
+    definition of a live object's fingerprint: ``make_plan`` records it, ``stale_objects`` and apply's
+    saved-plan check compare against it."""
+    applied = _applied_rows(live.raw.get("applied_coupon") or {})
+    out: dict[str, str] = {}
+    for kind in KINDS:
+        for key, obj in sorted((live.state.get(kind) or {}).items()):
+            if kind == "applied_coupon":
+                row = applied.get(key) or {}
+                out[f"{kind}:{key}"] = model.fingerprint(
+                    {"canonical": obj, "lago": {f: row.get(f) for f in APPLIED_COUPON_STATE}})
+            else:
+                out[f"{kind}:{key}"] = model.fingerprint(obj)
+    return out
+
+
+def stale_objects(plan: Plan, live: LiveState) -> list[str]:
     """Messages, one per operation whose live object no longer matches what the plan read.
 
-    ``live`` is a freshly read LiveState. Compared with ``plan.fingerprints`` (model.fingerprint of the
-    canonical live object): an object changed or deleted since, or an object to create that now exists.
+    ``live`` is a freshly read LiveState. Compared with ``plan.fingerprints`` (``live_fingerprints``):
+    an object changed or deleted since, or an object to create that now exists.
     """
-    state = live.state
+    now = live_fingerprints(live)
     out: list[str] = []
     for op in plan.operations:
-        current = (state.get(op.kind) or {}).get(op.key)
+        current = now.get(op.id)
         recorded = plan.fingerprints.get(op.id)
         if recorded is None:
             if current is not None:
                 out.append(f"{op.id} now exists in Lago (the plan would create it)")
         elif current is None:
             out.append(f"{op.id} was deleted in Lago since the plan was made")
-        elif model.fingerprint(current) != recorded:
+        elif current != recorded:
             out.append(f"{op.id} was changed in Lago since the plan was made")
     return out
