@@ -368,11 +368,13 @@ def emulator_group() -> None:
 @click.option("--p-drop", default=0.0, type=float, help="Probability of dropping the connection.")
 @click.option("--p-commit-drop", default=0.0, type=float, help="Probability of committing, then dropping.")
 @click.option("--rps-limit", default=None, type=float, help="Requests per second before 429 (Lago Cloud: 50).")
+@click.option("--premium", is_flag=True, help="Behave like a Lago with a premium license (default: without one).")
 @handle_errors
-def emulator_serve(host, port, db, api_key, seed, latency, p429, p500, p503, p_drop, p_commit_drop, rps_limit):
+def emulator_serve(host, port, db, api_key, seed, latency, p429, p500, p503, p_drop, p_commit_drop, rps_limit,
+                   premium):
     """Serve the Lago-compatible API over HTTP until interrupted."""
     from .emulator.server import serve_from_options  # start-up: loaded when the command runs
 
     serve_from_options(host, port, db, api_key, seed=seed, latency=latency, p429=p429, p500=p500, p503=p503,
-                       p_drop=p_drop, p_commit_drop=p_commit_drop, rps_limit=rps_limit,
+                       p_drop=p_drop, p_commit_drop=p_commit_drop, rps_limit=rps_limit, premium=premium,
                        announce=lambda text: click.echo(text, err=True))

@@ -296,6 +296,11 @@ def canonical_properties(
     return out
 
 
+# lago-behaviour#charge-filter-all-values: a charge filter's ``[ALL_FILTER_VALUES]`` prices every value of the
+# metric filter key; Lago stores and returns it as written, so it stays a value here too
+ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"
+
+
 def _filter_values(values: Mapping[str, Any] | None) -> dict[str, list[str]]:
     return {str(k): sorted(str(v) for v in (vals or [])) for k, vals in (values or {}).items()}
 

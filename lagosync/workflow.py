@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import kinds, model
-from .client.connect import connect, resolve_environment
+from .client.connect import OrganizationMismatch, connect, resolve_environment
 from .errors import LagosyncError, UserError
 from .live import read_live
 from .planner import Plan, make_plan, stale_objects
@@ -166,7 +166,8 @@ async def staleness_warnings(
 
     Compares the workspace digest, then re-reads the plan's environment (when reachable) and
     compares the fingerprints of the objects the plan touches. Never raises for an unreachable
-    environment or a missing workspace: it says what could not be checked.
+    environment or a missing workspace: it says what could not be checked. An API key of another
+    organization than lagosync.yaml pins raises ``OrganizationMismatch``, as for every read.
     """
     out: list[str] = []
     try:
@@ -186,11 +187,17 @@ async def staleness_warnings(
             live = await read_live(client, workspace, prune=any(
                 op.pruned for op in plan.operations))
             lago_url = getattr(client, "base_url", None)
+    except OrganizationMismatch:
+        raise  # the pin refuses every read (lagosync.yaml organization:), not only a plan's
     except LagosyncError as exc:
         out.append(f"not checked against Lago: environment '{env_name}' is not reachable ({exc})")
         return out
     if plan.lago_url and lago_url and plan.lago_url.rstrip("/") != lago_url.rstrip("/"):
         out.append(f"this plan was made for Lago at {plan.lago_url}, not {lago_url}")
+    organization = live.facts.organization
+    if plan.organization and organization and plan.organization != organization:
+        out.append(f"this plan was made for organization '{plan.organization}', but the API key of "
+                   f"environment '{env_name}' belongs to organization '{organization}'")
     changed = stale_objects(plan, live)
     if changed:
         shown = changed[:_MAX_STALE] + ([f"and {len(changed) - _MAX_STALE} more"] if len(changed) > _MAX_STALE else [])

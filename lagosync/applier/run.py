@@ -3,7 +3,7 @@
 Exit codes (README "Apply"): 0 applied and converged (or nothing to do); 1 an error, a refusal
 (no terminal without --auto-approve, destructive or re-pricing operation without its flag,
 preflight failure, lock held) or a partial failure; 3 the saved plan is stale or was made for
-another environment, Lago URL or workspace.
+another environment, Lago URL, organization or workspace.
 """
 
 from __future__ import annotations
@@ -100,6 +100,13 @@ def check_saved_plan(plan, live, *, environment: str, lago_url: str | None, dige
         raise StalePlanError(
             f"plan was made for Lago at {plan.lago_url}, but environment '{environment}' is {lago_url}: "
             "make a new plan"
+        )
+    organization = live.facts.organization
+    if plan.organization and organization and plan.organization != organization:
+        raise StalePlanError(
+            f"plan was made for organization '{plan.organization}', but the API key of environment "
+            f"'{environment}' belongs to organization '{organization}': make a new plan with this key, "
+            f"or apply the plan with a key of '{plan.organization}'"
         )
     if plan.workspace_digest != digest:
         raise StalePlanError(

@@ -10,6 +10,11 @@ Client tuning comes from the environment entry when it carries ``concurrency``, 
 (requests/s, ``0`` = off), ``LAGOSYNC_TIMEOUT`` (seconds) and ``LAGOSYNC_MAX_RETRIES`` (``0`` = no retry;
 CI jobs and tests use it to fail fast on an unreachable Lago). Lago Cloud hosts (``*.getlago.com``)
 get a 50 requests/s limit by default, Lago Cloud's limit for management endpoints (lago-behaviour#cloud-rate-limits).
+
+The client carries two more settings of the environment entry: ``organization`` (the pin) and
+``premium`` (whether that Lago has a license; the API does not say, lago-behaviour#premium-not-reported).
+``check_organization(client)`` is the one pin check: ``lagosync.live.read_live`` (the first read of
+plan, apply, show, drift and import) and ``doctor`` call it before anything else is read.
 """
 
 from __future__ import annotations
@@ -23,10 +28,47 @@ from urllib.parse import urlsplit
 from ..errors import UserError
 from ..workspace.state import ensure_state_dir
 from .core import LagoClient
+from .errors import LagoNotFound
 
 LOCAL_BASE_URL = "http://lago.local"
 LOCAL_API_KEY = "lago-local-key"
 CLOUD_RATE_LIMIT = 50.0  # lago-behaviour#cloud-rate-limits: Lago Cloud, all endpoints but events/usage, per organization
+
+
+class OrganizationMismatch(UserError):
+    """The API key belongs to another organization than the one lagosync.yaml pins (nothing is read)."""
+
+
+async def check_organization(client: Any) -> dict[str, Any] | None:
+    """The key's organization (``GET /organizations``, lago-behaviour#organizations-endpoint), checked
+    against the environment's ``organization:`` pin (a name or a lago_id).
+
+    Raises ``OrganizationMismatch`` (exit 1) when the key belongs to another organization, or when a pin
+    cannot be checked because the server has no such route; returns None for a Lago without the route
+    and no pin.
+    """
+    pinned = client.pinned_organization
+    where = f"environment '{client.environment}'"
+    try:
+        org = await client.organization()
+    except LagoNotFound:
+        if pinned:
+            raise OrganizationMismatch(
+                f"lagosync.yaml pins {where} to organization '{pinned}', but this Lago has no "
+                f"GET /organizations to tell which organization the API key belongs to: remove "
+                f"organization: from {where} in lagosync.yaml to run without the check"
+            ) from None
+        return None
+    org = org if isinstance(org, dict) else {}
+    name = org.get("name")
+    if pinned and pinned not in (name, org.get("lago_id")):
+        key = f" (set {client.api_key_env})" if client.api_key_env else ""
+        raise OrganizationMismatch(
+            f"the API key of {where} belongs to organization '{name or '?'}', but lagosync.yaml pins "
+            f"{where} to organization '{pinned}': use an API key of '{pinned}'{key}, or correct "
+            f"organization: for {where} in lagosync.yaml"
+        )
+    return org
 
 
 def resolve_environment(workspace: Any, env_name: str | None):
@@ -104,14 +146,14 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
             key = os.environ[env.api_key_env].strip()
         db = folder / "local.db"
         try:
-            emulator = Emulator(db_path=str(db), api_key=key)
+            emulator = Emulator(db_path=str(db), api_key=key, premium=bool(getattr(env, "premium", False)))
         except (sqlite3.Error, ValueError) as exc:
             raise UserError(
                 f"{db}: the local emulator's database cannot be read ({exc}); it is not a lagosync "
                 f"database or is damaged: delete it to start the 'local' environment afresh "
                 f"(its objects are lost; `lagosync apply -e local` recreates the workspace's)"
             ) from None
-        kwargs = {**client_settings(env, None), **overrides}
+        kwargs = {**_told(env), **client_settings(env, None), **overrides}
         kwargs.setdefault("transport", EmulatorTransport(emulator))
         return LagoClient(LOCAL_BASE_URL, key, environment=name, api_key_env=env.api_key_env, **kwargs)
 
@@ -131,5 +173,10 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
             f"environment '{name}' needs a Lago API key: set the environment variable "
             f"{env.api_key_env} (named by api_key_env in lagosync.yaml)"
         )
-    kwargs = {**client_settings(env, env.api_url), **overrides}
+    kwargs = {**_told(env), **client_settings(env, env.api_url), **overrides}
     return LagoClient(env.api_url, key, environment=name, api_key_env=env.api_key_env, **kwargs)
+
+
+def _told(env: Any) -> dict[str, Any]:
+    """What the environment entry says about its Lago: the pinned organization, the premium license."""
+    return {"organization": getattr(env, "organization", None), "premium": bool(getattr(env, "premium", False))}

@@ -19,8 +19,8 @@ from typing import Any
 
 from ..errors import UserError
 from ..workspace import load_settings
-from .connect import connect, resolve_environment
-from .errors import LagoApiError, LagoNotFound
+from .connect import OrganizationMismatch, check_organization, connect, resolve_environment
+from .errors import LagoApiError
 
 
 @dataclass
@@ -88,21 +88,16 @@ async def doctor(workspace: Any, env_name: str | None = None, **client_overrides
         started = time.perf_counter()
         try:
             try:
-                org = await client.organization()
-                org = org if isinstance(org, dict) else {}
+                # the same pin check as every command that reads Lago
+                org = await check_organization(client)
+            except OrganizationMismatch as exc:
+                report.checks.append(Check("api key", False, str(exc)))
+                return report
+            if org is not None:
                 name = org.get("name")
                 report.organization = name
                 detail = f"accepted; organization '{name or '?'}' (GET /organizations in {_ms(started)})"
-                pinned = getattr(env, "organization", None)
-                if pinned and pinned not in (name, org.get("lago_id")):
-                    report.checks.append(Check(
-                        "api key", False,
-                        f"the key belongs to organization '{name or '?'}', but lagosync.yaml pins "
-                        f"environment '{env.name}' to organization '{pinned}': use that organization's "
-                        f"key, or fix organization: in lagosync.yaml",
-                    ))
-                    return report
-            except LagoNotFound:
+            else:
                 await client.request("GET", "/billable_metrics", params={"page": 1, "per_page": 1})
                 detail = f"accepted (GET /billable_metrics in {_ms(started)}; this Lago has no GET /organizations)"
         except LagoApiError as exc:

@@ -84,9 +84,10 @@ class _Server(ThreadingHTTPServer):
 
 
 def make_server(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_key: str = "lago-local-key",
-                faults: Faults | None = None, emulator: Emulator | None = None) -> ThreadingHTTPServer:
+                faults: Faults | None = None, emulator: Emulator | None = None, *,
+                premium: bool = False) -> ThreadingHTTPServer:
     """Build (not start) the server; ``server.server_address`` gives the bound port (port 0 = free)."""
-    emulator = emulator or Emulator(db, api_key)
+    emulator = emulator or Emulator(db, api_key, premium=premium)
     server = _Server((host, port), _handler_class(emulator, faults))
     server.emulator = emulator  # type: ignore[attr-defined]
     return server
@@ -101,9 +102,9 @@ def start_in_thread(**kwargs) -> tuple[ThreadingHTTPServer, threading.Thread]:
 
 
 def serve(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_key: str = "lago-local-key",
-          faults: Faults | None = None, *, announce=None) -> None:
+          faults: Faults | None = None, *, announce=None, premium: bool = False) -> None:
     """Serve until interrupted (``lagosync emulator serve``); ``announce(text)`` gets the URL line."""
-    server = make_server(host, port, db, api_key, faults)
+    server = make_server(host, port, db, api_key, faults, premium=premium)
     if announce is not None:
         host_bound, port_bound = server.server_address[:2]
         assert isinstance(host_bound, str)  # an IP address (AF_INET or AF_INET6), never bytes
@@ -119,7 +120,8 @@ def serve(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_k
 
 def serve_from_options(host: str, port: int, db: str, api_key: str, *, seed: int = 0, latency: float = 0.0,
                        p429: float = 0.0, p500: float = 0.0, p503: float = 0.0, p_drop: float = 0.0,
-                       p_commit_drop: float = 0.0, rps_limit: float | None = None, announce=None) -> None:
+                       p_commit_drop: float = 0.0, rps_limit: float | None = None, announce=None,
+                       premium: bool = False) -> None:
     """The ``lagosync emulator serve`` command: faults only when an option asks for them."""
     for name, p in (("--p429", p429), ("--p500", p500), ("--p503", p503), ("--p-drop", p_drop),
                     ("--p-commit-drop", p_commit_drop)):
@@ -131,7 +133,7 @@ def serve_from_options(host: str, port: int, db: str, api_key: str, *, seed: int
     faults = Faults(seed=seed, latency=latency, p429=p429, p500=p500, p503=p503, p_drop=p_drop,
                     p_commit_drop=p_commit_drop, rps_limit=rps_limit) if wanted else None
     try:
-        serve(host, port, db, api_key, faults, announce=announce)
+        serve(host, port, db, api_key, faults, announce=announce, premium=premium)
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port)") from None
     except (sqlite3.Error, ValueError) as exc:

@@ -16,7 +16,9 @@ from typing import Any
 from ..errors import Diagnostic
 from ..kinds import CATALOG_KINDS, KINDS, charge_code, fixed_charge_code, looks_versioned
 from ..kinds import kind as kind_info
+from ..iso import country_suggestion, is_country
 from ..kinds import label as kind_label
+from ..model import ALL_FILTER_VALUES
 from .model import Location
 from .yamlpos import Document, PathT, format_path
 
@@ -431,8 +433,16 @@ class Checker:
                                 e.path + fp + ("values", key), f"metric '{metric_code}' has no filter '{key}'",
                                 f"declared filter keys: {have}; add it to the metric or fix the key", key=True))
                             continue
+                        if vals == [ALL_FILTER_VALUES]:
+                            continue  # lago-behaviour#charge-filter-all-values: every value of the key
                         for vi, val in enumerate(vals if isinstance(vals, list) else []):
-                            if isinstance(val, str) and val not in declared[key]:
+                            if val == ALL_FILTER_VALUES:
+                                self.diags.append(e.doc.diag(
+                                    e.path + fp + ("values", key, vi),
+                                    f"'{ALL_FILTER_VALUES}' (every value of filter '{key}') must be the "
+                                    "only value of its list",
+                                    f"write values: {{{key}: [{ALL_FILTER_VALUES}]}} alone, or list the values"))
+                            elif isinstance(val, str) and val not in declared[key]:
                                 self.diags.append(e.doc.diag(
                                     e.path + fp + ("values", key, vi),
                                     f"value '{val}' is not declared for filter '{key}' on metric '{metric_code}'",
@@ -461,6 +471,7 @@ class Checker:
 
     def check_customer(self, e: Entry, migrated: dict[str, Entry]) -> None:
         o = e.obj
+        self._check_countries(e)
         meta = o.get("metadata")
         migrate_from = _str_list(o.get("migrate_from"))
         if isinstance(meta, list):
@@ -516,6 +527,22 @@ class Checker:
                                              f"({other.where()})", "a user moves to one org only"))
             else:
                 migrated[user] = e
+
+    def _check_countries(self, e: Entry) -> None:
+        """lago-behaviour#customer-country: Lago refuses a country that is not ISO 3166-1 alpha-2; it would
+        upcase a lower-case one, which the next plan would show as a change, so capitals are required."""
+        shipping = e.obj.get("shipping_address")
+        places: list[tuple[PathT, Any]] = [(("country",), e.obj.get("country"))]
+        if isinstance(shipping, dict):
+            places.append((("shipping_address", "country"), shipping.get("country")))
+        for sub, code in places:
+            if not isinstance(code, str) or not e.clean(*sub) or is_country(code):
+                continue
+            guess = country_suggestion(code)
+            hint = (f"did you mean '{guess}'?" if guess and guess != code
+                    else "write the two-letter ISO 3166-1 code in capitals, e.g. FR, DE, US, GB")
+            self.diags.append(e.doc.diag(e.path + sub, f"'{code}' is not an ISO 3166-1 alpha-2 country code",
+                                         hint))
 
     def check_subscription(self, e: Entry) -> None:
         plan = self._ref(e, ("plan_code",), "plan", e.obj.get("plan_code"),

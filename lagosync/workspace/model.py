@@ -32,6 +32,9 @@ class Environment:
     api_key_env: str | None = None
     organization: str | None = None
     emulator: bool = False  # True for `local`: the embedded emulator stored under <root>/.lagosync/
+    # the Lago has a premium license (the API does not say: lago-behaviour#premium-not-reported); the
+    # local emulator then behaves like one
+    premium: bool = False
 
 
 @dataclass

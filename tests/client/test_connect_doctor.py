@@ -124,8 +124,9 @@ def test_doctor_checks_the_pinned_organization(tmp_path, monkeypatch):
     report = asyncio.run(doctor(ws, "prod", transport=lago(), sleep=Recorder()))
     assert not report.healthy
     assert report.checks[-1].detail == (
-        "the key belongs to organization 'Acme Inc', but lagosync.yaml pins environment 'prod' to "
-        "organization 'Other Corp': use that organization's key, or fix organization: in lagosync.yaml"
+        "the API key of environment 'prod' belongs to organization 'Acme Inc', but lagosync.yaml pins "
+        "environment 'prod' to organization 'Other Corp': use an API key of 'Other Corp' (set "
+        "LAGO_PROD_API_KEY), or correct organization: for environment 'prod' in lagosync.yaml"
     )
     for pinned in ("Acme Inc", "o1"):
         ws.settings.environments["prod"].organization = pinned

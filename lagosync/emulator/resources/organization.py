@@ -30,6 +30,9 @@ class OrganizationMixin(TaxesMixin):
         }
         return self.store.put(ORG, org["lago_id"], org)
 
+    def org_rename(self, name: str) -> None:
+        self.store.edit(ORG, self._org()["lago_id"])["name"] = name
+
     def _org_out(self, org: dict) -> dict:
         out = _public(org)
         out["taxes"] = [self._tax_out(t) for t in self._live(TAX) if t.get("applied_to_organization")]

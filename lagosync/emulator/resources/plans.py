@@ -107,7 +107,7 @@ class PlansMixin(FixedChargesMixin):
                 raise not_found("billable_metrics")
 
     def _filter_values(self, bm: dict, values, errors: Errors) -> dict:
-        """lago-behaviour#charge-filters: non-empty {key: [values]}; every key/value one of the metric filter's (or ALL)."""
+        """lago-behaviour#charge-filters: non-empty {key: [values]}; every key/value one of the metric filter's (or ALL alone)."""
         if not isinstance(values, dict) or not values:
             errors.add("values", "value_is_mandatory")
             return {}
@@ -115,7 +115,8 @@ class PlansMixin(FixedChargesMixin):
         clean = {}
         for k, vs in values.items():
             vs = vs if isinstance(vs, list) else [vs]
-            if k not in bm_filters or any(v != ALL_FILTER_VALUES and v not in bm_filters[k] for v in vs):
+            # lago-behaviour#charge-filter-all-values: ALL_FILTER_VALUES only alone, else every value declared
+            if k not in bm_filters or (vs != [ALL_FILTER_VALUES] and any(v not in bm_filters[k] for v in vs)):
                 errors.add("values", "value_is_invalid")
                 continue
             clean[k] = [str(v) for v in vs]
