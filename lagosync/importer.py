@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import re
 import shutil
 import tempfile
@@ -35,10 +36,11 @@ from .client import LagoNotFound
 from .client.connect import connect, resolve_environment
 from .errors import UserError, WorkspaceError
 from .kinds import KINDS as ALL_KINDS
-from .kinds import applied_coupon_key, label, parse_kind, references
+from .kinds import applied_coupon_key, label, parse_kind, references, split_version
 from .live import read_live
 from .model import APPLIED_COUPON_OVERRIDES, from_api
 from .workspace import load_workspace
+from .workspace.schema import schema_text
 
 if TYPE_CHECKING:
     from .live import LiveState
@@ -191,6 +193,8 @@ def _customer(c: dict) -> dict:
     for key, value in c.items():
         if key in ("external_id", "metadata"):
             continue
+        if isinstance(value, dict):  # shipping_address, billing_configuration: the parts set
+            value = {k: v for k, v in value.items() if v is not None}
         _put(out, key, value)
     meta = []
     for key, spec in sorted((c.get("metadata") or {}).items()):
@@ -243,6 +247,7 @@ def _subscription(c: dict, only_one: bool) -> dict:
     out["plan_code"] = c["plan_code"]
     _put(out, "name", c.get("name"))
     _put(out, "billing_time", c.get("billing_time"), "calendar")
+    _put(out, "ending_at", c.get("ending_at"))
     return out
 
 
@@ -533,6 +538,79 @@ async def import_async(root=".", env: str | None = None, *, select: list[str] | 
     return ImportResult(written=written, skipped=skipped, counts=count_objects(files), notes=notes)
 
 
+# the keys of an orgs.yaml org that are not Lago customer fields (import writes them itself)
+_ORG_STRUCTURE = ("external_id", "metadata", "subscriptions", "coupons", "migrate_from", "ensure")
+# values Lago gives a customer that never set them: written, they would only add noise
+_CUSTOMER_LAGO_DEFAULTS = {"finalize_zero_amount_invoice": "inherit"}
+
+
+def _org_fields() -> dict[str, Any]:
+    """The customer fields an org may declare (the orgs schema's ``org`` properties): what import
+    writes, so the written file validates."""
+    props = json.loads(schema_text("orgs.schema.json"))["$defs"]["org"]["properties"]
+    return {k: v for k, v in props.items() if k not in _ORG_STRUCTURE}
+
+
+def _unset(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def customer_template(raw: dict) -> dict[str, Any]:
+    """The fields of a raw live customer that orgs.yaml can declare and Lago has a value for (nested
+    objects reduced to their set parts), as the ``declared`` template of ``from_api``: so every
+    field lagosync manages when declared is imported, and nothing Lago only defaults."""
+    out: dict[str, Any] = {}
+    for name, spec in _org_fields().items():
+        if name == "tax_codes":
+            value: Any = [t.get("code") for t in raw.get("taxes") or [] if isinstance(t, dict)]
+        else:
+            value = raw.get(name)
+        if isinstance(value, dict):
+            sub = set(spec.get("properties") or {})
+            value = {k: v for k, v in value.items() if k in sub and not _unset(v)}
+        if _unset(value) or _CUSTOMER_LAGO_DEFAULTS.get(name) == value:
+            continue
+        out[name] = value
+    out["metadata"] = raw.get("metadata") or []  # written without lagosync's own entries
+    return out
+
+
+def _imported_plan_code(code: str | None, plans: dict) -> str | None:
+    """The declared code of a live plan code: a superseded version ``<code>__v<N>`` maps to ``<code>``."""
+    if code is None or code in plans:
+        return code
+    base, _ = split_version(code)
+    return base if base in plans else code
+
+
+def _subscription_plans(state: dict, live: LiveState, customers: set[str], notes: list[str]) -> None:
+    """The imported subscriptions' ``plan_code``: the plan they will be on, as declared codes only.
+
+    A scheduled downgrade (lago-behaviour#pending-downgrade) is written as its target plan, so
+    ``plan`` keeps it instead of cancelling it; a subscription left on a superseded plan version
+    is written with the declared code (the next apply moves it to the current version)."""
+    plans = state.get("plan") or {}
+    subs = state.get("subscription") or {}
+    for ext, sub in sorted(subs.items()):
+        org = sub.get("external_customer_id")
+        if org not in customers:
+            continue
+        code = sub.get("plan_code")
+        pending = live.facts.pending_downgrades.get(ext)
+        bound = pending if pending is not None else code  # the plan it will be on
+        written = _imported_plan_code(bound, plans)
+        if pending is not None:
+            notes.append(f"org {org!r}: subscription {ext!r} is on plan {_imported_plan_code(code, plans)!r} with a "
+                         f"downgrade to plan {written!r} scheduled at the end of its billing period; written as "
+                         f"plan {written!r}, so apply keeps the downgrade")
+        if bound != written:
+            notes.append(f"org {org!r}: subscription {ext!r} is on version {split_version(str(bound))[1]} of plan "
+                         f"{written!r}, an old one; written as plan {written!r}: the next apply moves it to the "
+                         "current version")
+        if written != code:
+            subs[ext] = {**sub, "plan_code": written}
+
+
 def _to_import(live_state, declared, select, kind: str) -> list[str]:
     return [key for key in sorted(live_state.get(kind) or {})
             if _selected(select, kind, key) and key not in (declared.get(kind) or {})]
@@ -553,8 +631,16 @@ async def read_import_extras(client, live: LiveState, *, declared: dict, select:
     state = {kind: dict(objs) for kind, objs in live.state.items()}
     notes = notes if notes is not None else []
 
-    # 1. applied coupons of the customers to import (customers are nobody's dependency)
+    # 1. applied coupons of the customers to import (customers are nobody's dependency), every
+    # field of theirs an org can declare, and their subscriptions' plans as declared codes
     customers = set(_to_import(state, declared, select, "customer"))
+    state["customer"] = dict(state.get("customer") or {})
+    for ext in sorted(customers):
+        raw = live.raw["customer"].get(ext)
+        if raw is not None:
+            state["customer"][ext] = from_api("customer", raw, declared=customer_template(raw))
+    state["subscription"] = dict(state.get("subscription") or {})
+    _subscription_plans(state, live, customers, notes)
     state["applied_coupon"] = {}
     if customers:
         rows = await client.list_applied_coupons(status="active")

@@ -210,7 +210,8 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     _plans_into(index, plans, state, raw, facts)
     await _fixed_charges_into(client, desired, index, state, raw)
     _customers_into(customers, declared_customers, state, raw, facts)
-    _subscriptions_into(subscriptions, index, state, raw, facts, count_facts=not narrow)
+    _subscriptions_into(subscriptions, index, state, raw, facts, count_facts=not narrow,
+                        declared=desired.get("subscription") or {})
     if narrow:
         for logical, (active, ever) in probes.items():
             if active:
@@ -376,7 +377,7 @@ def _customers_into(customers, declared, state: State, raw, facts: LiveFacts) ->
 
 
 def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, facts: LiveFacts,
-                        *, count_facts: bool) -> None:
+                        *, count_facts: bool, declared: Mapping[str, Mapping[str, Any]]) -> None:
     rows: dict[str, dict[str, dict]] = {}  # external_id -> status -> row
     for sub in subscriptions:
         status = sub.get("status") or "active"
@@ -392,7 +393,10 @@ def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, fac
         # lago-behaviour#subscription-shared-external-id: a downgraded subscription and its pending successor share the external_id;
         # the active row is the state, the pending one is the scheduled downgrade
         row = by_status.get("active") or by_status["pending"]
-        canonical = from_api("subscription", row)
+        template = declared.get(ext)
+        if template is not None and template.get("ensure") == "absent":
+            template = None  # to be terminated: show the whole subscription
+        canonical = from_api("subscription", row, declared=template)
         canonical["plan_code"] = index.declared_code(row.get("plan_code"))
         state["subscription"][ext] = canonical
         raw["subscription"][ext] = row

@@ -160,6 +160,11 @@ def _timestamp(value: Any, what: str) -> str | None:
     return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def timestamp_str(value: Any, *, what: str = "value") -> str | None:
+    """The canonical form of a moment (``YYYY-MM-DDTHH:MM:SSZ``, UTC), as the model compares it."""
+    return _timestamp(value, what)
+
+
 def _sorted_codes(values: Iterable[Any] | None) -> list[str]:
     return sorted({str(v) for v in (values or [])})
 
@@ -593,13 +598,21 @@ def _customer(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | N
     return out
 
 
-def _subscription(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
+def _subscription(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A subscription. ``ending_at`` is managed only where the workspace writes it (like a customer's
+    declared fields): ``declared`` (live side) is the YAML item; without it on the live side (a
+    subscription nothing declares) Lago's value is kept; not written in YAML, it is None on both sides."""
+    ext = obj.get("external_id")
+    template = obj if declared is None else declared
     return {
-        "external_id": obj.get("external_id"),
+        "external_id": ext,
         "external_customer_id": obj.get("external_customer_id"),
         "plan_code": obj.get("plan_code"),
         "name": _text(obj.get("name")),
         "billing_time": obj.get("billing_time") or "calendar",  # lago-behaviour#subscription-defaults
+        # lago-behaviour#subscription-update: PUT changes ending_at (null clears it)
+        "ending_at": _timestamp(obj.get("ending_at"), f"subscription {ext!r}: ending_at")
+        if "ending_at" in template else None,
     }
 
 
@@ -634,7 +647,6 @@ _BUILDERS = {
     "add_on": _add_on,
     "plan": _plan,
     "coupon": _coupon,
-    "subscription": _subscription,
 }
 
 
@@ -647,6 +659,8 @@ def _build(kind: str, obj: Mapping[str, Any], api: bool, declared: Mapping[str, 
         return _customer(obj, api, declared)
     if kind == "applied_coupon":
         return _applied_coupon(obj, api, declared)
+    if kind == "subscription":
+        return _subscription(obj, api, declared)
     return _BUILDERS[kind](obj, api)
 
 
@@ -663,9 +677,10 @@ def from_yaml(kind: str, obj: Mapping[str, Any]) -> dict[str, Any]:
 def from_api(kind: str, obj: Mapping[str, Any], *, declared: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Canonical form of a Lago API response object.
 
-    ``declared``: for customers only, the raw workspace object for the same key; it selects
-    the optional fields to compare (see ``_customer``). Without it (an unmanaged customer)
-    only external_id, name, email, currency and metadata are kept.
+    ``declared``: for customers, applied coupons and subscriptions, the raw workspace object for
+    the same key; it selects the optional fields to compare (see ``_customer``,
+    ``_applied_coupon``, ``_subscription``). Without it (an unmanaged customer) only external_id,
+    name, email, currency and metadata are kept.
     """
     return _build(kind, obj, api=True, declared=declared)
 

@@ -23,6 +23,7 @@ from ..client.errors import (
 )
 from ..errors import LagosyncError
 from ..kinds import label, split_version
+from ..model import timestamp_str
 from ..planner.ops import Action, Operation
 from . import payloads as pl
 from .applied_coupons import execute_applied_coupon
@@ -316,6 +317,11 @@ async def _upsert_subscription(op, ctx: Context) -> str:
                 ppath = path + "?status=pending"
                 await ctx.write(op, "PUT", ppath, c.update_subscription(ext, {"name": want_name}, status="pending"))
             result = renamed
+    if result is not None and any(c.path == "ending_at" for c in op.changes) \
+            and timestamp_str(result.get("ending_at")) != after.get("ending_at"):
+        # lago-behaviour#subscription-update: PUT sets ending_at (null clears it); a plan change keeps the old row's
+        result = await ctx.write(op, "PUT", pl.path_for("subscription", ext),
+                                 c.update_subscription(ext, {"ending_at": after.get("ending_at")}))
     if result is not None:
         ctx.raw["subscription"][ext] = result
         ctx.check(op, "subscription", result, {**after, "plan_code": target}, "POST", "/subscriptions")

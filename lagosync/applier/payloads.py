@@ -349,6 +349,7 @@ def subscription_payload(after: dict, live_plan_code: str) -> dict:
         "external_id": after["external_id"],
         "name": after.get("name") if after.get("name") is not None else "",
         "billing_time": after.get("billing_time"),
+        "ending_at": after.get("ending_at"),  # only when the workspace writes one
     }
     return {"subscription": _drop_none(body)}
 

@@ -63,6 +63,8 @@ def _verify_subscription(response: dict, after: dict) -> list[str]:
             f"external_customer_id (sent {after.get('external_customer_id')!r}, "
             f"Lago has {response.get('external_customer_id')!r})"
         )
+    if after.get("ending_at") is not None and model.timestamp_str(response.get("ending_at")) != after["ending_at"]:
+        problems.append(f"ending_at (sent {after['ending_at']!r}, Lago has {response.get('ending_at')!r})")
     if after.get("billing_time") and response.get("billing_time") not in (None, after.get("billing_time")):
         problems.append(f"billing_time (sent {after['billing_time']!r}, Lago has {response.get('billing_time')!r})")
     return problems

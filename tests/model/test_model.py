@@ -446,8 +446,18 @@ def test_subscription_yaml_equals_api():
                "subscription_at": "x", "next_plan_code": None}
     assert from_yaml("subscription", yaml_obj) == from_api("subscription", api_obj) == {
         "external_id": "sub_org_1", "external_customer_id": "org_1", "plan_code": "starter",
-        "name": None, "billing_time": "calendar",
+        "name": None, "billing_time": "calendar", "ending_at": None,
     }
+
+
+def test_subscription_ending_at_is_compared_only_where_declared():
+    api_obj = {"external_id": "s", "external_customer_id": "o", "plan_code": "p", "ending_at": "2099-06-30T00:00:00Z"}
+    undeclared = {"external_id": "s", "external_customer_id": "o", "plan_code": "p"}
+    assert from_api("subscription", api_obj, declared=undeclared)["ending_at"] is None
+    declared = {**undeclared, "ending_at": "2099-06-30"}
+    assert from_yaml("subscription", declared)["ending_at"] == "2099-06-30T00:00:00Z"
+    assert from_api("subscription", api_obj, declared=declared)["ending_at"] == "2099-06-30T00:00:00Z"
+    assert from_api("subscription", api_obj)["ending_at"] == "2099-06-30T00:00:00Z"  # nothing declares it: kept
 
 
 # --------------------------------------------------------------------------- helpers
