@@ -306,6 +306,9 @@ class Operation:
         out: list[str] = []
         label = self.label
         block = self.block
+        if block is not None and self.kind in ("plan", "customer"):
+            # nothing happens (apply refuses it): say why, not what a version or an update would do
+            return [f"{label}: cannot change {', '.join(block.locked_paths)}: {block.why}"]
         for reason in self.reasons:
             if reason == "reprices_subscribers":
                 n = d.get("active_subscriptions", 0)
@@ -359,8 +362,6 @@ class Operation:
                 out.append(f"cannot change customer: {block.why}; {block.hint}")
             elif reason == "coupon_not_reusable" and block is not None:
                 out.append(block.hint)
-            elif reason == "premium_only" and block is not None:
-                out.append(f"{label}: cannot send {', '.join(block.locked_paths)}: {block.why}; {block.hint}")
             elif reason == "charge_removed":
                 codes = ", ".join(repr(c) for c in d.get("removed_charges", []))
                 if codes:

@@ -30,11 +30,12 @@ def test_apply_creates_everything_and_plan_is_then_empty(lago):
     assert again.outcomes == {} and not again.plan.has_changes
 
 
-def test_graduated_percentage_without_a_premium_license_fails_with_lagos_error(lago):
-    """lago-behaviour#graduated-percentage-premium: graduated_percentage needs a premium license; the failure is reported, not hidden."""
+def test_graduated_percentage_without_a_premium_license_is_refused_before_any_write(lago):
+    """lago-behaviour#graduated-percentage-premium: graduated_percentage needs a premium license; the plan
+    blocks it (the environment declares no license), so preflight refuses the apply and nothing is written."""
     import pytest
 
-    from lagosync.applier import ApplyFailed
+    from lagosync.applier import ApplyRefused
 
     lago.desired = catalog(1)
     lago.desired["plan"]["premium"] = {
@@ -42,8 +43,7 @@ def test_graduated_percentage_without_a_premium_license_fails_with_lagos_error(l
         "charges": [{"billable_metric_code": "spend", "charge_model": "graduated_percentage", "properties": {
             "graduated_percentage_ranges": [
                 {"from_value": 0, "to_value": None, "rate": "1", "flat_amount": "0"}]}}]}
-    with pytest.raises(ApplyFailed):
+    with pytest.raises(ApplyRefused, match="plan 'premium': cannot change charges.spend.charge_model: this Lago "
+                       "has no premium license, so it refuses the graduated_percentage charge model"):
         lago.apply()
-    text = "\n".join(lago.out)
-    assert "failed:  plan:premium" in text and "premium" in text.split("failed:  plan:premium")[1].lower()
-    assert "Apply summary: " in text
+    assert lago.list("/plans", "plans") == [] and lago.list("/billable_metrics", "billable_metrics") == []

@@ -1,9 +1,10 @@
 """"Apply, then plan is empty" for every resource kind, every aggregation type and every charge model
 an open-source Lago accepts, written as YAML and run through the CLI against the `local` emulator.
-The gated ones (lago-behaviour#graduated-percentage-premium, lago-behaviour#custom-agg-flag:
-`graduated_percentage` needs a premium license, a `custom_agg` metric
-needs an org flag) fail with Lago's error in the summary, never a traceback; the `custom` charge
-model is not accepted by the workspace schema (the spec's enum, lago-behaviour#spec-discrepancies)."""
+A `custom_agg` metric needs an org flag (lago-behaviour#custom-agg-flag): it fails with Lago's error in
+the summary, never a traceback. `graduated_percentage` needs a premium license
+(lago-behaviour#graduated-percentage-premium): the plan blocks it before apply unless the environment
+says `premium: true` (tests/cli/test_pin_and_premium.py). The `custom` charge model is not accepted by
+the workspace schema (the spec's enum, lago-behaviour#spec-discrepancies)."""
 
 from __future__ import annotations
 
@@ -116,18 +117,6 @@ orgs:
 GATED = """\
 billable_metrics:
   - {code: score, name: Score, aggregation_type: custom_agg, expression: "event.properties.score"}
-plans:
-  - code: premium
-    name: Premium
-    interval: monthly
-    amount_cents: 100
-    amount_currency: USD
-    charges:
-      - billable_metric_code: spend
-        charge_model: graduated_percentage
-        properties:
-          graduated_percentage_ranges:
-            - {from_value: 0, to_value: null, rate: "1", flat_amount: "0"}
 """
 
 
@@ -158,23 +147,20 @@ def test_every_kind_aggregation_and_charge_model_applies_then_plan_is_empty(tmp_
     assert "No changes" in plan.output
 
 
-def test_gated_charge_model_fails_with_lagos_error_and_the_rest_applies(tmp_path):
+def test_gated_metric_fails_with_lagos_error_and_the_rest_applies(tmp_path):
     ws = workspace(tmp_path, GATED)
     applied = run("apply", "-w", ws, "--auto-approve")
     assert applied.exit_code == 1, applied.output
     assert "Traceback" not in applied.output
-    assert "failed:  plan:premium" in applied.output
-    assert "graduated_percentage_requires_premium_license" in applied.output
     assert "failed:  billable_metric:score" in applied.output and "feature_unavailable" in applied.output
-    assert "Apply summary: 20 done, 2 failed, 0 skipped." in applied.output
+    assert "Apply summary: 20 done, 1 failed, 0 skipped." in applied.output
     # the audit log holds Lago's answer to each refused write: its HTTP status and its error
     audit = [json.loads(line) for line in (Path(ws) / ".lagosync" / "audit.jsonl").read_text().splitlines()]
     errors = {(r["object"], r["method"], r["path"], r["status"], r["outcome"]) for r in audit if r["outcome"] != "ok"}
-    assert errors == {("plan:premium", "POST", "/plans", 422, "error"),
-                      ("billable_metric:score", "POST", "/billable_metrics", 403, "error")}
+    assert errors == {("billable_metric:score", "POST", "/billable_metrics", 403, "error")}
     assert all(r["environment"] == "local" and r["operation"] == "create" for r in audit)
     assert len([r for r in audit if r["outcome"] == "ok"]) == 20
-    assert any("graduated_percentage_requires_premium_license" in r.get("error", "") for r in audit)
+    assert any("feature_unavailable" in r.get("error", "") for r in audit)
     plan = run("plan", "-w", ws, "--detailed-exitcode")
-    assert plan.exit_code == 2, plan.output  # only the refused objects are left
-    assert "Plan: 2 to create, 0 to update" in plan.output
+    assert plan.exit_code == 2, plan.output  # only the refused object is left
+    assert "Plan: 1 to create, 0 to update" in plan.output

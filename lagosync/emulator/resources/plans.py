@@ -170,6 +170,9 @@ class PlansMixin(FixedChargesMixin):
             if "prorated" in p:
                 c["prorated"] = bool(as_bool(p["prorated"], False))
         bm = self._bm_by_id(c["_bm_id"])
+            if self.emu.premium:
+                # lago-behaviour#premium-ignored-fields: kept only with a license; omitted means 0
+                c["min_amount_cents"] = p.get("min_amount_cents") or 0
         if bm is None:
             if c["_bm_id"] is None:
                 errors.add("billable_metric", "value_is_mandatory")
@@ -187,7 +190,7 @@ class PlansMixin(FixedChargesMixin):
         if model not in CHARGE_MODELS:
             errors.add("charge_model", "value_is_invalid")
             return c
-        if model == "graduated_percentage":
+        if model == "graduated_percentage" and not self.emu.premium:
             # lago-behaviour#graduated-percentage-premium: graduated_percentage needs a premium license
             errors.add("charge_model", "graduated_percentage_requires_premium_license")
         agg = bm["aggregation_type"]
@@ -203,6 +206,8 @@ class PlansMixin(FixedChargesMixin):
         if "tax_codes" in p:
             c["_tax_codes"] = self._resolve_tax_codes(p["tax_codes"])
         if c["pay_in_advance"] and (model == "volume" or agg not in PAY_IN_ADVANCE_AGGS):
+        if c["pay_in_advance"] and (as_int(c["min_amount_cents"]) or 0) > 0:
+            errors.add("min_amount_cents", "not_compatible_with_pay_in_advance")  # lago-behaviour#charge-min-amount
             # lago-behaviour#charge-pay-in-advance
             errors.add("pay_in_advance", "invalid_aggregation_type_or_charge_model")
         if c["prorated"]:
