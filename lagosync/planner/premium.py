@@ -32,7 +32,7 @@ def _nonzero(value: Any) -> bool:
 
 
 def _graduated_percentage(value: Any) -> bool:
-    return value == "graduated_percentage"
+    return isinstance(value, str) and value == "graduated_percentage"
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class Host(Protocol):
     """What the resources use of the :class:`~lagosync.emulator.core.Emulator` that owns them."""
 
     store: Store
+    premium: bool  # a server with a premium license (lago-behaviour#premium-license)
 
     def now(self) -> datetime: ...
 
