@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .client import LagoNotFound
 from .client.connect import check_organization
 from .facts import LiveFacts, LiveState
-from .kinds import KINDS, VERSION_SUFFIX, applied_coupon_key, version_code
+from .kinds import KINDS, KINDS_BY_NAME, VERSION_SUFFIX, applied_coupon_key, version_code
 from .model import (
     MARKER_KEY,
     MARKER_VALUE,
+    ApiShapeError,
     ModelError,
     State,
     canonical_fixed_charge,
@@ -62,6 +62,8 @@ def _plan_version(plan: Mapping[str, Any]) -> _PlanVersion:
     without it is version 1 of its own code."""
     code = plan["code"]
     metadata = plan.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        metadata = {}  # from_api reports the shape of the current version; an old one is read as unmarked
     logical = metadata.get("lagosync_code")
     if not logical:
         return _PlanVersion(code, 1, code, dict(plan))
@@ -90,6 +92,29 @@ class _PlanIndex:
             if best is None or (version.version, version.live_code) > (best.version, best.live_code):
                 self.current[version.logical] = version
 
+    def skip_unused_versions(self, subscriptions: Iterable[Mapping[str, Any]], ever: Mapping[str, int]) -> dict[str, str]:
+        """A version lagosync made that never had a subscription, while an older version still bills
+        subscribers staying on it, is left over from an apply that failed before moving anyone: the
+        older version stays current (its subscribers are not moved again) and the unused one is reused
+        by the next new version (lago-behaviour#plan-version-reuse). ``ever``: live code -> count of
+        subscriptions of any status, where the reader only counted them. Returns declared code -> the
+        unused version's live code."""
+        seen = {s.get("plan_code") for s in subscriptions}
+        staying = {s.get("plan_code") for s in subscriptions
+                   if (s.get("status") or "active") == "active" and not s.get("next_plan_code")}
+        unused: dict[str, str] = {}
+        for logical, current in list(self.current.items()):
+            made_by_lagosync = (current.raw.get("metadata") or {}).get("lagosync_code") == logical
+            if not made_by_lagosync or current.version < 2 or current.live_code in seen or ever.get(current.live_code):
+                continue
+            older = [v for v in self.by_live_code.values()
+                     if v.logical == logical and v.version < current.version and v.live_code in staying
+                     and not v.raw.get("pending_deletion")]
+            if older:
+                self.current[logical] = max(older, key=lambda v: (v.version, v.live_code))
+                unused[logical] = current.live_code
+        return unused
+
     def is_current(self, live_code: str) -> bool:
         version = self.by_live_code.get(live_code)
         return version is not None and self.current.get(version.logical) is version
@@ -114,23 +139,35 @@ class _PlanIndex:
 # --------------------------------------------------------------------------- requests
 
 
+def _require_keys(kind: str, items: list[dict]) -> None:
+    """Every listed object has its key (code, external_id) as a non-empty string, or the answer is
+    an error naming the endpoint (the client has checked that each item is an object)."""
+    info = KINDS_BY_NAME[kind]
+    for index, obj in enumerate(items):
+        value = obj.get(info.key_field)
+        if not isinstance(value, str) or not value:
+            raise ApiShapeError(f"unexpected answer from Lago to GET {info.endpoint}: item {index} has "
+                                f"{'no' if value is None else 'a non-string'} '{info.key_field}' ({value!r:.60})")
+
+
 async def _count(client, path: str, params: list[tuple[str, str]]) -> int:
-    """``meta.total_count`` of a list, read with one request of one item."""
-    body = await client.request("GET", path, params=[*params, ("page", "1"), ("per_page", "1")])
-    meta = (body or {}).get("meta") or {}
-    total = meta.get("total_count")
-    if isinstance(total, int):
-        return total
-    root = path.strip("/").split("/")[-1]
-    return len((body or {}).get(root) or [])
+    """``meta.total_count`` of a list, read with one request of one item (an answer without it is an
+    error naming the endpoint, never "Lago has none")."""
+    return await client.count(path, path.strip("/").split("/")[-1], params)
 
 
 async def _get_or_none(client, path: str, root: str) -> dict | None:
-    try:
-        body = await client.request("GET", path)
-    except LagoNotFound:
-        return None
-    return (body or {}).get(root) if isinstance(body, dict) else None
+    """The object, None on a 404; any other answer without it is an error (LagoClient.get_or_none)."""
+    return await client.get_or_none(path, root)
+
+
+async def _read_customer(client, ext: str) -> dict | None:
+    """One declared org: ``GET /customers/{id}``, or, for an id with a dot (Lago's router would cut it
+    there, lago-behaviour#route-segments), the customer list filtered by ``external_id``."""
+    if "." not in ext:
+        return await _get_or_none(client, f"/customers/{_seg(ext)}", "customer")
+    found = await client.list_all("/customers", "customers", [("external_id", ext)])
+    return next((c for c in found if c.get("external_id") == ext), None)
 
 
 def _pages(total: int) -> int:
@@ -163,6 +200,9 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     declared_coupons = sorted((desired.get("coupon") or {}).keys())
     migrate_from = migrate_from_map(declared_customers)
 
+    # 0. the key's organization, checked against lagosync.yaml's pin before anything else is read
+    organization = await check_organization(client)
+
     # 1. catalogue lists and the two size probes, all at once
     (taxes, metrics, add_ons, plans, coupons, applied, customer_total, sub_total) = await asyncio.gather(
         client.list_all("/taxes", "taxes"),
@@ -176,6 +216,9 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
         _count(client, "/customers", []),
         _count(client, "/subscriptions", _statuses(SUB_STATUSES)),
     )
+    for kind, items in (("tax", taxes), ("billable_metric", metrics), ("add_on", add_ons), ("plan", plans),
+                        ("coupon", coupons)):
+        _require_keys(kind, items)
     index = _PlanIndex(plans)
 
     # 2. customers and subscriptions: the cheaper of listing and fetching
@@ -186,9 +229,6 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     probes: dict[str, tuple[int, int]] = {}
     if narrow:
         # the users an org replaces are read with the orgs (issue 6)
-    # 0. the key's organization, checked against lagosync.yaml's pin before anything else is read
-    organization = await check_organization(client)
-
         to_read = {**{u: {} for u in migrate_from}, **declared_customers}
         customers, subscriptions, probes = await _read_narrow(client, to_read, index, fact_plans)
     else:
@@ -196,7 +236,11 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
             client.list_all("/customers", "customers") if customer_total else _empty(),
             client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES)) if sub_total else _empty(),
         )
+    _require_keys("customer", customers)
+    _require_keys("subscription", subscriptions)
 
+    unused = index.skip_unused_versions(
+        subscriptions, {index.current[p].live_code: ever for p, (_, ever) in probes.items() if p in index.current})
     state: State = {kind: {} for kind in KINDS}
     raw: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
     facts = LiveFacts(managed={kind: set() for kind in KINDS},
@@ -206,8 +250,14 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
         for obj in items:
             state[kind][obj["code"]] = from_api(kind, obj)
             raw[kind][obj["code"]] = obj
+    for coupon in state["coupon"].values():
+        # a coupon targets plan versions by their live codes: the current version reads as its declared
+        # code, an older one as <code>__v<N> (it does not apply to the current version's subscribers)
+        targets = coupon["applies_to"]
+        targets["plan_codes"] = sorted({index.declared_code(c) or c for c in targets["plan_codes"]})
 
     _plans_into(index, plans, state, raw, facts)
+    facts.unused_versions = unused
     await _fixed_charges_into(client, desired, index, state, raw)
     _customers_into(customers, declared_customers, state, raw, facts)
     _subscriptions_into(subscriptions, index, state, raw, facts, count_facts=not narrow,
@@ -298,7 +348,7 @@ async def _read_narrow(client, declared_customers, index: _PlanIndex, fact_plans
     ext_ids = sorted(declared_customers)
     live_codes = [(p, index.current[p].live_code) for p in fact_plans if p in index.current]
     results = await asyncio.gather(
-        *(_get_or_none(client, f"/customers/{_seg(ext)}", "customer") for ext in ext_ids),
+        *(_read_customer(client, ext) for ext in ext_ids),
         *(client.list_all("/subscriptions", "subscriptions",
                           [*_statuses(SUB_STATUSES), ("external_customer_id", ext)]) for ext in ext_ids),
         *(_count(client, "/subscriptions", [*_statuses(["active"]), ("plan_code", code)])
@@ -326,6 +376,7 @@ def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -
             facts.managed["plan"].add(logical)
     for live_code, version in sorted(index.by_live_code.items()):
         if not index.is_current(live_code):
+            facts.superseded_codes[index.declared_code(live_code) or live_code] = live_code
             try:
                 yearly = yearly_amount_cents(version.raw)
             except (ModelError, TypeError, ValueError):
@@ -334,7 +385,9 @@ def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -
     for plan in plans:
         # lago-behaviour#metric-locked-fields: Lago locks a metric used by any charge of a plan that is not deleted
         # (plans pending deletion included: they are not deleted yet)
-        for charge in plan.get("charges") or []:
+        for charge in plan.get("charges") if isinstance(plan.get("charges"), list) else []:
+            if not isinstance(charge, Mapping):
+                continue  # from_api has refused a current plan of this shape; an old version is skipped
             if charge.get("billable_metric_code"):
                 facts.metrics_in_use.add(charge["billable_metric_code"])
 
@@ -353,7 +406,6 @@ async def _fixed_charges_into(client, desired, index: _PlanIndex, state: State, 
         _get_or_none(client, f"/plans/{_seg(index.current[c].live_code)}", "plan") for c in logicals))
     for logical, body in zip(logicals, bodies, strict=True):
         if body is None:
-            facts.superseded_codes[index.declared_code(live_code) or live_code] = live_code
             continue
         items = body.get("fixed_charges") or []
         canon = (canonical_fixed_charge(item, api=True, what=f"plan {logical!r}: fixed charge") for item in items)
@@ -371,7 +423,9 @@ def _customers_into(customers, declared, state: State, raw, facts: LiveFacts) ->
             template = None  # to be deleted: show the whole org, not only declared fields
         state["customer"][ext] = from_api("customer", obj, declared=template)
         raw["customer"][ext] = obj
-        for entry in obj.get("metadata") or []:
+        for entry in obj.get("metadata") if isinstance(obj.get("metadata"), list) else []:
+            if not isinstance(entry, Mapping):
+                continue
             if entry.get("key") == MARKER_KEY and entry.get("value") == MARKER_VALUE:
                 facts.managed["customer"].add(ext)
 

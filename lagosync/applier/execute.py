@@ -173,6 +173,11 @@ async def _upsert_simple(op, ctx: Context) -> str:
         ctx.raw[kind][key] = result
         if kind == "billable_metric" and result.get("lago_id"):
             ctx.metric_ids[key] = result["lago_id"]
+    if kind == "coupon" and after is not None:
+        # the answer names plan versions by live code, as they were sent
+        applies = after.get("applies_to") or {}
+        sent = sorted(ctx.live_plan_code(c) for c in applies.get("plan_codes") or [])
+        after = {**after, "applies_to": {**applies, "plan_codes": sent}}
     ctx.check(op, kind, result, after, method, path)
     return f"{'updated' if exists else 'created'} {label(kind)} '{key}'"
 

@@ -107,6 +107,9 @@ def pending_subscriptions_to(ctx: Context, plan_code: str) -> list[str]:
 
 def next_version_code(ctx: Context, code: str) -> str:
     """``<code>__v<N>``: N is one more than the current live version (version 1 has no suffix)."""
+    unused = ctx.facts.unused_versions.get(code)
+    if unused:
+        return unused  # lago-behaviour#plan-version-reuse: a version no subscription used is reused
     _, current = split_version(ctx.facts.plan_versions.get(code, code))
     return version_code(code, current + 1)
 
@@ -281,15 +284,23 @@ def version_move(ctx: Context, sub_key: str, plan: str, before: dict[str, Any], 
     return ("upgrade_immediate" if to >= frm else "downgrade_at_period_end"), frm, to, current
 
 
+def coupon_ended(ctx: Context, key: str) -> bool:
+    """This plan terminates the applied coupon ``key``: the org manages its coupons and drops it, or
+    declares it absent."""
+    kept = ctx.d("applied_coupon").get(key)
+    return kept is None if key in ctx.facts.managed.get("applied_coupon", set()) else is_absent(kept)
+
+
 def _version_block(ctx: Context, plan: str, after: dict[str, Any], migrate: list[str], new_code: str
                    ) -> Blocked | None:
     """What makes moving ``migrate`` onto a new version of ``plan`` impossible, or silently costly:
 
     * a customer billed in another currency than the new version (lago-behaviour#customer-currency);
-    * a coupon applied to a moving subscriber's org that is limited to this plan: Lago locks a coupon's
-      plans once it is applied (lago-behaviour#coupon-locked-fields), so on the new version the discount
-      would silently stop. The workspace says what to do: take the coupon off the org (it ends), or put
-      a coupon with a new code in its place (it applies to the new version)."""
+    * a coupon limited to this plan that has been applied: Lago locks its plans
+      (lago-behaviour#coupon-locked-fields), so it cannot follow the new version and the discount would
+      silently stop for the subscribers moving with the plan (and for every org given it later), while
+      the workspace still says it applies to the plan. The workspace says what to do: a coupon with a
+      new code in its place in the orgs' coupons, and the old one removed from plans/ (or absent)."""
     currency = after.get("amount_currency")
     for sub in migrate:
         org = str((ctx.l("subscription").get(sub) or {}).get("external_customer_id") or "")
@@ -303,20 +314,24 @@ def _version_block(ctx: Context, plan: str, after: dict[str, Any], migrate: list
                 locked_paths=("amount_currency",),
             )
     moving_orgs = {str((ctx.l("subscription").get(s) or {}).get("external_customer_id")) for s in migrate}
-    for key, applied in sorted(ctx.l("applied_coupon").items()):
-        org, code = str(applied.get("external_customer_id")), str(applied.get("coupon_code"))
-        coupon = ctx.l("coupon").get(code) or {}
-        if org not in moving_orgs or plan not in ((coupon.get("applies_to") or {}).get("plan_codes") or ()):
+    for code, coupon in sorted(ctx.l("coupon").items()):
+        if plan not in ((coupon.get("applies_to") or {}).get("plan_codes") or ()) or code not in ctx.facts.coupons_applied:
             continue
-        kept = ctx.d("applied_coupon").get(key)
-        ended = kept is None if key in ctx.facts.managed.get("applied_coupon", set()) else is_absent(kept)
-        if ended:
-            continue  # the workspace ends it (its own operation shows the discount it takes away)
+        holders = sorted(str(a.get("external_customer_id")) for k, a in ctx.l("applied_coupon").items()
+                         if a.get("coupon_code") == code and str(a.get("external_customer_id")) in moving_orgs
+                         and not coupon_ended(ctx, k))
+        wanted = ctx.d("coupon").get(code)
+        still_declared = wanted is not None and not is_absent(wanted) and plan in (
+            (wanted.get("applies_to") or {}).get("plan_codes") or ())
+        if not holders and not still_declared:
+            continue  # the workspace no longer says the coupon applies to this plan, and no mover holds it
+        orgs = f" (applied to org {', '.join(repr(o) for o in holders)}, moving to the new version)" if holders else ""
         return Blocked(
-            why=(f"coupon '{code}' applied to org '{org}' is limited to plan '{plan}', and Lago locks a coupon's "
-                 f"plans once it is applied: on the new version '{new_code}' the discount would stop"),
-            hint=(f"in orgs.yaml, replace '{code}' in org '{org}' coupons by a coupon with a new code and the same "
-                  f"terms (it then applies to the new version), or remove it to end the discount; then plan again"),
+            why=(f"coupon '{code}'{orgs} is limited to plan '{plan}', and Lago locks a coupon's plans once it is "
+                 f"applied: on the new version '{new_code}' the discount would stop"),
+            hint=(f"declare a coupon with a new code and the same terms for plan '{plan}', put it in place of "
+                  f"'{code}' in the orgs' coupons (orgs.yaml), and mark '{code}' ensure: absent in plans/ (deleting "
+                  "it ends it on every org that holds it); then plan again"),
             locked_paths=(f"coupons.{code}.applies_to.plan_codes",),
         )
     return None

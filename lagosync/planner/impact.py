@@ -36,6 +36,7 @@ from typing import Any
 from .compare import (
     Context,
     active_subscriptions,
+    coupon_ended,
     leaves_plan,
     live_subscriptions_on,
     pending_subscriptions_to,
@@ -301,7 +302,9 @@ def _coupon_update(ctx: Context, op: Operation) -> list[Impact]:
 
 
 def _coupon_delete(ctx: Context, op: Operation) -> list[Impact]:
-    subs = [s for org in _orgs_with_coupon(ctx, op.key) for s in coupon_subscriptions(ctx, org, op.before)]
+    # an org whose coupons list drops it is counted by that applied coupon's own termination
+    orgs = [o for o in _orgs_with_coupon(ctx, op.key) if not coupon_ended(ctx, f"{o}/{op.key}")]
+    subs = [s for org in orgs for s in coupon_subscriptions(ctx, org, op.before)]
     return _named(ctx, subs, "discount", f"coupon '{op.key}' is deleted: its applied coupons are terminated")
 
 

@@ -10,7 +10,7 @@ from ..kinds import KINDS, RANK, references
 from .compare import COMPARE, Context, create_op, delete_op, is_absent, strip
 from .impact import money_impact
 from .moves import plan_moves
-from .ops import REPRICE_REASONS, Action, Impact, Operation, Plan
+from .ops import REPRICE_REASONS, Action, Change, Impact, Operation, Plan
 from .premium import block_premium_inputs
 from .stale import live_fingerprints
 
@@ -72,6 +72,7 @@ def make_plan(
                 and (ctx.l(kind).get(key) or {}).get("external_customer_id") in deleted_customers)
     ]
     ops = [block_premium_inputs(op, live.facts, environment) for op in ops]  # lago-behaviour#premium-ignored-fields
+    ops += _coupons_following_versions(ctx, ops)
     ordered = order_operations(ops)
     # user-to-org moves (orgs.yaml migrate_from) come last, with their own depends_on
     ordered, unmanaged = plan_moves(desired, live, ordered, unmanaged)
@@ -111,8 +112,33 @@ def order_operations(ops: list[Operation]) -> list[Operation]:
             deps |= {d.id for d in deletes if RANK[d.kind] > RANK[op.kind]}
         else:
             deps = references(op.kind, op.after) & ids
+        if op.kind == "applied_coupon" and op.action is not Action.DELETE:
+            # lago-behaviour#applied-coupon-errors: Lago refuses a coupon whose plans overlap another active
+            # one of the org (plan_overlapping), so the org's coupons this plan terminates go first
+            org = op.key.partition("/")[0]
+            deps |= {d.id for d in deletes if d.kind == "applied_coupon" and d.key.partition("/")[0] == org}
         deps.discard(op.id)
         out.append(op.with_(depends_on=tuple(sorted(deps))))
+    return _topological(out)
+
+
+def _topological(ops: list[Operation]) -> list[Operation]:
+    """``ops`` reordered so each comes after its ``depends_on``, otherwise keeping their order."""
+    by_id = {op.id: op for op in ops}
+    placed: set[str] = set()
+    out: list[Operation] = []
+
+    def place(op: Operation, path: tuple[str, ...]) -> None:
+        if op.id in placed or op.id in path:
+            return
+        for dep in op.depends_on:
+            if dep in by_id:
+                place(by_id[dep], (*path, op.id))
+        placed.add(op.id)
+        out.append(op)
+
+    for op in ops:
+        place(op, ())
     return out
 
 
@@ -125,3 +151,27 @@ def _with_impact(op: Operation, impact: tuple[Impact, ...]) -> Operation:
     n = len({i.subscription for i in reprices if i.subscription}) + sum(i.count for i in reprices if not i.subscription)
     details = {**op.details, "active_subscriptions": op.details.get("active_subscriptions", n)}
     return op.with_(impact=impact, reasons=(*op.reasons, "reprices_subscribers"), details=details)
+
+
+def _coupons_following_versions(ctx: Context, ops: list[Operation]) -> list[Operation]:
+    """A coupon limited to a plan that gets a new version, and not locked by an application, is sent
+    again so it targets the new version too (Lago stores its plans by id); a locked one blocks the
+    version instead (``compare._version_block``)."""
+    versions = {op.key: op.version.code for op in ops
+                if op.kind == "plan" and op.version is not None and not op.blocked}
+    touched = {op.key for op in ops if op.kind == "coupon"}
+    out: list[Operation] = []
+    for code, coupon in sorted(ctx.d("coupon").items()):
+        if code in touched or is_absent(coupon) or code in ctx.facts.coupons_applied or code not in ctx.l("coupon"):
+            continue
+        plans = list((coupon.get("applies_to") or {}).get("plan_codes") or ())
+        moved = [p for p in plans if p in versions]
+        if not moved:
+            continue
+        old = sorted(plans)
+        new = sorted(versions.get(p, p) for p in plans)
+        before = strip(ctx.l("coupon")[code])
+        out.append(Operation(Action.UPDATE, "coupon", code, ("changed",),
+                             (Change("applies_to.plan_codes", old, new),), before, strip(coupon),
+                             {"follows_versions": moved}))
+    return out

@@ -371,8 +371,9 @@ class Operation:
                     out.append(f"removes fixed charge {fixed} from plan '{self.key}'")
         if self.kind == "applied_coupon" and self.action is Action.CREATE and self.impact and block is None:
             org, _, code = self.key.partition("/")
-            out.append(f"applies coupon '{code}' to org '{org}': "
-                       f"{_plural(len(self.impact), 'subscription')} pay less")
+            n = len(self.impact)
+            out.append(f"applies coupon '{code}' to org '{org}': {_plural(n, 'subscription')} "
+                       f"{'pays' if n == 1 else 'pay'} less")
         if self.kind == "subscription" and self.cancel_pending and self.action is Action.UPDATE:
             # lago-behaviour#pending-downgrade: the pending row is cancelled; the subscriber stays on its plan
             out.append(f"cancels the downgrade of {label} to '{self.cancel_pending}' scheduled "

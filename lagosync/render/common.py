@@ -73,7 +73,7 @@ MAX_IMPACT_LINES = 20  # per operation, in text and markdown; the JSON plan list
 
 def impact_header(plan: Plan) -> str:
     n = plan.impacted_subscriptions()
-    return f"Money impact: {n} subscription{'' if n == 1 else 's'} pay differently"
+    return f"Money impact: {n} subscription{' pays' if n == 1 else 's pay'} differently"
 
 
 def impact_lines(plan: Plan) -> list[str]:

@@ -89,6 +89,7 @@ def _version_under_a_plan_limited_coupon(desired, facts):
     facts.plan_has_had_subscriptions = {"pro"}
     facts.plan_active_subscriptions = {"pro": 1}
     facts.managed = {"applied_coupon": {"acme/welcome"}}
+    facts.coupons_applied = {"welcome"}
 
 
 def _customer_currency(desired, facts):
@@ -116,8 +117,8 @@ BLOCKS = [
     ("_version_block", _version_in_another_currency, "plan:pro",
      "plan 'pro': cannot change amount_currency: org 'acme' is billed in EUR"),
     ("_version_block", _version_under_a_plan_limited_coupon, "plan:pro",
-     "plan 'pro': cannot change coupons.welcome.applies_to.plan_codes: coupon 'welcome' applied to org 'acme' "
-     "is limited to plan 'pro'"),
+     "plan 'pro': cannot change coupons.welcome.applies_to.plan_codes: coupon 'welcome' (applied to org 'acme', "
+     "moving to the new version) is limited to plan 'pro'"),
     ("compare_customer", _customer_currency, "customer:acme",
      "customer 'acme': cannot change currency: Lago keeps the currency of a customer that has subscriptions"),
     ("block_premium_inputs", _premium_input, "plan:pro",
