@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
+import json
 import re
 from decimal import Decimal, InvalidOperation
 
+from ..iso import COUNTRY_CODES
 from .errors import ApiError, unprocessable
 
 # ISO 4217 codes accepted as currencies (Lago validates against its currency list, lago-behaviour#currency-codes).
@@ -251,6 +255,25 @@ def validate_properties(model: str, props: dict, errors: Errors) -> None:
     elif model in ("graduated", "volume", "graduated_percentage"):
         key = {"graduated": "graduated_ranges", "volume": "volume_ranges"}.get(model, "graduated_percentage_ranges")
         _check_ranges(props.get(key), key, errors, volume=model == "volume")
+
+
+@functools.cache
+def customer_enum(name: str) -> tuple:
+    """The values Lago accepts for a customer enum (lago-behaviour#customer-enums), ``None`` included where
+    Lago allows null. Defined once, in the workspace schema's ``$defs`` (schemas/orgs.schema.json), which
+    also validates orgs.yaml."""
+    text = importlib.resources.files("lagosync.schemas").joinpath("orgs.schema.json").read_text("utf-8")
+    return tuple(json.loads(text)["$defs"][name]["enum"])
+
+
+def check_country(value, field: str, errors: Errors) -> str | None:
+    """lago-behaviour#customer-country: a country is upcased, then must be an ISO 3166-1 alpha-2 code."""
+    if value is None:
+        return None
+    text = str(value).upper()
+    if text not in COUNTRY_CODES:
+        errors.add(field, "not_a_valid_country_code")
+    return text
 
 
 def check_currency(value, field: str, errors: Errors, required: bool = True) -> None:

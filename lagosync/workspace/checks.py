@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import Diagnostic
+from ..iso import country_suggestion, is_country
 from ..kinds import CATALOG_KINDS, KINDS, charge_code, fixed_charge_code, looks_versioned
 from ..kinds import kind as kind_info
-from ..iso import country_suggestion, is_country
 from ..kinds import label as kind_label
 from ..model import ALL_FILTER_VALUES
 from .model import Location

@@ -101,3 +101,51 @@ def test_help_on_every_command():
             if cmd.help:
                 first = cmd.help.strip().split()[0]
                 assert first in result.output, (path, first)
+
+
+def test_validate_refuses_customer_values_lago_refuses(example_copy):
+    """Country and the customer enums fail in validate, with file:line and a suggestion, not mid-apply
+    (lago-behaviour#customer-country, lago-behaviour#customer-enums)."""
+    orgs = example_copy / "orgs.yaml"
+    orgs.write_text(orgs.read_text().replace(
+        "    name: Acme Corp\n",
+        "    name: Acme Corp\n"
+        "    country: fr\n"
+        "    customer_type: compagny\n"
+        "    finalize_zero_amount_invoice: skipp\n"
+        "    shipping_address: {country: ZZ}\n"
+        "    billing_configuration:\n"
+        "      document_locale: pt-br\n"
+        "      subscription_invoice_issuing_date_anchor: next_period_star\n", 1))
+    result = CliRunner().invoke(main, ["validate", "-w", str(example_copy)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "orgs.yaml:7:14: orgs[0].country: 'fr' is not an ISO 3166-1 alpha-2 country code (did you mean 'FR'?)",
+        "orgs.yaml:8:20: orgs[0].customer_type: 'compagny' is not a valid customer_type (did you mean 'company'?)",
+        "orgs.yaml:9:35: orgs[0].finalize_zero_amount_invoice: 'skipp' is not a valid "
+        "finalize_zero_amount_invoice (did you mean 'skip'?)",
+        "orgs.yaml:10:33: orgs[0].shipping_address.country: 'ZZ' is not an ISO 3166-1 alpha-2 country code "
+        "(write the two-letter ISO 3166-1 code in capitals, e.g. FR, DE, US, GB)",
+        "orgs.yaml:12:24: orgs[0].billing_configuration.document_locale: 'pt-br' is not a valid document_locale "
+        "(did you mean 'pt-BR'?)",
+        "orgs.yaml:13:49: orgs[0].billing_configuration.subscription_invoice_issuing_date_anchor: "
+        "'next_period_star' is not a valid subscription_invoice_issuing_date_anchor "
+        "(did you mean 'next_period_start'?)",
+        "6 errors in the workspace",
+    ]
+
+
+def test_validate_accepts_the_customer_values_lago_accepts(example_copy):
+    orgs = example_copy / "orgs.yaml"
+    orgs.write_text(orgs.read_text().replace(
+        "    name: Acme Corp\n",
+        "    name: Acme Corp\n"
+        "    country: XK\n"
+        "    customer_type: company\n"
+        "    shipping_address: {country: GB}\n"
+        "    billing_configuration:\n"
+        "      document_locale: zh-TW\n"
+        "      subscription_invoice_issuing_date_anchor: current_period_end\n"
+        "      subscription_invoice_issuing_date_adjustment: keep_anchor\n", 1))
+    result = CliRunner().invoke(main, ["validate", "-w", str(example_copy)])
+    assert result.exit_code == 0, result.output

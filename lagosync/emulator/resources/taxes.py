@@ -30,7 +30,6 @@ class TaxesMixin(ResourceBase):
         out["rate"] = float(tax["rate"])  # lago-behaviour#tax-response: rate is a float in responses
         # lago-behaviour#tax-response: counters add_ons_count…commitments_count, all 0
         out.update(add_ons_count=0, charges_count=0, customers_count=0, plans_count=0, commitments_count=0)
-        out["applied_to_billing_entities_codes"] = []
         return out
 
     def _tax_apply(self, tax: dict, p: dict, errors: Errors, *, create: bool) -> None:
