@@ -12,7 +12,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, unquote
 
 from . import recorder as _recorder
@@ -29,28 +29,52 @@ DEFAULT_PER_PAGE = 100  # lago-behaviour#pagination
 Route = tuple[str, str, "re.Pattern[str]", Callable]
 
 
+# lago-behaviour#route-segments: how config/routes.rb matches a path segment. Codes of plans (and their
+# charges and fixed charges), metrics, add-ons, coupons and taxes are declared `code: /.*/`: any
+# character, slashes and dots included. An event's transaction id is `[^/]+`. Every other segment
+# (customer and subscription external ids, ids, metadata keys) is Rails' default `[^/.?]+`, and each
+# route may end with an optional `.<format>` suffix, so `/customers/acme.com` means customer `acme`.
+ANY_CHARACTER_SEGMENTS = frozenset({"code", "charge_code", "fixed_charge_code"})
+NO_SLASH_SEGMENTS = frozenset({"transaction_id"})
+_DEFAULT_SEGMENT = r"([^/.?]+)"
+_FORMAT_SUFFIX = r"(?:\.[^/.?]+)?"
+
+
+def _segment(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name in ANY_CHARACTER_SEGMENTS:
+        return "(.*)"
+    if name in NO_SLASH_SEGMENTS:
+        return "([^/]+)"
+    return _DEFAULT_SEGMENT
+
+
 def _compile(template: str) -> re.Pattern[str]:
-    pattern = re.sub(r"\{[a-z_]+\}", "([^/]+)", template)
-    return re.compile(f"^{pattern}$")
+    pattern = re.sub(r"\{([a-z_]+)\}", _segment, template)
+    return re.compile(f"^{pattern}{_FORMAT_SUFFIX}$")
 
 
 class Emulator:
     """A stateful Lago-compatible API (lago-api v1.51.0 behaviour, per docs/lago-behaviour.md).
 
-    Async jobs (plan destroy, lago-behaviour#emulator-async-jobs): by default they run at the start of the next request,
-    so the DELETE response shows ``pending_deletion: true`` and later reads see the job done.
-    Set ``defer_jobs=True`` to keep them queued until :meth:`run_jobs` is called.
+    Async jobs (plan destroy, lago-behaviour#emulator-async-jobs) wait ``job_delay``: a number of
+    requests (default 0: the job runs at the start of the next request, so the DELETE response shows
+    ``pending_deletion: true`` and later reads see the job done; 2: the next two requests still see the
+    plan pending deletion), or a ``timedelta`` on the emulator's clock. ``defer_jobs=True`` keeps them
+    queued until :meth:`run_jobs` is called.
     """
 
     def __init__(self, db_path=":memory:", api_key="lago-local-key", *, clock=None, defer_jobs=False,
-                 premium: bool = False):
+                 job_delay: int | timedelta = 0, premium: bool = False):
         self.api_key = api_key
         # a server with a verified LAGO_LICENSE (lago-behaviour#premium-license); off like a Lago without one
         self.premium = premium
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
         self.store = Store(db_path)
         self.defer_jobs = defer_jobs
-        self._jobs: list[Callable[[], None]] = []
+        self.job_delay = job_delay
+        self._requests = 0  # authenticated requests so far (job_delay counts them)
+        self._jobs: list[tuple[int | datetime, Callable[[], None]]] = []  # (due, job)
         self._lock = threading.RLock()
         self._seq = 0
         self.res = Resources(self)
@@ -72,7 +96,16 @@ class Emulator:
         return f"{self.now().astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')}#{self._seq:012d}"
 
     def enqueue(self, job: Callable[[], None]) -> None:
-        self._jobs.append(job)
+        """Queue an async job; it runs once ``job_delay`` has passed (see the class docs)."""
+        due: int | datetime
+        if isinstance(self.job_delay, timedelta):
+            due = self.now() + self.job_delay
+        else:
+            due = self._requests + max(0, int(self.job_delay)) + 1  # the request that runs it
+        self._jobs.append((due, job))
+
+    def pending_jobs(self) -> int:
+        return len(self._jobs)
 
     def set_organization_name(self, name: str) -> None:
         """Name the organization, as Lago's UI does (the API cannot: lago-behaviour#organizations-endpoint)."""
@@ -81,13 +114,22 @@ class Emulator:
             self.store.commit()
 
     def run_jobs(self) -> None:
-        """Run queued async jobs (e.g. plan destroy) now, in one unit of work."""
+        """Run every queued async job (e.g. plan destroy) now, each in its own unit of work."""
         with self._lock:
-            self._run_jobs()
+            self._run_jobs(everything=True)
 
-    def _run_jobs(self) -> None:
+    def _due(self, due: int | datetime) -> bool:
+        if isinstance(due, datetime):
+            return due <= self.now()
+        return due <= self._requests
+
+    def _run_jobs(self, everything: bool = False) -> None:
         while self._jobs:
-            job = self._jobs.pop(0)
+            ready = [entry for entry in self._jobs if everything or self._due(entry[0])]
+            if not ready:
+                return
+            self._jobs.remove(ready[0])
+            job = ready[0][1]
             try:
                 job()
                 self.store.commit()
@@ -143,6 +185,7 @@ class Emulator:
         words = headers.get("authorization", "").split()
         if len(words) < 2 or words[1] != self.api_key:
             return template, 401, unauthorized().body
+        self._requests += 1
         if not self.defer_jobs and self._jobs:
             self._run_jobs()
         self._advance_time()

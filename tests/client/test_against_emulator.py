@@ -65,7 +65,7 @@ def test_crud_round_trip():
         async with c:
             m = await c.create_billable_metric(metric("api_calls"))
             await c.create_plan({"code": "pro", "name": "Pro", "interval": "monthly", "amount_cents": 4900,
-                                 "amount_currency": "EUR", "charges": [
+                                 "amount_currency": "EUR", "pay_in_advance": False, "charges": [
                                      {"billable_metric_id": m["lago_id"], "charge_model": "standard",
                                       "properties": {"amount": "0.01"}}]})
             assert (await c.update_plan("pro", {"name": "Pro+"}))["name"] == "Pro+"
@@ -128,7 +128,7 @@ def test_commit_then_drop_on_subscription_create():
     emulator = Emulator(api_key=KEY)
     setup, _, _ = make(emulator=emulator)
     run(setup.create_plan({"code": "pro", "name": "Pro", "interval": "monthly", "amount_cents": 100,
-                           "amount_currency": "EUR"}))
+                           "amount_currency": "EUR", "pay_in_advance": False}))
     c, _, _ = make(Faults(script=["commit_drop"], match=only_posts), emulator=emulator)
     sub = run(c.create_subscription({"external_id": "sub_1", "external_customer_id": "acme", "plan_code": "pro"}))
     assert sub["plan_code"] == "pro"
@@ -339,10 +339,10 @@ def test_api_key_never_in_logs_errors_or_reprs_against_emulator_faults(caplog):
     assert KEY not in repr(c) and KEY not in repr(vars(c))
     run(c.create_tax({"code": "vat", "name": "VAT", "rate": "20"}))  # 503, lookup, commit_drop, lookup
     assert [d for _, _, d in writes.log] == ["503", "commit_drop"]
-    faults = Faults(script=["429", "drop", "500"])
+    faults = Faults(script=["429", "drop", "500", "500"])
     c, _, _ = make(faults, emulator=emulator, max_retries=1)
     errors = []
-    for coro in (c.list_taxes(), c.list_plans()):  # 429 + drop: gives up; then 500
+    for coro in (c.list_taxes(), c.list_plans()):  # 429 + drop: gives up; then 500 twice (a read is retried once)
         try:
             run(coro)
         except LagoApiError as exc:
@@ -352,7 +352,7 @@ def test_api_key_never_in_logs_errors_or_reprs_against_emulator_faults(caplog):
         run(bad.list_taxes())
     errors.append(rejected.value)
     assert len(errors) == 3
-    assert [d for _, _, d in faults.log] == ["429", "drop", "500"]
+    assert [d for _, _, d in faults.log] == ["429", "drop", "500", "500"]
     assert caplog.text and "Bearer ***" in caplog.text
     for text in [caplog.text, *map(str, errors), *map(repr, errors), repr(bad)]:
         assert KEY not in text and "wrong-key-7777" not in text

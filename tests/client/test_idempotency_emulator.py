@@ -71,7 +71,7 @@ def _catalog(client):
         async with client:
             for code, cents in (("basic", 1000), ("pro", 5000)):
                 await client.create_plan({"code": code, "name": code, "interval": "monthly",
-                                          "amount_cents": cents, "amount_currency": "USD"})
+                                          "amount_cents": cents, "amount_currency": "USD", "pay_in_advance": False})
     asyncio.run(go())
 
 
@@ -141,7 +141,7 @@ def _plan_with_a_charge(emulator):
                                                          "aggregation_type": "count_agg"})
             plan = await client.create_plan({
                 "code": "pro", "name": "Pro", "interval": "monthly", "amount_cents": 100,
-                "amount_currency": "EUR", "charges": [{"billable_metric_id": calls["lago_id"],
+                "amount_currency": "EUR", "pay_in_advance": False, "charges": [{"billable_metric_id": calls["lago_id"],
                                                        "charge_model": "standard", "properties": {"amount": "1"}}]})
             return calls, seats, plan["charges"][0]
 

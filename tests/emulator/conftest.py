@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
 
 from lagosync.emulator import Emulator, EmulatorTransport
+
+_tests = str(Path(__file__).resolve().parents[1])  # tests/: lago_targets.py, shared by emulator and conformance
+if _tests not in sys.path:
+    sys.path.insert(0, _tests)
+
+from lago_targets import open_target, targets  # noqa: E402
 
 KEY = "emu-test-key"
 
@@ -93,3 +101,11 @@ def api(emulator):
     a = Api(emulator)
     yield a
     a.http.close()
+
+
+@pytest.fixture(params=targets())
+def lago(request):
+    """A target-agnostic handle (tests/lago_targets.py): the emulator, and a real Lago when
+    LAGO_API_URL / LAGO_API_KEY are set. Tests written against it state Lago's rules, not the emulator's."""
+    with open_target(request.param) as target:
+        yield target

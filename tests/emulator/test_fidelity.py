@@ -92,7 +92,7 @@ SUB_FIELDS = _fields(
     "plan_amount_currency, status, billing_time, subscription_at, started_at, trial_ended_at, ending_at, "
     "terminated_at, canceled_at, created_at, previous_plan_code, next_plan_code, downgrade_plan_date, "
     "current_billing_period_started_at, current_billing_period_ending_at, on_termination_credit_note, "
-    "on_termination_invoice, progressive_billing_disabled, consolidate_invoice, purchase_order_number, "
+    "on_termination_invoice, progressive_billing_disabled, consolidate_invoice, "
     "cancellation_reason, activated_at, payment_method, activation_rules")
 SUB_SINGLE = _fields("plan, entitlements, applicable_usage_thresholds, applied_invoice_custom_sections")
 APPLIED_FIELDS = _fields(
@@ -106,9 +106,12 @@ CUSTOMER_FIELDS = _fields(
     "city, url, phone, logo_url, legal_name, legal_number, currency, tax_identification_number, timezone, "
     "applicable_timezone, net_payment_term, external_salesforce_id, finalize_zero_amount_invoice, "
     "billing_configuration, shipping_address, skip_invoice_custom_sections, metadata")
-CUSTOMER_SINGLE = _fields("taxes, integration_customers, applicable_invoice_custom_sections")
-TAX_FIELDS = _fields("lago_id, name, code, rate, description, applied_to_organization, created_at, "
-                     "applied_to_billing_entities_codes")
+CUSTOMER_SINGLE = _fields("taxes, integration_customers, applicable_invoice_custom_sections, error_details")
+CUSTOMER_LIST_ITEM = _fields("taxes, integration_customers")
+BILLING_CONFIGURATION_FIELDS = _fields(
+    "invoice_grace_period, payment_provider, payment_provider_code, document_locale, "
+    "subscription_invoice_issuing_date_anchor, subscription_invoice_issuing_date_adjustment")
+TAX_FIELDS = _fields("lago_id, name, code, rate, description, applied_to_organization, created_at")
 
 
 def test_response_field_lists_follow_the_serializers(api):
@@ -138,7 +141,9 @@ def test_response_field_lists_follow_the_serializers(api):
     assert set(sub) == SUB_FIELDS | SUB_SINGLE
     assert set(api.ok("GET", "/subscriptions")["subscriptions"][0]) == SUB_FIELDS  # list: no plan (lago-behaviour#subscription-response)
     customer = api.ok("GET", "/customers/cus_1")["customer"]
-    assert set(customer) == CUSTOMER_FIELDS | CUSTOMER_SINGLE
+    assert set(customer) == CUSTOMER_FIELDS | CUSTOMER_SINGLE and customer["error_details"] == []
+    assert set(customer["billing_configuration"]) == BILLING_CONFIGURATION_FIELDS  # no provider: no provider fields
+    assert set(api.ok("GET", "/customers")["customers"][0]) == CUSTOMER_FIELDS | CUSTOMER_LIST_ITEM
     applied = api.ok("POST", "/applied_coupons", applied_coupon={"external_customer_id": "cus_1",
                                                                  "coupon_code": "c"})["applied_coupon"]
     assert set(applied) == APPLIED_FIELDS

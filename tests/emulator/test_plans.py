@@ -3,6 +3,8 @@ lago-behaviour#plan-charges-reconciled, lago-behaviour#plan-metadata-replace).""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 
@@ -35,34 +37,34 @@ def test_metadata_absent_from_response_when_unset(api):
 
 def test_unknown_billable_metric_is_404_plural(api):
     # lago-behaviour#plan-unknown-metric
-    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
+    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1, "pay_in_advance": False,
                                             "amount_currency": "EUR", "charges": [{"billable_metric_id": "nope",
                                                                                     "charge_model": "standard"}]})
     assert (status, body["code"]) == (404, "billable_metrics_not_found")
 
 
 def test_validation_errors(api):
-    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "daily", "amount_cents": 1,
+    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "daily", "amount_cents": 1, "pay_in_advance": False,
                                             "amount_currency": "XXX"})
     assert status == 422
     assert body["error_details"] == {"interval": ["value_is_invalid"], "amount_currency": ["value_is_invalid"]}
     api.plan("dup")
-    status, body = api.post("/plans", plan={"name": "p", "code": "dup", "interval": "monthly", "amount_cents": 1,
+    status, body = api.post("/plans", plan={"name": "p", "code": "dup", "interval": "monthly", "amount_cents": 1, "pay_in_advance": False,
                                             "amount_currency": "EUR"})
     assert body["error_details"] == {"code": ["value_already_exist"]}
 
 
 def test_money_values_must_be_strings(api, bm):
     # lago-behaviour#charge-amounts-as-strings: numbers rejected with invalid_amount / invalid_rate
-    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
+    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1, "pay_in_advance": False,
                                             "amount_currency": "EUR", "charges": [std(bm, amount=5)]})
     assert status == 422 and body["error_details"] == {"properties": ["invalid_amount"]}
-    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
+    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1, "pay_in_advance": False,
                                             "amount_currency": "EUR", "charges": [{
                                                 "billable_metric_id": bm["lago_id"], "charge_model": "percentage",
                                                 "properties": {"rate": 1.5}}]})
     assert body["error_details"] == {"properties": ["invalid_rate"]}
-    status, _ = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
+    status, _ = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1, "pay_in_advance": False,
                                          "amount_currency": "EUR", "charges": [std(bm, amount="-1")]})
     assert status == 422
 
@@ -86,7 +88,7 @@ def test_properties_defaults_and_unknown_keys_stripped(api, bm):
 def test_graduated_range_rules(api, bm):
     # lago-behaviour#charge-range-rules
     def graduated(ranges):
-        return api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
+        return api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1, "pay_in_advance": False,
                                         "amount_currency": "EUR", "charges": [{
                                             "billable_metric_id": bm["lago_id"], "charge_model": "graduated",
                                             "properties": {"graduated_ranges": ranges}}]})
@@ -107,7 +109,7 @@ def test_graduated_range_rules(api, bm):
 def test_pay_in_advance_rules(api, bm):
     # lago-behaviour#charge-pay-in-advance: pay_in_advance invalid for volume or non-advance aggregations
     mx = api.metric("peak", aggregation_type="max_agg")
-    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1,
+    status, body = api.post("/plans", plan={"name": "p", "code": "p", "interval": "monthly", "amount_cents": 1, "pay_in_advance": False,
                                             "amount_currency": "EUR", "charges": [std(mx, pay_in_advance=True)]})
     assert status == 422 and body["error_details"] == {"pay_in_advance": ["invalid_aggregation_type_or_charge_model"]}
 
@@ -249,7 +251,7 @@ def test_delete_marks_pending_deletion_then_terminates_subscriptions(api, emulat
     listed = api.ok("GET", "/plans")["plans"]
     assert [(p["code"], p["pending_deletion"]) for p in listed] == [("pro", True)]
     status, body = api.post("/plans", plan={"name": "p", "code": "pro", "interval": "monthly",
-                                            "amount_cents": 1, "amount_currency": "EUR"})
+                                            "amount_cents": 1, "pay_in_advance": False, "amount_currency": "EUR"})
     assert status == 422 and body["error_details"] == {"code": ["value_already_exist"]}
     emulator.run_jobs()
     assert api.get("/plans/pro")[0] == 404
@@ -260,4 +262,30 @@ def test_delete_marks_pending_deletion_then_terminates_subscriptions(api, emulat
 def test_delete_job_runs_on_next_request_by_default(api):
     api.plan()
     api.ok("DELETE", "/plans/pro")
+    assert api.get("/plans/pro")[0] == 404
+
+
+def test_job_delay_keeps_a_deleted_plan_pending_for_that_many_requests(api, emulator):
+    # lago-behaviour#plan-delete-async, lago-behaviour#emulator-async-jobs: Emulator(job_delay=N)
+    emulator.job_delay = 2
+    api.plan()
+    assert api.ok("DELETE", "/plans/pro")["plan"]["pending_deletion"] is True
+    body = {"name": "again", "code": "pro", "interval": "monthly", "amount_cents": 1, "amount_currency": "EUR",
+            "pay_in_advance": False}
+    assert api.post("/plans", plan=body) == (422, {"status": 422, "error": "Unprocessable Entity",
+                                                   "code": "validation_errors",
+                                                   "error_details": {"code": ["value_already_exist"]}})
+    assert [(p["code"], p["pending_deletion"]) for p in api.ok("GET", "/plans")["plans"]] == [("pro", True)]
+    assert emulator.pending_jobs() == 1
+    assert api.ok("POST", "/plans", plan=body)["plan"]["pending_deletion"] is False  # the job ran first
+    assert emulator.pending_jobs() == 0
+
+
+def test_job_delay_on_the_clock(api, emulator, clock):
+    emulator.job_delay = timedelta(seconds=30)
+    api.plan()
+    api.ok("DELETE", "/plans/pro")
+    for _ in range(5):
+        assert api.ok("GET", "/plans/pro")["plan"]["pending_deletion"] is True
+    clock.advance(seconds=31)
     assert api.get("/plans/pro")[0] == 404

@@ -64,7 +64,7 @@ def _seed_with_official_client(url: str) -> None:
                 {"from_value": 11, "to_value": None, "per_unit_amount": "5.50", "flat_amount": "0"}]}),
         ])))
     lago.plans.create(Plan(name="Team", code="team", interval="yearly", amount_cents=99000, amount_currency="EUR",
-                           trial_period=14, bill_charges_monthly=True))
+                           trial_period=14, bill_charges_monthly=True, pay_in_advance=False))
     lago.coupons.create(Coupon(name="Welcome", code="welcome", coupon_type="percentage", percentage_rate="10",
                                frequency="recurring", frequency_duration=3, expiration="no_expiration",
                                applies_to={"plan_codes": ["pro"]}))

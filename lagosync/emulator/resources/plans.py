@@ -36,7 +36,8 @@ class PlansMixin(FixedChargesMixin):
     def _plan_fresh() -> dict:
         return {"name": None, "invoice_display_name": None, "created_at": None, "code": None, "interval": None,
                 "description": None, "amount_cents": None, "amount_currency": None, "trial_period": None,
-                "pay_in_advance": False, "bill_charges_monthly": None, "bill_fixed_charges_monthly": None,
+                # lago-behaviour#plan-intervals: pay_in_advance is required on create (no default)
+                "pay_in_advance": None, "bill_charges_monthly": None, "bill_fixed_charges_monthly": None,
                 "pending_deletion": False, "_charges": [], "_tax_codes": [], "_metadata": None}
 
     def _plan_after_update(self, before: dict, plan: dict) -> None:
@@ -169,10 +170,10 @@ class PlansMixin(FixedChargesMixin):
                 c["pay_in_advance"] = bool(as_bool(p["pay_in_advance"], False))
             if "prorated" in p:
                 c["prorated"] = bool(as_bool(p["prorated"], False))
-        bm = self._bm_by_id(c["_bm_id"])
             if self.emu.premium:
                 # lago-behaviour#premium-ignored-fields: kept only with a license; omitted means 0
                 c["min_amount_cents"] = p.get("min_amount_cents") or 0
+        bm = self._bm_by_id(c["_bm_id"])
         if bm is None:
             if c["_bm_id"] is None:
                 errors.add("billable_metric", "value_is_mandatory")
@@ -205,9 +206,9 @@ class PlansMixin(FixedChargesMixin):
             c["filters"] = self._charge_filters(model, bm, p["filters"], errors, c["filters"])
         if "tax_codes" in p:
             c["_tax_codes"] = self._resolve_tax_codes(p["tax_codes"])
-        if c["pay_in_advance"] and (model == "volume" or agg not in PAY_IN_ADVANCE_AGGS):
         if c["pay_in_advance"] and (as_int(c["min_amount_cents"]) or 0) > 0:
             errors.add("min_amount_cents", "not_compatible_with_pay_in_advance")  # lago-behaviour#charge-min-amount
+        if c["pay_in_advance"] and (model == "volume" or agg not in PAY_IN_ADVANCE_AGGS):
             # lago-behaviour#charge-pay-in-advance
             errors.add("pay_in_advance", "invalid_aggregation_type_or_charge_model")
         if c["prorated"]:
@@ -296,11 +297,8 @@ class PlansMixin(FixedChargesMixin):
                     plan[key] = as_bool(p.get(key), None) if p.get(key) is not None else None
                 else:
                     plan[key] = None
-        if "tax_codes" in p:
-            plan["_tax_codes"] = self._resolve_tax_codes(p["tax_codes"])  # lago-behaviour#tax-codes-replace: replace
-        if "metadata" in p:
-            # lago-behaviour#plan-metadata-replace: key present ⇒ replace whole object; null ⇒ delete
-            plan["_metadata"] = self._plan_metadata(p["metadata"], errors) if p["metadata"] is not None else None
+        if isinstance(p.get("charges"), list):
+            self._check_chargeables(p["charges"])  # before anything is saved (lago-behaviour#plan-unknown-metric)
         # validations (lago-behaviour#plan-intervals)
         if blank(plan.get("name")):
             errors.add("name", "value_is_mandatory")
@@ -316,6 +314,15 @@ class PlansMixin(FixedChargesMixin):
             errors.add("pay_in_advance", "value_is_invalid")
         if plan.get("trial_period") is not None and plan["trial_period"] < 0:
             errors.add("trial_period", "value_is_out_of_range")
+        # lago-behaviour#plan-save-first: the plan is saved (and validated) before its metadata, taxes and
+        # charges are processed, so an invalid plan field is reported alone
+        errors.raise_if_any()
+        if "metadata" in p:
+            # lago-behaviour#plan-metadata-replace: key present ⇒ replace whole object; null ⇒ delete
+            plan["_metadata"] = self._plan_metadata(p["metadata"], errors) if p["metadata"] is not None else None
+            errors.raise_if_any()
+        if "tax_codes" in p:
+            plan["_tax_codes"] = self._resolve_tax_codes(p["tax_codes"])  # lago-behaviour#tax-codes-replace: replace
         if "charges" in p:
             self._plan_charges(plan, p["charges"], errors, locked)
         if "fixed_charges" in p:  # lago-behaviour#fixed-charge-reconcile: reconciled like charges

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 
 from ..common import Request, iso
-from ..errors import forbidden, not_found, unprocessable
+from ..errors import forbidden, method_not_allowed, not_found, unprocessable
 from ..rules import YEARLY_FACTOR, Errors, as_bool, blank
 from .base import CUSTOMER, PLAN, SUB, _parse_time, _public
 from .customers import CustomersMixin
@@ -362,7 +362,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
             "on_termination_invoice": "generate",
             "progressive_billing_disabled": bool(as_bool(p.get("progressive_billing_disabled"), False)),
             "consolidate_invoice": bool(as_bool(p.get("consolidate_invoice"), True)),
-            "purchase_order_number": None, "cancellation_reason": None, "activated_at": None,
+            "cancellation_reason": None, "activated_at": None,
             "_customer_id": customer["lago_id"], "_plan_id": plan["lago_id"], "_previous_id": None,
         }
         if plan["pay_in_advance"]:
@@ -370,10 +370,23 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         self._note_due(ending_at)
         return self._new(SUB, s)
 
+    def _sub_to_update(self, ext: str, status: str | None) -> dict:
+        """lago-behaviour#subscription-update: the only row with this external_id, whatever its status; among
+        several, the newest (subscription_at) with ?status=pending / incomplete, else the active one."""
+        rows = sorted(self.store.find(SUB, "external_id", ext), key=lambda s: s["_created"], reverse=True)
+        rows.sort(key=lambda s: s["subscription_at"] or "", reverse=True)
+        if len(rows) > 1:
+            wanted = status if status in ("pending", "incomplete") else "active"
+            rows = [s for s in rows if s["status"] == wanted]
+        if not rows:
+            raise not_found("subscription")
+        if rows[0]["status"] == "incomplete":
+            raise method_not_allowed("subscription_incomplete")
+        return rows[0]
+
     def sub_update(self, req: Request):
-        s = self._sub_rows(req.params["external_id"], req.q("status"))
         p = req.root("subscription")
-        s = self.store.edit(SUB, s["lago_id"])
+        s = self.store.edit(SUB, self._sub_to_update(req.params["external_id"], req.q("status"))["lago_id"])
         errors = Errors()
         now = self.emu.now()
         if "name" in p:
