@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
+from ..client.core import id_seg
 from ..errors import LagosyncError
 from ..kinds import charge_code, fixed_charge_code, kind
 from ..model import MARKER_KEY, MARKER_VALUE, is_marker_key
@@ -23,7 +24,10 @@ class UnresolvedReference(LagosyncError):
 
 
 def path_for(kind: str, key: str) -> str:
-    """``/plans/pro`` etc.; codes may hold any character (lago-behaviour#codes-any-characters), so quote them."""
+    """``/plans/pro`` etc.; codes may hold any character (lago-behaviour#codes-any-characters), so quote them;
+    a customer's or subscription's id has its dots sent as ``%2E`` (lago-behaviour#route-segments)."""
+    if kind in ("customer", "subscription"):
+        return f"{endpoint(kind)}/{id_seg(key)}"
     return f"{endpoint(kind)}/{quote(str(key), safe='')}"
 
 

@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from .. import __version__
-from ..errors import UserError
+from ..errors import LagosyncError, UserError
 from .errors import (
     LagoApiError,
     LagoConnectionError,
@@ -100,6 +100,52 @@ def _check_key(api_key: str, environment: str, api_key_env: str | None) -> str:
 def seg(value: str) -> str:
     """One URL path segment: codes may contain any character (lago-behaviour#codes-any-characters)."""
     return quote(str(value), safe="")
+
+
+def id_seg(value: str) -> str:
+    """A customer's or subscription's id as one path segment, its dots sent as ``%2E``: Lago's router
+    cuts a literal dot there (the rest would be read as a response format), and decodes ``%2E``
+    after matching (lago-behaviour#route-segments)."""
+    return seg(value).replace(".", "%2E")
+
+
+# the collections whose id segment is cut at a literal dot (lago-behaviour#route-segments)
+_ID_COLLECTIONS = ("customers", "subscriptions")
+
+
+class UnroutableId(LagosyncError):
+    """A request path holding a literal dot where Lago's router would cut it (never sent)."""
+
+
+def unroutable(path: str) -> str | None:
+    """The id segment of ``path`` (relative to the API root) that Lago would cut at a literal dot."""
+    if path.startswith(("http://", "https://")):
+        return None
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if len(parts) > 1 and parts[0] in _ID_COLLECTIONS and "." in parts[1]:
+        return parts[1]
+    return None
+
+
+def _object_path(collection: str, ident: str) -> str:
+    return f"/{collection}/{id_seg(ident) if collection in _ID_COLLECTIONS else seg(ident)}"
+
+
+def _same_object(collection: str, ident: str, answer: Any) -> None:
+    """A write addressed by a customer's or subscription's id must be answered for that id: anything
+    else means the request reached another object (lago-behaviour#route-segments)."""
+    if collection not in _ID_COLLECTIONS or not isinstance(answer, dict) or "external_id" not in answer:
+        return
+    if answer.get("external_id") != ident:
+        raise LagosyncError(
+            f"Lago answered a write to {collection[:-1]} {ident!r} with {collection[:-1]} "
+            f"{answer.get('external_id')!r}: the request reached another object (a proxy may have decoded %2E "
+            "in the path); check both in Lago's UI")
+
+
+def has_dot(ident: str | None) -> bool:
+    """True for an id that is read through a filtered list rather than its own path (lago-behaviour#route-segments)."""
+    return ident is not None and "." in str(ident)
 
 
 class _RateLimiter:
@@ -215,6 +261,11 @@ class LagoClient:
     def _url(self, path: str) -> str:
         if path.startswith("http://") or path.startswith("https://"):
             return path
+        bad = unroutable(path)
+        if bad is not None:
+            raise UnroutableId(
+                f"lagosync bug: /{path.lstrip('/').split('?', 1)[0]} was about to be sent with the id {bad!r}, "
+                "which Lago's router would cut at the dot (reaching another object); nothing was sent")
         return self.base_url + "/" + path.lstrip("/")
 
     async def _send(self, method: str, url: str, params, json) -> httpx.Response:
@@ -461,13 +512,15 @@ class LagoClient:
         return _unwrap(result, root)
 
     async def _get(self, collection: str, root: str, ident: str) -> dict:
-        return _unwrap(await self.request("GET", f"/{collection}/{seg(ident)}"), root)
+        return _unwrap(await self.request("GET", _object_path(collection, ident)), root)
 
     async def _update(self, collection: str, root: str, ident: str, body: dict) -> dict:
-        return _unwrap(await self.request("PUT", f"/{collection}/{seg(ident)}", json={root: body}), root)
+        return _unwrap(await self.request("PUT", _object_path(collection, ident), json={root: body}), root)
 
     async def _delete(self, collection: str, root: str, ident: str, params: Any = None) -> dict | None:
-        return _unwrap(await self.request("DELETE", f"/{collection}/{seg(ident)}", params=params), root)
+        result = _unwrap(await self.request("DELETE", _object_path(collection, ident), params=params), root)
+        _same_object(collection, ident, result)
+        return result
 
     # ----------------------------------------------------------- billable metrics
     async def list_billable_metrics(self) -> list[dict]:
@@ -575,8 +628,28 @@ class LagoClient:
     async def list_customers(self) -> list[dict]:
         return await self.list_all("/customers", "customers")
 
+    async def _find_one(self, path: str, root: str, params: list[tuple[str, str]], key: str, value: str) -> dict:
+        """The item of a filtered list whose ``key`` is ``value`` (404 ``LagoNotFound`` when none): how an
+        id with a dot is read, so a read never depends on ``%2E`` surviving (lago-behaviour#route-segments)."""
+        for obj in await self.list_all(path, root, params):
+            if obj.get(key) == value:
+                return obj
+        resource = root.rstrip("s")
+        raise LagoNotFound(f"{resource} {value!r} not found ({resource}_not_found) on GET {path}", status=404,
+                           code=f"{resource}_not_found", method="GET", path=path)
+
     async def get_customer(self, external_id: str) -> dict:
+        if has_dot(external_id):  # lago-behaviour#customer-subscription-id-filters
+            return await self._find_one("/customers", "customers", [("external_id", external_id)],
+                                        "external_id", external_id)
         return await self._get("customers", "customer", external_id)
+
+    async def _customer_or_none(self, external_id: str) -> dict | None:
+        try:
+            return await self.get_customer(external_id)
+        except LagoNotFound:
+            return None
+
 
     async def create_customer(self, body: dict) -> dict:
         """``POST /customers`` is an upsert by ``external_id`` (lago-behaviour#customer-upsert): re-sent after an
@@ -587,7 +660,7 @@ class LagoClient:
         external_id = body.get("external_id")
 
         async def recover():
-            found = await self._get_or_none(f"/customers/{seg(external_id)}", "customer")
+            found = await self._customer_or_none(external_id)
             if isinstance(found, dict) and _metadata_landed(body.get("metadata"), found.get("metadata")):
                 return found
             return None
@@ -619,6 +692,10 @@ class LagoClient:
         return await self.list_all("/subscriptions", "subscriptions", params)
 
     async def get_subscription(self, external_id: str, status: str | None = None) -> dict:
+        if has_dot(external_id):  # lago-behaviour#customer-subscription-id-filters
+            return await self._find_one("/subscriptions", "subscriptions",
+                                        [("external_id", external_id), ("status[]", status or "active")],
+                                        "external_id", external_id)
         params = {"status": status} if status else None
         return _unwrap(
             await self.request("GET", f"/subscriptions/{seg(external_id)}", params=params), "subscription"
@@ -637,12 +714,11 @@ class LagoClient:
         async def recover():
             if not external_id:
                 return None
-            path = f"/subscriptions/{seg(external_id)}"
-            active = await self._get_or_none(path, "subscription")
+            active = await self._subscription_or_none(external_id)
             if active and plan_code in (active.get("plan_code"), active.get("next_plan_code")):
                 if body.get("external_customer_id") in (None, active.get("external_customer_id")):
                     return active
-            pending = await self._get_or_none(path, "subscription", params={"status": "pending"})
+            pending = await self._subscription_or_none(external_id, "pending")
             if pending and pending.get("plan_code") == plan_code:
                 return pending
             return None
@@ -652,11 +728,18 @@ class LagoClient:
         )
         return _unwrap(result, "subscription")
 
+    async def _subscription_or_none(self, external_id: str, status: str | None = None) -> dict | None:
+        try:
+            return await self.get_subscription(external_id, status)
+        except LagoNotFound:
+            return None
+
     async def update_subscription(self, external_id: str, body: dict, status: str | None = None) -> dict:
         params = {"status": status} if status else None
         result = await self.request(
-            "PUT", f"/subscriptions/{seg(external_id)}", params=params, json={"subscription": body}
+            "PUT", _object_path("subscriptions", external_id), params=params, json={"subscription": body}
         )
+        _same_object("subscriptions", external_id, _unwrap(result, "subscription"))
         return _unwrap(result, "subscription")
 
     async def terminate_subscription(
@@ -708,7 +791,7 @@ class LagoClient:
 
     async def delete_applied_coupon(self, external_customer_id: str, applied_coupon_id: str) -> dict | None:
         result = await self.request(
-            "DELETE", f"/customers/{seg(external_customer_id)}/applied_coupons/{seg(applied_coupon_id)}"
+            "DELETE", f"/customers/{id_seg(external_customer_id)}/applied_coupons/{seg(applied_coupon_id)}"
         )
         return _unwrap(result, "applied_coupon")
 
