@@ -181,6 +181,8 @@ class LagoClient:
         *,
         environment: str = "?",
         api_key_env: str | None = None,
+        organization: str | None = None,
+        premium: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         concurrency: int = 8,
         rate_limit: float | None = None,
@@ -200,6 +202,11 @@ class LagoClient:
         self.origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         self.environment = environment
         self.api_key_env = api_key_env
+        # what lagosync.yaml says about this Lago (connect() passes them; the client only carries them):
+        # the organization the key must belong to (checked by connect.check_organization before the
+        # first read), and whether the server has a premium license (lago-behaviour#premium-not-reported)
+        self.pinned_organization = organization
+        self.premium = premium
         self._key = _Secret(_check_key(api_key, environment, api_key_env))
         self.concurrency = concurrency
         self.rate_limit = rate_limit
@@ -238,11 +245,6 @@ class LagoClient:
                 transport=self._transport,
                 timeout=self.timeout,
                 headers={
-        # what lagosync.yaml says about this Lago (connect() passes them; the client only carries them):
-        # the organization the key must belong to (checked by connect.check_organization before the
-        # first read), and whether the server has a premium license (lago-behaviour#premium-not-reported)
-        self.pinned_organization = organization
-        self.premium = premium
                     "Authorization": f"Bearer {self._key.reveal()}",
                     "User-Agent": f"lagosync/{__version__}",
                     "Accept": "application/json",
