@@ -122,8 +122,11 @@ def _top(path: str) -> str:
 
 
 def _plan_update(ctx: Context, op: Operation) -> list[Impact]:
-    price = [c for c in op.changes if _top(c.path) in _PRICE_FIELDS]
-    tax = [c for c in op.changes if _top(c.path) == "tax_codes"]
+    # a display name changes the invoice's wording only; a charge's or fixed charge's tax codes its taxes
+    shown = [c for c in op.changes if not c.path.endswith("invoice_display_name")]
+    tax = [c for c in shown if _top(c.path) == "tax_codes" or (
+        _top(c.path) in _PRICE_FIELDS and c.path.endswith(".tax_codes"))]
+    price = [c for c in shown if _top(c.path) in _PRICE_FIELDS and c not in tax]
     out: list[Impact] = []
     if price:
         advance = bool((op.after or {}).get("pay_in_advance"))
@@ -181,12 +184,23 @@ def _subscription_migrate(ctx: Context, op: Operation) -> list[Impact]:
 
 
 def _subscription_update(ctx: Context, op: Operation) -> list[Impact]:
-    if not op.cancel_pending:
-        return []
-    current = _sub(ctx, op.key).get("plan_code")
-    return _named(ctx, [op.key], "timing",
-                  f"its scheduled downgrade to '{op.cancel_pending}' is cancelled: it stays on '{current}' "
-                  "and keeps paying its price", "period_end")
+    out: list[Impact] = []
+    if op.cancel_pending:
+        current = _sub(ctx, op.key).get("plan_code")
+        out += _named(ctx, [op.key], "timing",
+                      f"its scheduled downgrade to '{op.cancel_pending}' is cancelled: it stays on '{current}' "
+                      "and keeps paying its price", "period_end")
+    for c in op.changes:
+        if c.path != "ending_at":
+            continue
+        customer = _sub(ctx, op.key).get("external_customer_id")
+        if c.new:  # Lago terminates the subscription on that day (lago-behaviour#subscription-ending-at)
+            out.append(Impact(op.key, customer, "termination", f"ends on {str(c.new)[:10]} (was {c.old or 'never'})",
+                              "date", str(c.new)[:10]))
+        else:
+            out.append(Impact(op.key, customer, "timing", f"no longer ends on {str(c.old)[:10]}", "date",
+                              str(c.old)[:10]))
+    return out
 
 
 def _subscription_delete(ctx: Context, op: Operation) -> list[Impact]:

@@ -77,7 +77,12 @@ def make_plan(
     # user-to-org moves (orgs.yaml migrate_from) come last, with their own depends_on
     ordered, unmanaged = plan_moves(desired, live, ordered, unmanaged)
     # the money impact of every operation, computed once: blast radius, gates and JSON read it
-    ordered = [_with_impact(op, money_impact(ctx, op)) for op in ordered]
+    impacts = [money_impact(ctx, op) for op in ordered]
+    # a subscription this plan terminates pays nothing afterwards: its other changes are not an impact
+    ended = {i.subscription for found in impacts for i in found
+             if i.change == "termination" and i.when == "now" and i.subscription}
+    ordered = [_with_impact(op, tuple(i for i in found if i.change == "termination" or i.subscription not in ended))
+               for op, found in zip(ordered, impacts, strict=True)]
     fingerprints = live_fingerprints(live)
     return Plan(
         environment=environment,

@@ -187,14 +187,14 @@ class Impact:
     ``subscription`` is None for ``count`` subscriptions lagosync did not read one by one (subscribers of
     a plan that belong to customers the workspace does not declare); they are counted, not named.
     ``when``: ``now`` (the current period is billed the new way), ``period_end`` (from the end of the
-    subscription's current billing period; ``date`` when Lago says which day).
+    subscription's current billing period; ``date`` when Lago says which day), ``date`` (on ``date``).
     """
 
     subscription: str | None
     customer: str | None
     change: str  # one of IMPACT_CHANGES
     detail: str  # what changes, for people
-    when: str = "now"  # now | period_end
+    when: str = "now"  # now | period_end | date
     date: str | None = None  # YYYY-MM-DD, when known
     count: int = 1
 
@@ -209,8 +209,13 @@ class Impact:
     def sentence(self) -> str:
         who = (f"subscription '{self.subscription}' of '{self.customer}'" if self.subscription
                else f"{_plural(self.count, 'other subscription')} (not in this workspace)")
-        when = "now" if self.when == "now" else (
-            f"at the end of its billing period ({self.date})" if self.date else "at the end of its billing period")
+        if self.when == "now":
+            when = "now"
+        elif self.when == "date":
+            when = f"on {self.date}"
+        else:
+            when = (f"at the end of its billing period ({self.date})" if self.date
+                    else "at the end of its billing period")
         return f"{who}: {self.change}: {self.detail}, {when}"
 
 

@@ -209,3 +209,27 @@ def test_plan_outputs_name_objects_by_code_never_by_lago_id(applied):
         out = render(plan, fmt, color=False)
         assert not UUID.search(out), (fmt, UUID.search(out).group(0))
     assert not UUID.search(plan.to_json())
+
+
+def test_a_version_left_unused_by_a_failed_apply_is_skipped_then_reused(applied):
+    """lago-behaviour#plan-version-reuse: the apply creates 'professional__v2' and crashes before moving
+    anyone; reverting the workspace moves nobody, and the next version reuses the unused one."""
+    from lagosync.emulator import EmulatorCrash, Faults
+
+    lago = applied
+    pro = lago.desired["plan"]["professional"]
+    original = copy.deepcopy(pro)
+    pro["interval"] = "yearly"
+    with pytest.raises(EmulatorCrash):
+        lago.apply(Faults(crash_after_writes=1), allow_reprice=True)
+    assert lago.get("/plans/professional__v2")["plan"]["code"] == "professional__v2"  # made, nobody moved
+    lago.desired["plan"]["professional"] = original
+    assert not lago.plan().has_changes  # the subscribers stay where they are: no second move
+    lago.desired["plan"]["professional"] = pro
+    [op] = lago.plan().operations
+    assert op.action == "replace" and op.version.code == "professional__v2"  # reused, not v3
+    ok(lago, allow_reprice=True)
+    sub = lago.get("/subscriptions/sub_org_1")["subscription"]  # org_1 is on professional
+    assert "professional__v2" in (sub["plan_code"], sub["next_plan_code"])
+    codes = {p["code"] for p in lago.list("/plans", "plans")}
+    assert "professional__v3" not in codes
