@@ -219,6 +219,8 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     for kind, items in (("tax", taxes), ("billable_metric", metrics), ("add_on", add_ons), ("plan", plans),
                         ("coupon", coupons)):
         _require_keys(kind, items)
+    for plan in plans:
+        from_api("plan", plan)  # a field of an unexpected shape is one clear error (ApiShapeError) up front
     index = _PlanIndex(plans)
 
     # 2. customers and subscriptions: the cheaper of listing and fetching

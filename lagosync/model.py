@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import UserError
-from .kinds import KINDS, charge_code, fixed_charge_code
+from .kinds import KINDS, KINDS_BY_NAME, charge_code, fixed_charge_code
 
 State = dict[str, dict[str, dict[str, Any]]]
 """kind -> key -> canonical dict."""
@@ -682,7 +682,43 @@ def from_api(kind: str, obj: Mapping[str, Any], *, declared: Mapping[str, Any] |
     ``_applied_coupon``, ``_subscription``). Without it (an unmanaged customer) only external_id,
     name, email, currency and metadata are kept.
     """
-    return _build(kind, obj, api=True, declared=declared)
+    try:
+        return _build(kind, obj, api=True, declared=declared)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        raise ApiShapeError(_shape_message(kind, obj, declared, exc)) from None
+
+
+class ApiShapeError(ModelError):
+    """A Lago answer whose object has a field of an unexpected shape (a dict where a list is
+    expected...): one clear error naming the endpoint and the field, never an internal error."""
+
+
+def _shape_message(kind: str, obj: Mapping[str, Any], declared: Mapping[str, Any] | None,
+                   exc: Exception) -> str:
+    """Which top-level field made ``from_api`` fail: the first whose removal lets it succeed."""
+    info = KINDS_BY_NAME.get(kind)
+    label = info.label if info else kind
+    endpoint = f"GET {info.endpoint}" if info and info.endpoint else "Lago"
+    key_field = info.key_field if info else "code"
+    key = obj.get(key_field) if isinstance(obj, Mapping) else None
+    subject = f"{label} {key!r}" if isinstance(key, str) else label
+    culprit = None
+    if isinstance(obj, Mapping):
+        for field in obj:
+            try:
+                _build(kind, {k: v for k, v in obj.items() if k != field}, api=True, declared=declared)
+            except Exception:  # noqa: BLE001 - still failing without this field: not the culprit
+                continue
+            culprit = field
+            break
+    if culprit is None:
+        return (f"unexpected answer from Lago to {endpoint}: {subject} cannot be read "
+                f"({type(exc).__name__}: {str(exc)[:200]})")
+    value = obj[culprit]
+    shape = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number")
+    return (f"unexpected answer from Lago to {endpoint}: field '{culprit}' of {subject} is {shape} "
+            f"lagosync cannot read ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 def canonical_state(desired: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> State:

@@ -4,6 +4,7 @@ from .connect import connect
 from .core import LagoClient, normalize_base_url
 from .errors import (
     LagoApiError,
+    LagoBadResponse,
     LagoConnectionError,
     LagoNotFound,
     LagoRateLimited,
@@ -14,6 +15,7 @@ from .errors import (
 
 __all__ = [
     "LagoApiError",
+    "LagoBadResponse",
     "LagoClient",
     "LagoConnectionError",
     "LagoNotFound",

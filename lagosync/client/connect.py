@@ -7,7 +7,8 @@
 
 Client tuning comes from the environment entry when it carries ``concurrency``, ``rate_limit`` or
 ``timeout``, and can be overridden per run with ``LAGOSYNC_CONCURRENCY``, ``LAGOSYNC_RATE_LIMIT``
-(requests/s, ``0`` = off), ``LAGOSYNC_TIMEOUT`` (seconds) and ``LAGOSYNC_MAX_RETRIES`` (``0`` = no retry;
+(requests/s, ``0`` = off), ``LAGOSYNC_TIMEOUT`` (seconds per network read), ``LAGOSYNC_DEADLINE``
+(seconds for a whole request, the answer included) and ``LAGOSYNC_MAX_RETRIES`` (``0`` = no retry;
 CI jobs and tests use it to fail fast on an unreachable Lago). Lago Cloud hosts (``*.getlago.com``)
 get a 50 requests/s limit by default, Lago Cloud's limit for management endpoints (lago-behaviour#cloud-rate-limits).
 
@@ -110,6 +111,7 @@ def client_settings(env: Any, base_url: str | None) -> dict[str, Any]:
         ("concurrency", "LAGOSYNC_CONCURRENCY", int),
         ("rate_limit", "LAGOSYNC_RATE_LIMIT", float),
         ("timeout", "LAGOSYNC_TIMEOUT", float),
+        ("deadline", "LAGOSYNC_DEADLINE", float),
         ("max_retries", "LAGOSYNC_MAX_RETRIES", int),
     ):
         raw = os.environ.get(var, "").strip()
@@ -119,6 +121,8 @@ def client_settings(env: Any, base_url: str | None) -> dict[str, Any]:
         out["rate_limit"] = None
     if out.get("timeout") == 0:
         raise UserError("the client timeout must be more than 0 seconds")
+    if out.get("deadline") == 0:
+        raise UserError("the client deadline (LAGOSYNC_DEADLINE) must be more than 0 seconds")
     return out
 
 
@@ -157,6 +161,12 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
         kwargs.setdefault("transport", EmulatorTransport(emulator))
         return LagoClient(LOCAL_BASE_URL, key, environment=name, api_key_env=env.api_key_env, **kwargs)
 
+    if "@" in urlsplit(env.api_url or "").netloc:
+        raise UserError(
+            f"environment '{name}': api_url in lagosync.yaml holds a user name or password "
+            f"(user:password@): remove it; lagosync sends the API key from ${env.api_key_env or 'api_key_env'}, "
+            f"and a URL is printed in plans and PR comments"
+        )
     if not env.api_url:
         raise UserError(
             f"environment '{name}' has no api_url in lagosync.yaml "

@@ -4,14 +4,24 @@ What it does for every call (issue 3):
 - base URL normalisation, Bearer auth, ``User-Agent: lagosync/<version>``, JSON envelopes (lago-behaviour#request-root-key);
 - bounded concurrency (an ``asyncio.Semaphore``) and an optional client-side rate limit (lago-behaviour#cloud-rate-limits);
 - retries with exponential backoff and jitter on 429 (``Retry-After`` / ``X-RateLimit-Reset``),
-  502/503/504, connection errors and timeouts;
+  502/503/504, connection errors and timeouts, and for reads (GET) also on 500; every wait is
+  capped (``MAX_RETRY_AFTER`` each, ``MAX_TOTAL_WAIT`` per request) and a long one is logged;
+- requests paced from the ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` headers of any host
+  (lago-behaviour#cloud-rate-limits): when none remain, no request starts before the window resets;
+- a total deadline per attempt (``deadline``, ``LAGOSYNC_DEADLINE``): a server that answers one byte
+  at a time cannot stall a run; bodies over ``MAX_RESPONSE_BYTES`` are refused while being read;
+- what a read gets is checked, never guessed (``LagoBadResponse``): a GET must be answered 200 with
+  a JSON object, a list with its items under the expected root and ``meta``; a redirect is an error
+  naming its ``Location``; pagination is bounded (``MAX_PAGES``, ``meta`` consistency, repeated or
+  backwards ``next_page``, pages longer than ``per_page``);
 - writes that create something are never blindly re-sent: Lago has no idempotency keys (lago-behaviour#no-idempotency-keys),
   so after an *ambiguous* failure (the request may have reached Lago: connection dropped after
   sending, read timeout, 502/503/504) the client first looks the object up by its natural key and
   returns it if the create had landed; a ``value_already_exist`` 422 on such a retry is success too.
 
 The API key is kept in a ``_Secret`` whose repr is ``'***'``; it is only revealed into the
-``Authorization`` header and never into a message, log line or repr.
+``Authorization`` header and never into a message, log line or repr: it is registered with
+``lagosync.errors.register_secret``, and a server's answer is redacted before an error is built from it.
 """
 
 from __future__ import annotations
@@ -30,11 +40,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from .. import __version__
-from ..errors import LagosyncError, UserError
+from ..errors import LagosyncError, UserError, redact, register_secret
 from .errors import (
     LagoApiError,
+    LagoBadResponse,
     LagoConnectionError,
     LagoNotFound,
+    LagoRateLimited,
     LagoServerError,
     LagoValidationError,
     error_from_response,
@@ -44,15 +56,30 @@ log = logging.getLogger("lagosync.client")
 
 PER_PAGE = 100  # lago-behaviour#pagination: Lago's default page size, no server cap
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+READ_RETRY_STATUSES = RETRY_STATUSES | {500}  # a read changes nothing: safe to repeat after any 5xx
 AMBIGUOUS_STATUSES = frozenset({502, 503, 504})  # a proxy may have forwarded the request
+READ_METHODS = frozenset({"GET", "HEAD"})
 MAX_BACKOFF = 30.0
-MAX_RETRY_AFTER = 300.0
+MAX_RETRY_AFTER = 60.0  # the longest single wait accepted from Retry-After / X-RateLimit-Reset
+MAX_TOTAL_WAIT = 300.0  # all the waits of one request together
+WAIT_NOTICE = 5.0  # a wait this long or longer is logged as a warning (stderr), not only at -v
+DEFAULT_DEADLINE = 120.0  # seconds for one attempt: connect, send and the whole answer
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a larger answer is refused while it is read
+MAX_PAGES = 10_000  # pages of one list (1,000,000 objects at PER_PAGE); more is refused
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 # Transport errors raised before any byte of the request left: always safe to retry.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Configuration problems: retrying cannot help.
 _FATAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError, httpx.InvalidURL)
+
+
+class DeadlineExceeded(httpx.ReadTimeout):
+    """One attempt took longer than the client's ``deadline`` in total (not retried)."""
+
+
+class _TooLarge(Exception):
+    """The answer grew past MAX_RESPONSE_BYTES while being read."""
 
 
 class _Secret:
@@ -74,6 +101,14 @@ def normalize_base_url(url: str) -> str:
     """``https://host``, ``https://host/``, ``https://host/api/v1[/]`` -> ``https://host/api/v1``."""
     raw = (url or "").strip()
     parts = urlsplit(raw)
+    if "@" in parts.netloc:
+        # httpx would turn user:password into Basic auth (replacing the Bearer key), and the URL is
+        # printed in plans, PR comments and messages
+        shown = urlunsplit((parts.scheme, "***@" + parts.netloc.rpartition("@")[2], parts.path, "", ""))
+        raise UserError(
+            f"the Lago API URL {shown} holds a user name or password: remove the 'user:password@' part; "
+            f"Lago authenticates with the API key from the variable named by api_key_env"
+        )
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UserError(
             f"invalid Lago API URL {raw!r}: use http(s)://host, for example https://api.getlago.com"
@@ -187,6 +222,7 @@ class LagoClient:
         concurrency: int = 8,
         rate_limit: float | None = None,
         timeout: float = 30.0,
+        deadline: float | None = DEFAULT_DEADLINE,
         max_retries: int = 5,
         backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
@@ -208,9 +244,13 @@ class LagoClient:
         self.pinned_organization = organization
         self.premium = premium
         self._key = _Secret(_check_key(api_key, environment, api_key_env))
+        register_secret(self._key.reveal())  # redacted from every message and log line, whatever its variable
         self.concurrency = concurrency
         self.rate_limit = rate_limit
         self.timeout = timeout
+        if deadline is not None and deadline <= 0:
+            raise UserError(f"the client deadline must be more than 0 seconds, got {deadline}")
+        self.deadline = deadline
         self.max_retries = max_retries
         self.backoff = backoff
         self._sleep = sleep
@@ -218,13 +258,14 @@ class LagoClient:
         self._transport = transport
         self._semaphore = asyncio.Semaphore(concurrency)
         self._limiter = _RateLimiter(rate_limit, sleep, clock) if rate_limit else None
+        self._clock = clock
+        self._hold_until = 0.0  # no request starts before (X-RateLimit-Remaining: 0 until the reset)
+        self.waits: list[float] = []  # every wait the client chose (retries and rate-limit holds)
         self._http: httpx.AsyncClient | None = None
         self.request_count = 0
         self.in_flight = 0
         self.max_in_flight = 0
 
-        organization: str | None = None,
-        premium: bool = False,
     def __repr__(self) -> str:
         return (
             f"LagoClient(base_url={self.base_url!r}, environment={self.environment!r}, "
@@ -273,6 +314,7 @@ class LagoClient:
     async def _send(self, method: str, url: str, params, json) -> httpx.Response:
         http = self._open()
         async with self._semaphore:
+            await self._pace(method, url)
             if self._limiter is not None:
                 await self._limiter.acquire()
             self.request_count += 1
@@ -282,11 +324,17 @@ class LagoClient:
             try:
                 content = None if json is None else jsonlib.dumps(json).encode()
                 headers = {"Content-Type": "application/json"} if content is not None else None
-                response = await http.request(method, url, params=params, content=content, headers=headers)
-                # read the body while holding the slot so concurrency stays bounded
-                await response.aread()
+                request = http.build_request(method, url, params=params, content=content, headers=headers)
+                # the body is read while holding the slot so concurrency stays bounded; the whole
+                # attempt has one deadline (httpx's timeout is per read: a drip would never end)
+                try:
+                    response = await asyncio.wait_for(self._exchange(http, request), self.deadline)
+                except TimeoutError:
+                    raise DeadlineExceeded(
+                        f"no complete answer within {self.deadline:g} s", request=request) from None
             finally:
                 self.in_flight -= 1
+            self._note_rate_headers(response)
             if log.isEnabledFor(logging.DEBUG):
                 sent = dict(response.request.headers)
                 sent["authorization"] = "Bearer ***"
@@ -297,42 +345,126 @@ class LagoClient:
                 )
             return response
 
+    @staticmethod
+    async def _exchange(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its answer, refusing one larger than MAX_RESPONSE_BYTES as it
+        streams in (a page of 100,000 objects is never held whole)."""
+        response = await http.send(request, stream=True)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise _TooLarge()
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        drop = {"content-encoding", "content-length", "transfer-encoding"}  # the body is decoded here
+        return httpx.Response(
+            response.status_code, request=request, content=b"".join(chunks),
+            headers=[(k, v) for k, v in response.headers.multi_items() if k.lower() not in drop],
+        )
+
+    def _note_rate_headers(self, response: httpx.Response) -> None:
+        """``X-RateLimit-Remaining: 0`` (any host, lago-behaviour#cloud-rate-limits): hold every
+        request start until ``X-RateLimit-Reset`` (capped at MAX_RETRY_AFTER)."""
+        try:
+            remaining = int(response.headers.get("x-ratelimit-remaining", ""))
+        except ValueError:
+            return
+        if remaining > 0:
+            return
+        reset = self._reset_seconds(response.headers.get("x-ratelimit-reset"))
+        hold = min(MAX_RETRY_AFTER, reset if reset is not None else 1.0)
+        self._hold_until = max(self._hold_until, self._clock() + hold)
+
+    async def _pace(self, method: str, url: str) -> None:
+        wait = self._hold_until - self._clock()
+        if wait <= 0:
+            return
+        self._notice(wait, f"Lago's rate limit is used up (X-RateLimit-Remaining: 0): waiting {wait:.1f} s "
+                           f"before {method} {self._display(url)}")
+        await self._hold(wait)
+
+    async def _hold(self, wait: float) -> None:
+        """Sleep ``wait`` seconds; a rate-limit hold that ends within them is over afterwards (also with
+        an injected sleep that lets no time pass)."""
+        ends = self._clock() + wait
+        self.waits.append(wait)
+        await self._sleep(wait)
+        if self._hold_until <= ends:
+            self._hold_until = 0.0
+
+    def _notice(self, wait: float, text: str) -> None:
+        (log.warning if wait >= WAIT_NOTICE else log.info)("%s", text)
+
     def _backoff_delay(self, attempt: int) -> float:
         """Exponential backoff with jitter: base * 2**attempt, scaled by a factor in [0.5, 1)."""
         delay = min(MAX_BACKOFF, self.backoff * (2**attempt))
         return delay * (0.5 + self._rng.random() / 2)
 
     @staticmethod
-    def _retry_after(response: httpx.Response) -> float | None:
-        """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``X-RateLimit-Reset``
-        (seconds until the window resets on Lago Cloud, lago-behaviour#cloud-rate-limits; an epoch value is accepted)."""
+    def _reset_seconds(value: str | None) -> float | None:
+        """``X-RateLimit-Reset``: seconds until the window resets on Lago Cloud
+        (lago-behaviour#cloud-rate-limits); an epoch value is accepted too."""
+        if not value:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            return None
+        if seconds != seconds:  # NaN
+            return None
+        if seconds > 1_000_000_000:  # an epoch timestamp rather than a delta
+            seconds -= time.time()
+        return max(0.0, seconds)
+
+    @classmethod
+    def _retry_after(cls, response: httpx.Response) -> float | None:
+        """Seconds Lago asks to wait, uncapped: ``Retry-After`` (seconds or HTTP date), else
+        ``X-RateLimit-Reset``."""
         value = response.headers.get("retry-after")
         if value:
             try:
-                return min(MAX_RETRY_AFTER, max(0.0, float(value)))
+                seconds = float(value)
+                if seconds == seconds:  # not NaN
+                    return max(0.0, seconds)
             except ValueError:
                 try:
                     when = email.utils.parsedate_to_datetime(value)
-                    return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
-                except (TypeError, ValueError, IndexError):
+                    return max(0.0, when.timestamp() - time.time())
+                except (TypeError, ValueError, IndexError, OverflowError):
                     pass
-        value = response.headers.get("x-ratelimit-reset")
-        if value:
-            try:
-                seconds = float(value)
-            except ValueError:
-                return None
-            if seconds > 1_000_000_000:  # an epoch timestamp rather than a delta
-                seconds -= time.time()
-            return min(MAX_RETRY_AFTER, max(0.0, seconds))
-        return None
+        return cls._reset_seconds(response.headers.get("x-ratelimit-reset"))
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key this client holds (a server may echo the Authorization header)."""
+        return redact(text, [self._key.reveal()])
 
     def _error(self, response: httpx.Response, method: str, path: str, json, attempts: int) -> LagoApiError:
         return error_from_response(
-            response.status_code, response.text, method=method, path=self._display(path),
+            response.status_code, self._redact(response.text), method=method, path=self._display(path),
             request_json=json, environment=self.environment, api_key_env=self.api_key_env,
             attempts=attempts,
         )
+
+    def _bad(self, method: str, url: str, what: str, status: int | None = None) -> LagoBadResponse:
+        where = f"{method} {self._display(url)}"
+        return LagoBadResponse(
+            self._redact(f"unexpected answer from Lago at {self.base_url} to {where}: {what}"),
+            status=status, method=method, path=self._display(url),
+        )
+
+    def _redirect(self, response: httpx.Response, method: str, url: str) -> LagoBadResponse:
+        location = response.headers.get("location") or "(no Location header)"
+        parts = urlsplit(location)
+        if "@" in parts.netloc:  # never print a user:password a server put in the Location
+            location = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+        return self._bad(method, url, (
+            f"HTTP {response.status_code} redirect to {location[:300]}; lagosync does not follow redirects: "
+            f"if that is the Lago API, set api_url of environment '{self.environment}' in lagosync.yaml to it"
+        ), response.status_code)
 
     def _display(self, path: str) -> str:
         if path.startswith(self.base_url):
@@ -344,8 +476,17 @@ class LagoClient:
     def _connection_error(self, exc: Exception, method: str, path: str, attempts: int,
                           ambiguous: bool) -> LagoConnectionError:
         what = type(exc).__name__
+        if isinstance(exc, DeadlineExceeded):
+            what = (f"no complete answer within {self.deadline:g} s; if this Lago is only slow, raise "
+                    f"LAGOSYNC_DEADLINE")
         after = f" after {attempts} attempts" if attempts > 1 else ""
-        if ambiguous:
+        if method in READ_METHODS and not isinstance(exc, _NOT_SENT):
+            text = (
+                f"lost the connection to Lago ({what}) on {method} {self._display(path)}{after}: the read "
+                f"did not complete and nothing was changed; check the network or Lago's status and run "
+                f"the command again"
+            )
+        elif ambiguous:
             text = (
                 f"lost the connection to Lago ({what}) after sending {method} {self._display(path)}{after}: "
                 f"the request may or may not have been applied; run the command again (it checks first)"
@@ -355,7 +496,19 @@ class LagoClient:
                 f"cannot reach Lago at {self.base_url} for environment '{self.environment}' ({what}) "
                 f"on {method} {self._display(path)}{after}: check the URL and the network"
             )
-        return LagoConnectionError(text, method=method, path=self._display(path))
+        return LagoConnectionError(self._redact(text), method=method, path=self._display(path))
+
+    def _wait_refused(self, response: httpx.Response, method: str, url: str, asked: float,
+                      attempts: int) -> LagoApiError:
+        status = response.status_code
+        cls = LagoRateLimited if status == 429 else LagoServerError
+        after = f" after {attempts} attempts" if attempts > 1 else ""
+        return cls(
+            f"Lago answered HTTP {status} to {method} {self._display(url)}{after} and asks to wait "
+            f"{asked:,.0f} s before retrying; lagosync waits at most {MAX_RETRY_AFTER:g} s at a time: "
+            f"run the command again later",
+            status=status, method=method, path=self._display(url),
+        )
 
     async def request(
         self,
@@ -375,13 +528,21 @@ class LagoClient:
         result. ``recover`` is also called when a re-sent request fails with a 422
         ``value_already_exist`` (lago-behaviour#no-idempotency-keys). A DELETE answered 404 after an ambiguous
         failure counts as done (returns None).
+
+        A GET returns a JSON object answered 200, or raises: any other 2xx, an empty or non-object
+        body, a redirect (any method) are ``LagoBadResponse``. A GET is retried on 500 too. Waits
+        are bounded: one longer than MAX_RETRY_AFTER is refused, and the waits of one request add
+        up to at most MAX_TOTAL_WAIT.
         """
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
+        read = method in READ_METHODS
+        retry_statuses = READ_RETRY_STATUSES if read else RETRY_STATUSES
         url = self._url(path)
         attempt = 0
         ambiguous = False
+        waited = 0.0
         while True:
             attempts = attempt + 1
             try:
@@ -392,11 +553,21 @@ class LagoClient:
                     f"({type(exc).__name__}): check the URL of environment '{self.environment}'",
                     method=method, path=self._display(path),
                 ) from None
+            except _TooLarge:
+                mib, rest = divmod(MAX_RESPONSE_BYTES, 2**20)
+                limit = f"{mib} MiB" if mib and not rest else f"{MAX_RESPONSE_BYTES:,} bytes"
+                raise self._bad(method, url, f"the answer is larger than {limit}, more than lagosync reads "
+                                             f"from one response") from None
+            except DeadlineExceeded as exc:  # not retried: a server this slow will not get faster
+                raise self._connection_error(exc, method, url, attempts, True) from None
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, _NOT_SENT)
-                if attempt >= self.max_retries or (sent and not idempotent and recover is None):
+                delay = self._backoff_delay(attempt)
+                if (attempt >= self.max_retries or (sent and not idempotent and recover is None)
+                        or waited + delay > MAX_TOTAL_WAIT):
                     raise self._connection_error(exc, method, url, attempts, sent or ambiguous) from None
-                log.info("%s %s: %s, retrying", method, self._display(path), type(exc).__name__)
+                self._notice(delay, f"{method} {self._display(path)}: {type(exc).__name__}, retrying in "
+                                    f"{delay:.1f} s (retry {attempt + 1} of {self.max_retries})")
                 if sent:
                     ambiguous = True
                     if not idempotent:
@@ -404,28 +575,36 @@ class LagoClient:
                         found = await recover()
                         if found is not None:
                             return found
-                await self._sleep(self._backoff_delay(attempt))
+                waited += delay
+                await self._hold(delay)
                 attempt += 1
                 continue
 
             status = response.status_code
-            if status in RETRY_STATUSES and attempt < self.max_retries:
-                maybe_applied = status in AMBIGUOUS_STATUSES
+            if 300 <= status < 400:
+                raise self._redirect(response, method, url)
+            if status in retry_statuses and attempt < self.max_retries:
+                maybe_applied = status in AMBIGUOUS_STATUSES and not read
                 if not (maybe_applied and not idempotent and recover is None):
-                    wait = self._retry_after(response) if status in (429, 503) else None
-                    if wait is None:
-                        wait = self._backoff_delay(attempt)
-                    log.info("%s %s: HTTP %s, retrying in %.2f s", method, self._display(path), status, wait)
-                    if maybe_applied:
-                        ambiguous = True
-                        if not idempotent:
-                            assert recover is not None  # else not retried (condition above)
-                            found = await recover()
-                            if found is not None:
-                                return found
-                    await self._sleep(wait)
-                    attempt += 1
-                    continue
+                    asked = self._retry_after(response) if status in (429, 503) else None
+                    if asked is not None and asked > MAX_RETRY_AFTER:
+                        raise self._wait_refused(response, method, url, asked, attempts)
+                    wait = asked if asked is not None else self._backoff_delay(attempt)
+                    wait = max(wait, self._hold_until - self._clock())  # a rate-limit hold is waited once
+                    if waited + wait <= MAX_TOTAL_WAIT:
+                        self._notice(wait, f"Lago answered HTTP {status} to {method} {self._display(path)}: "
+                                           f"retrying in {wait:.1f} s (retry {attempt + 1} of {self.max_retries})")
+                        if maybe_applied:
+                            ambiguous = True
+                            if not idempotent:
+                                assert recover is not None  # else not retried (condition above)
+                                found = await recover()
+                                if found is not None:
+                                    return found
+                        waited += wait
+                        await self._hold(wait)
+                        attempt += 1
+                        continue
 
             if status >= 400:
                 error = self._error(response, method, url, json, attempts)
@@ -441,7 +620,15 @@ class LagoClient:
                         if found is not None:
                             return found
                 raise error
-            return self._decode(response, method, url)
+            if read and status != 200:
+                body_note = "no body" if not response.content.strip() else "a body"
+                raise self._bad(method, url, f"HTTP {status} with {body_note}; a read must be answered "
+                                             f"200 with a JSON object", status)
+            body = self._decode(response, method, url)
+            if read and not isinstance(body, dict):
+                raise self._bad(method, url, f"HTTP 200 with {_describe(body)} where a JSON object is expected",
+                                status)
+            return body
 
     def _decode(self, response: httpx.Response, method: str, url: str) -> dict | None:
         if not response.content.strip():
@@ -456,40 +643,102 @@ class LagoClient:
             ) from None
 
     # ---------------------------------------------------------------- pagination
+    def _list_page(self, body: Any, path: str, root: str, page: int, per_page: int) -> tuple[list[dict], dict]:
+        """The items and ``meta`` of one list page, checked (lago-behaviour#pagination): a JSON object
+        with a list of objects under ``root``, no more of them than ``per_page``, and a ``meta`` object."""
+        url = self._url(path)
+        where = f"page {page}" if page > 1 else "the answer"
+        if not isinstance(body, dict) or root not in body:
+            raise self._bad("GET", url, f"{where} has no '{root}' list")
+        items = body[root]
+        if not isinstance(items, list):
+            raise self._bad("GET", url, f"'{root}' in {where} is {_describe(items)}, not a list")
+        if len(items) > per_page:
+            raise self._bad("GET", url, f"{where} holds {len(items):,} items, more than the {per_page} asked for")
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise self._bad("GET", url, f"{root}[{index}] in {where} is {_describe(item)}, not an object")
+        meta = body.get("meta")
+        if not isinstance(meta, dict):
+            raise self._bad("GET", url, f"{where} has no 'meta' object (Lago sends one with every list)")
+        for field in ("total_pages", "total_count", "current_page"):
+            value = meta.get(field)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise self._bad("GET", url, f"meta.{field} in {where} is {value!r}, not a count")
+        return items, meta
+
+    async def _get_page(self, path: str, root: str, base: list, page: int) -> tuple[list[dict], dict]:
+        body = await self.request("GET", path, params=base + [("page", str(page)), ("per_page", str(PER_PAGE))])
+        return self._list_page(body, path, root, page, PER_PAGE)
+
     async def list_all(self, path: str, root: str, params: Any = None) -> list[dict]:
         """All items of a paginated list (lago-behaviour#pagination): page 1 first, then the remaining pages
-        (``meta.total_pages``) concurrently; items in page order, de-duplicated by ``lago_id``."""
+        (``meta.total_pages``) concurrently; items in page order, de-duplicated by ``lago_id``.
+
+        Bounded whatever the server says: ``total_pages`` must agree with ``total_count`` at
+        ``per_page`` and be at most MAX_PAGES; every page but the last must be full; without
+        ``total_pages``, ``next_page`` is followed while it moves forward, up to MAX_PAGES pages.
+        Anything else is a ``LagoBadResponse`` naming the endpoint: a partial list is never returned."""
         base = _param_list(params)
-        first = await self.request("GET", path, params=base + [("page", "1"), ("per_page", str(PER_PAGE))])
-        pages = [_items(first, root)]
-        meta = (first or {}).get("meta") or {}
+        url = self._url(path)
+        first, meta = await self._get_page(path, root, base, 1)
+        pages = [first]
         total = meta.get("total_pages")
+        count = meta.get("total_count")
+        if isinstance(total, int) and isinstance(count, int) and total != -(-count // PER_PAGE):
+            raise self._bad("GET", url, f"meta says total_pages {total:,} but total_count {count:,} makes "
+                                        f"{-(-count // PER_PAGE):,} pages of {PER_PAGE}")
         if isinstance(total, int) and total > 1:
-            rest = await asyncio.gather(
-                *(
-                    self.request("GET", path, params=base + [("page", str(n)), ("per_page", str(PER_PAGE))])
-                    for n in range(2, total + 1)
-                )
-            )
-            pages.extend(_items(body, root) for body in rest)
-        elif total is None and meta.get("next_page"):
-            page = meta.get("next_page")
-            while page:
-                body = await self.request("GET", path, params=base + [("page", str(page)),
-                                                                       ("per_page", str(PER_PAGE))])
-                pages.append(_items(body, root))
-                page = ((body or {}).get("meta") or {}).get("next_page")
-        seen: set[str] = set()
+            if total > MAX_PAGES:
+                raise self._bad("GET", url, f"meta says {total:,} pages; lagosync reads at most {MAX_PAGES:,} "
+                                            f"pages of {PER_PAGE} from one list")
+            rest = await asyncio.gather(*(self._get_page(path, root, base, n) for n in range(2, total + 1)))
+            pages.extend(items for items, _ in rest)
+        elif total is None and meta.get("next_page") is not None:
+            page, following = 1, meta.get("next_page")
+            seen = {1}
+            while following is not None:
+                if not isinstance(following, int) or isinstance(following, bool) or following <= page \
+                        or following in seen:
+                    raise self._bad("GET", url, f"meta.next_page {following!r} after page {page} does not move "
+                                                f"forward (a pagination loop)")
+                if len(seen) >= MAX_PAGES:
+                    raise self._bad("GET", url, f"more than {MAX_PAGES:,} pages; lagosync reads at most "
+                                                f"{MAX_PAGES:,} pages of {PER_PAGE} from one list")
+                if len(pages[-1]) < PER_PAGE:
+                    raise self._bad("GET", url, f"page {page} holds {len(pages[-1])} items, fewer than "
+                                                f"{PER_PAGE}, yet meta.next_page says more follow")
+                page = following
+                seen.add(page)
+                items, page_meta = await self._get_page(path, root, base, page)
+                pages.append(items)
+                following = page_meta.get("next_page")
+        for number, items in enumerate(pages[:-1], 1):
+            if len(items) < PER_PAGE:
+                raise self._bad("GET", url, f"page {number} of {len(pages)} holds {len(items)} items, fewer "
+                                            f"than {PER_PAGE}: the list changed while it was read, or its "
+                                            f"pages are inconsistent; run the command again")
+        seen_ids: set[str] = set()
         out: list[dict] = []
         for page_items in pages:
             for item in page_items:
-                lago_id = item.get("lago_id") if isinstance(item, dict) else None
+                lago_id = item.get("lago_id")
                 if lago_id is not None:
-                    if lago_id in seen:
+                    if lago_id in seen_ids:
                         continue
-                    seen.add(lago_id)
+                    seen_ids.add(lago_id)
                 out.append(item)
         return out
+
+    async def count(self, path: str, root: str, params: Any = None) -> int:
+        """``meta.total_count`` of a list, read with one request of one item (lago-behaviour#pagination)."""
+        base = _param_list(params)
+        body = await self.request("GET", path, params=base + [("page", "1"), ("per_page", "1")])
+        _, meta = self._list_page(body, path, root, 1, 1)
+        total = meta.get("total_count")
+        if not isinstance(total, int):
+            raise self._bad("GET", self._url(path), "meta has no total_count")
+        return total
 
     # ------------------------------------------------------------ generic helpers
     async def _get_or_none(self, path: str, root: str, params: Any = None) -> dict | None:
@@ -497,7 +746,21 @@ class LagoClient:
             body = await self.request("GET", path, params=params)
         except LagoNotFound:
             return None
-        return _unwrap(body, root)
+        return self._one(body, path, root)
+
+    async def get_or_none(self, path: str, root: str, params: Any = None) -> dict | None:
+        """The object under ``root`` of ``GET path``, None on a 404; any other answer that is not
+        that object is a ``LagoBadResponse`` (never read as "Lago has none")."""
+        return await self._get_or_none(path, root, params)
+
+    def _one(self, body: Any, path: str, root: str) -> dict:
+        """The object under ``root`` of a read's answer (lago-behaviour#response-envelopes), checked."""
+        found = body.get(root) if isinstance(body, dict) else None
+        if not isinstance(found, dict):
+            what = f"'{root}' is {_describe(found)}, not an object" if isinstance(body, dict) and root in body \
+                else f"the answer has no '{root}' object"
+            raise self._bad("GET", self._url(path), what)
+        return found
 
     async def _create(self, collection: str, root: str, body: dict, key: str = "code") -> dict:
         """POST a new object; after an ambiguous failure, look it up by its natural key first."""
@@ -514,7 +777,8 @@ class LagoClient:
         return _unwrap(result, root)
 
     async def _get(self, collection: str, root: str, ident: str) -> dict:
-        return _unwrap(await self.request("GET", _object_path(collection, ident)), root)
+        path = _object_path(collection, ident)
+        return self._one(await self.request("GET", path), path, root)
 
     async def _update(self, collection: str, root: str, ident: str, body: dict) -> dict:
         return _unwrap(await self.request("PUT", _object_path(collection, ident), json={root: body}), root)
@@ -652,7 +916,6 @@ class LagoClient:
         except LagoNotFound:
             return None
 
-
     async def create_customer(self, body: dict) -> dict:
         """``POST /customers`` is an upsert by ``external_id`` (lago-behaviour#customer-upsert): re-sent after an
         ambiguous failure. Not quite idempotent: metadata items sent without ``id`` are created,
@@ -699,9 +962,8 @@ class LagoClient:
                                         [("external_id", external_id), ("status[]", status or "active")],
                                         "external_id", external_id)
         params = {"status": status} if status else None
-        return _unwrap(
-            await self.request("GET", f"/subscriptions/{seg(external_id)}", params=params), "subscription"
-        )
+        path = f"/subscriptions/{seg(external_id)}"
+        return self._one(await self.request("GET", path, params=params), path, "subscription")
 
     async def create_subscription(self, body: dict) -> dict:
         """``POST /subscriptions``: create, upgrade or downgrade (lago-behaviour#plan-change-upgrade-downgrade).
@@ -807,18 +1069,18 @@ class LagoClient:
         return _unwrap(await self.request("GET", "/organizations"), "organization")
 
 
+def _describe(value: Any) -> str:
+    """How a JSON value reads in a message: ``an empty body``, ``a JSON list``, ``a JSON object``..."""
+    if value is None:
+        return "an empty body or null"
+    names = {dict: "a JSON object", list: "a JSON list", str: "a JSON string", bool: "true/false"}
+    return names.get(type(value), "a JSON number")
+
+
 def _unwrap(body: Any, root: str) -> Any:
     if isinstance(body, dict) and root in body:
         return body[root]
     return body
-
-
-def _items(body: Any, root: str) -> list[dict]:
-    if isinstance(body, dict):
-        items = body.get(root)
-        if isinstance(items, list):
-            return items
-    return []
 
 
 def _param_list(params: Any) -> list[tuple[str, str]]:

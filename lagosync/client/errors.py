@@ -77,6 +77,12 @@ class LagoConnectionError(LagoApiError):
     """The request could not be completed: connection refused or dropped, or a timeout."""
 
 
+class LagoBadResponse(LagoApiError):
+    """Lago answered, but not with what the request must get: a redirect, a read that is not a 200
+    JSON object, a list without its items or ``meta``, implausible pagination, a page holding more
+    items than asked or a body over the size limit. Never retried, never read as "Lago has none"."""
+
+
 def _flatten_details(details: Any, prefix: str = ""):
     if isinstance(details, dict):
         for key, value in details.items():

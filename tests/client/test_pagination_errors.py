@@ -93,11 +93,12 @@ def test_empty_list_is_one_request():
 def test_items_seen_twice_across_pages_are_kept_once():
     def handler(request):
         page = request.url.params["page"]
-        rows = {"1": [{"lago_id": "a"}, {"lago_id": "b"}], "2": [{"lago_id": "b"}, {"lago_id": "c"}]}[page]
+        first = [{"lago_id": f"a{i}"} for i in range(99)] + [{"lago_id": "b"}]  # page 1 is full
+        rows = {"1": first, "2": [{"lago_id": "b"}, {"lago_id": "c"}]}[page]
         return reply(200, {"taxes": rows, "meta": {"total_pages": 2}})
 
     c = LagoClient("https://h", KEY, transport=httpx.MockTransport(handler))
-    assert [t["lago_id"] for t in run(c.list_taxes())] == ["a", "b", "c"]
+    assert [t["lago_id"] for t in run(c.list_taxes())][98:] == ["a98", "b", "c"]
 
 
 def test_list_subscriptions_sends_status_array_and_filters():

@@ -118,12 +118,17 @@ def test_gives_up_after_max_retries_with_a_clear_message():
     assert c.request_count == 3
 
 
-def test_500_is_not_retried():
+def test_500_on_a_write_is_not_retried_but_a_read_is():
     fake = FakeLago(lambda r, f: reply(500, text="<html>boom</html>"))
     c = fake.client()
     with pytest.raises(LagoServerError):
-        run(c.list_plans())
+        run(c.create_tax({"code": "vat", "name": "VAT", "rate": "20"}))
     assert c.request_count == 1
+    c = fake.client(max_retries=2)
+    with pytest.raises(LagoServerError) as exc:
+        run(c.list_plans())
+    assert c.request_count == 3  # a GET changes nothing: retried like a 503
+    assert "after 3 attempts" in str(exc.value) and "may or may not" not in str(exc.value)
 
 
 def test_retry_after_seconds_is_honoured():
@@ -273,8 +278,9 @@ def test_retry_after_on_503_is_honoured():
 def test_pages_without_total_pages_follow_next_page():
     def script(request, fake):
         page = int(request.url.params["page"])
-        return reply(200, {"taxes": [{"lago_id": f"t{page}"}], "meta": {"next_page": page + 1 if page < 3 else None}})
+        rows = [{"lago_id": f"t{page}.{i}"} for i in range(100 if page < 3 else 1)]
+        return reply(200, {"taxes": rows, "meta": {"next_page": page + 1 if page < 3 else None}})
 
     c = FakeLago(script).client()
-    assert [t["lago_id"] for t in run(c.list_taxes())] == ["t1", "t2", "t3"]
+    assert [t["lago_id"] for t in run(c.list_taxes())][99:102] == ["t1.99", "t2.0", "t2.1"]
     assert c.request_count == 3
