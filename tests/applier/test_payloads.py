@@ -149,7 +149,9 @@ def test_metric_and_tax_payloads():
 
 def test_paths_quote_codes():
     assert pl.path_for("plan", "a/b c") == "/plans/a%2Fb%20c"
-    assert pl.path_for("subscription", "sub.1") == "/subscriptions/sub.1"
+    # lago-behaviour#route-segments: a dot in a customer or subscription id goes as %2E
+    assert pl.path_for("subscription", "sub.1") == "/subscriptions/sub%2E1"
+    assert pl.path_for("plan", "a.b") == "/plans/a.b"
 
 
 def test_a_float_never_reaches_a_money_field():
