@@ -52,23 +52,41 @@ class WorkspaceError(UserError):
 
 
 _SECRET_NAME_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+_MIN_SECRET = 8  # shorter values are not redacted (they would blank ordinary words)
+_KNOWN_SECRETS: set[str] = set()  # values lagosync holds as secrets (API keys), whatever their variable
+
+
+def register_secret(value: str | None) -> None:
+    """Redact ``value`` (an API key the client holds, from any variable) from every message and log
+    line from now on, whatever the name of the variable it came from."""
+    value = (value or "").strip()
+    if len(value) >= _MIN_SECRET:
+        _KNOWN_SECRETS.add(value)
+
+
+def redact(text: str, secrets) -> str:
+    """``text`` with each of ``secrets`` (8+ characters) replaced by ``***``, longest first."""
+    for value in sorted({v for v in secrets if v and len(v) >= _MIN_SECRET}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 def redact_secrets(text: str, environ=None) -> str:
-    """``text`` with the value of every secret-looking environment variable replaced by ``***``.
+    """``text`` with every known secret replaced by ``***``: the API keys lagosync holds
+    (``register_secret``, whatever variable they came from) and the value of every secret-looking
+    environment variable.
 
     A safety net for messages lagosync prints: API keys are never put in messages on purpose
-    (principle 6), but a message built from a foreign exception could still carry one. Secret-looking
-    means the variable name contains KEY, TOKEN, SECRET or PASSWORD and the value has 8+ characters.
+    (principle 6), but a message built from a foreign exception or a server's answer (one that
+    echoes the Authorization header) could still carry one. Secret-looking means the variable name
+    contains KEY, TOKEN, SECRET or PASSWORD and the value has 8+ characters.
     """
     env = os.environ if environ is None else environ
     values = {
         value.strip() for name, value in env.items()
-        if any(part in name.upper() for part in _SECRET_NAME_PARTS) and len(value.strip()) >= 8
+        if any(part in name.upper() for part in _SECRET_NAME_PARTS)
     }
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
+    return redact(text, values | _KNOWN_SECRETS)
 
 
 class _RedactingFormatter:
@@ -86,14 +104,20 @@ class _RedactingFormatter:
 
 def setup_logging(level: str | int | None) -> None:
     """Log lagosync's own loggers to stderr at ``level`` ("debug", "info", "warning" or a number),
-    through a formatter that redacts secret-looking environment values. ``None``: no change."""
+    through a formatter that redacts secrets (``redact_secrets``). ``None``: warnings only, as
+    ``lagosync: <message>`` lines (the client says so when it waits long for Lago)."""
     if level is None or level == "":
+        _install(logging.WARNING, "lagosync: %(message)s")
         return
     if isinstance(level, str):
         value = logging.getLevelName(level.strip().upper())
         if not isinstance(value, int):
             raise UserError(f"unknown log level {level!r}: use debug, info, warning or error")
         level = value
+    _install(level, "%(levelname)s %(name)s: %(message)s")
+
+
+def _install(level: int, fmt: str) -> None:
     logger = logging.getLogger("lagosync")
     for handler in list(logger.handlers):
         if getattr(handler, "_lagosync", False):
@@ -102,7 +126,7 @@ def setup_logging(level: str | int | None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler._lagosync = True  # type: ignore[attr-defined]
     # Duck-typed: Handler only calls .format(record); other attributes reach the inner formatter.
-    formatter = _RedactingFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    formatter = _RedactingFormatter(logging.Formatter(fmt))
     handler.setFormatter(cast(logging.Formatter, formatter))
     logger.addHandler(handler)
     logger.setLevel(level)

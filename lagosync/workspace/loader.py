@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..errors import Diagnostic, WorkspaceError
 from .checks import Checker
@@ -78,6 +79,11 @@ def _settings(doc: Document | None, bad: set[tuple], diags: list[Diagnostic]) ->
                 value = env.get(field)
                 return value if isinstance(value, str) else None
             api_url = _s("api_url")
+            if api_url is not None and _has_userinfo(api_url):
+                diags.append(doc.diag(
+                    ("environments", name, "api_url"), "api_url holds a user name or password (user:password@)",
+                    "remove that part: Lago authenticates with the API key from api_key_env, and the URL is "
+                    "printed in plans and pull request comments"))
             emulator = name == LOCAL and api_url is None
             if name == LOCAL and api_url is not None and _s("api_key_env") is None:
                 diags.append(doc.diag(("environments", name), "environment 'local' with an api_url needs "
@@ -98,6 +104,13 @@ def _settings(doc: Document | None, bad: set[tuple], diags: list[Diagnostic]) ->
     if isinstance(data.get("ignore"), list):
         settings.ignore = [dict(item) for item in data["ignore"] if isinstance(item, dict)]
     return settings
+
+
+def _has_userinfo(url: str) -> bool:
+    try:
+        return "@" in urlsplit(url.strip()).netloc
+    except ValueError:
+        return "@" in url
 
 
 def _root_problem(root: Path) -> Diagnostic | None:
