@@ -13,14 +13,14 @@ Who is affected, by kind of change (the Lago rules are in docs/lago-behaviour.md
   it is active on now (lago-behaviour#plan-change-upgrade-downgrade);
 * a subscription moved to another plan, or its scheduled downgrade cancelled
   (lago-behaviour#pending-downgrade);
-* a tax whose rate or organization-wide flag changes, or that is deleted: the subscribers of the
-  plans, charges and fixed charges carrying it, the subscriptions of customers carrying it, and every
-  subscription for an organization-wide tax (lago-behaviour#tax-editable);
+* a tax whose rate or organization-wide flag changes, or that is deleted, and a plan's, charge's or
+  customer's taxes changed: the subscriptions with that tax on a fee of their invoice, by Lago's
+  precedence (a charge's own taxes, else the plan's, else the customer's, else the organization's:
+  lago-behaviour#tax-precedence);
 * a coupon applied, re-applied or terminated on an org, a coupon's expiration changed, or a coupon
   deleted: the org's subscriptions the coupon applies to (lago-behaviour#coupon-applies-to);
 * a metric whose deletion removes charges (lago-behaviour#metric-delete), or whose filters change
   under charge filters (lago-behaviour#metric-filters-replace): the subscribers of the plans charging it;
-* a customer's taxes changed: its subscriptions;
 * a subscription, plan or customer deleted, or a user's subscription moved to an org: the subscriptions
   it terminates (``termination``: a final invoice now).
 
@@ -37,6 +37,7 @@ from .compare import (
     Context,
     active_subscriptions,
     coupon_ended,
+    lago_plan_code,
     leaves_plan,
     live_subscriptions_on,
     pending_subscriptions_to,
@@ -135,7 +136,12 @@ def _plan_update(ctx: Context, op: Operation) -> list[Impact]:
         when = "period_end" if advance and fee_only else "now"
         out += _plan_impacts(ctx, [op.key], "price", f"plan '{op.key}': {_summary(price)}", when)
     if tax:
-        out += _plan_impacts(ctx, [op.key], "tax", f"plan '{op.key}': {_summary(tax)}")
+        detail = f"plan '{op.key}': {_summary(tax)}"
+        subs, unread = plan_subscribers(ctx, op.key)
+        out += _named(ctx, [s for s in subs if invoice_taxes(ctx, s, before=False)
+                            != invoice_taxes(ctx, s, before=True)], "tax", detail)
+        if unread:  # their customers' taxes are unknown: counted as changed
+            out.append(Impact(None, None, "tax", f"{detail} (plan '{op.key}')", "now", None, unread))
     return out
 
 
@@ -147,12 +153,13 @@ def _plan_replace(ctx: Context, op: Operation) -> list[Impact]:
         reason, frm, to, current = version_move(ctx, key, op.key, op.before or {}, op.after or {})
         when = "now" if reason == "upgrade_immediate" else "period_end"
         move = "an upgrade: the current period is closed and invoiced" if when == "now" else "a downgrade"
-        detail = (f"moves from '{current}' to new version '{op.version.code}' ({move}; yearly base "
+        detail = (f"moves from '{lago_plan_code(ctx, current)}' to new version '{op.version.code}' ({move}; yearly base "
                   f"{frm} -> {to} cents)")
         pending = ctx.facts.pending_downgrades.get(key)
         if pending and pending != current:
-            detail += (f"; its scheduled downgrade to '{pending}' is replaced by this move" if when == "period_end"
-                       else f"; its scheduled downgrade to '{pending}' is cancelled")
+            shown = lago_plan_code(ctx, pending)
+            detail += (f"; its scheduled downgrade to '{shown}' is replaced by this move" if when == "period_end"
+                       else f"; its scheduled downgrade to '{shown}' is cancelled")
         out += _named(ctx, [key], "plan", detail, when)
     return out
 
@@ -186,7 +193,7 @@ def _subscription_migrate(ctx: Context, op: Operation) -> list[Impact]:
 def _subscription_update(ctx: Context, op: Operation) -> list[Impact]:
     out: list[Impact] = []
     if op.cancel_pending:
-        current = _sub(ctx, op.key).get("plan_code")
+        current = lago_plan_code(ctx, _sub(ctx, op.key).get("plan_code"))
         out += _named(ctx, [op.key], "timing",
                       f"its scheduled downgrade to '{op.cancel_pending}' is cancelled: it stays on '{current}' "
                       "and keeps paying its price", "period_end")
@@ -215,7 +222,9 @@ def _customer_update(ctx: Context, op: Operation) -> list[Impact]:
     tax = [c for c in op.changes if _top(c.path) == "tax_codes"]
     if not tax:
         return []
-    return _named(ctx, _customer_subscriptions(ctx, op.key), "tax", f"customer '{op.key}': {_summary(tax)}")
+    subs = [s for s in _customer_subscriptions(ctx, op.key)
+            if invoice_taxes(ctx, s, before=False) != invoice_taxes(ctx, s, before=True)]
+    return _named(ctx, subs, "tax", f"customer '{op.key}': {_summary(tax)}")
 
 
 def _customer_delete(ctx: Context, op: Operation) -> list[Impact]:
@@ -235,30 +244,67 @@ def _move(ctx: Context, op: Operation) -> list[Impact]:
 # --------------------------------------------------------------------------- taxes
 
 
-def tax_users(ctx: Context, code: str, obj: dict[str, Any] | None) -> tuple[set[str], list[str]]:
-    """(subscriptions whose invoices carry tax ``code``, plans carrying it): through plans, charges,
-    fixed charges and customers; every subscription for an organization-wide tax."""
-    if obj and obj.get("applied_to_organization"):
-        return set(ctx.l("subscription")), sorted(ctx.l("plan"))
-    plans = []
-    for plan_code, plan in ctx.l("plan").items():
-        items = [plan, *(plan.get("charges") or {}).values(), *(plan.get("fixed_charges") or {}).values()]
-        if any(code in (item.get("tax_codes") or ()) for item in items):
-            plans.append(plan_code)
-    subs = {k for k, c in ctx.l("customer").items() if code in (c.get("tax_codes") or ())}
-    return {s for c in subs for s in _customer_subscriptions(ctx, c)}, sorted(plans)
+def _after(ctx: Context, kind: str, key: str) -> dict[str, Any]:
+    """An object as the plan leaves it: as declared, else as in Lago."""
+    wanted = ctx.d(kind).get(key)
+    if wanted is not None and wanted.get("ensure") != "absent":
+        return wanted
+    return ctx.l(kind).get(key) or {}
+
+
+def invoice_taxes(ctx: Context, sub: str, *, before: bool) -> dict[str, dict[str, Any]]:
+    """The taxes (code -> rate) on each fee of a subscription's invoice, by Lago's precedence
+    (lago-behaviour#tax-precedence): a charge's or fixed charge's own taxes, else its plan's, else its
+    customer's, else the organization's (taxes ``applied_to_organization``). ``before``: as in Lago now;
+    else as the plan leaves Lago."""
+    def get(kind: str, key: str) -> dict[str, Any]:
+        return (ctx.l(kind).get(key) or {}) if before else _after(ctx, kind, key)
+
+    row = get("subscription", sub) or ctx.l("subscription").get(sub) or {}
+    plan = get("plan", str(row.get("plan_code")))
+    customer = get("customer", str(row.get("external_customer_id")))
+    taxes = {code: get("tax", code) for code in {*ctx.l("tax"), *ctx.d("tax")}}
+    taxes = {code: tax for code, tax in taxes.items() if tax}
+    org = sorted(code for code, tax in taxes.items() if tax.get("applied_to_organization"))
+    default = list(plan.get("tax_codes") or ()) or list(customer.get("tax_codes") or ()) or org
+    fees = {"subscription": default}
+    for code, charge in (plan.get("charges") or {}).items():
+        fees[f"charges.{code}"] = list(charge.get("tax_codes") or ()) or default
+    for code, fixed in (plan.get("fixed_charges") or {}).items():
+        fees[f"fixed_charges.{code}"] = list(fixed.get("tax_codes") or ()) or default
+    return {fee: {c: (taxes.get(c) or {}).get("rate") for c in codes} for fee, codes in fees.items()}
 
 
 def _tax_change(ctx: Context, op: Operation, detail: str) -> list[Impact]:
-    subs: set[str] = set()
-    plans: set[str] = set()
-    for obj in (op.before, op.after):
-        s, p = tax_users(ctx, op.key, obj)
-        subs |= s
-        plans |= set(p)
-    out = [i for i in _plan_impacts(ctx, plans, "tax", detail) if i.subscription is None]
-    named = subs | {s for p in plans for s in plan_subscribers(ctx, p)[0]}
-    return _named(ctx, named, "tax", detail) + out
+    """The subscriptions with the tax on a fee of their invoice, now or once an organization-wide flag
+    changes (``op.after``), plus the counted subscribers of plans carrying it."""
+    code = op.key
+    flag_on = bool((op.after or {}).get("applied_to_organization"))
+    flag_changed = op.before is not None and op.after is not None and \
+        bool(op.before.get("applied_to_organization")) != flag_on
+    named = []
+    for sub in ctx.l("subscription"):
+        fees = invoice_taxes(ctx, sub, before=True)
+        if any(code in codes for codes in fees.values()):
+            named.append(sub)
+        elif flag_changed and flag_on and _falls_back_to_organization(ctx, sub):
+            named.append(sub)
+    plans = [p for p, plan in ctx.l("plan").items()
+             if code in (plan.get("tax_codes") or ()) or any(
+                 code in (item.get("tax_codes") or ())
+                 for item in [*(plan.get("charges") or {}).values(), *(plan.get("fixed_charges") or {}).values()])]
+    counted = [i for i in _plan_impacts(ctx, plans, "tax", detail) if i.subscription is None]
+    return _named(ctx, named, "tax", detail) + counted
+
+
+def _falls_back_to_organization(ctx: Context, sub: str) -> bool:
+    """Some fee of the subscription has no charge, plan or customer taxes (the organization's apply)."""
+    row = ctx.l("subscription").get(sub) or {}
+    plan = ctx.l("plan").get(str(row.get("plan_code"))) or {}
+    customer = ctx.l("customer").get(str(row.get("external_customer_id"))) or {}
+    if plan.get("tax_codes") or customer.get("tax_codes"):
+        return False
+    return True
 
 
 def _tax_update(ctx: Context, op: Operation) -> list[Impact]:

@@ -22,13 +22,13 @@ from lagosync.planner import make_plan
 BLOCKED = "blocked"
 
 RAW: dict[str, dict[str, dict[str, Any]]] = {
-    "tax": {"vat": {"code": "vat", "name": "VAT", "rate": "20"}},
+    "tax": {"vat": {"code": "vat", "name": "VAT", "rate": "20"}, "gst": {"code": "gst", "name": "GST", "rate": "5"}},
     "billable_metric": {"calls": {"code": "calls", "name": "Calls", "aggregation_type": "count_agg",
                                   "filters": [{"key": "region", "values": ["eu", "us"]}]}},
     "add_on": {"setup": {"code": "setup", "name": "Setup", "amount_cents": 5000, "amount_currency": "EUR"}},
     "plan": {"pro": {
         "code": "pro", "name": "Pro", "interval": "monthly", "amount_cents": 4900, "amount_currency": "EUR",
-        "pay_in_advance": False, "tax_codes": ["vat"], "metadata": {"tier": "2"},
+        "pay_in_advance": False, "tax_codes": [], "metadata": {"tier": "2"},
         "charges": [{"billable_metric_code": "calls", "charge_model": "standard", "properties": {"amount": "0.01"},
                      "filters": [{"values": {"region": ["eu"]}, "properties": {"amount": "0.02"}}]}],
         "fixed_charges": [{"add_on_code": "setup", "charge_model": "standard", "units": 1,
@@ -77,13 +77,13 @@ ROWS: list[tuple[str, str, str, Any, str | None]] = [
     ("plan", "pro", "trial_period", "14", "plan"),
     ("plan", "pro", "pay_in_advance", True, "plan"),
     ("plan", "pro", "bill_charges_monthly", None, None),  # stored only for yearly plans: nothing to change
-    ("plan", "pro", "tax_codes", [], "tax"),
+    ("plan", "pro", "tax_codes", ["gst"], "tax"),  # plan taxes come before the customer's
     ("plan", "pro", "metadata", {"tier": "3"}, None),
     ("plan", "pro", "<delete>", None, "termination"),
     ("plan", "pro", f"{CH}.invoice_display_name", "Calls", None),
     ("plan", "pro", f"{CH}.properties", {"amount": "0.02"}, "price"),
     ("plan", "pro", f"{CH}.filters", [], "price"),
-    ("plan", "pro", f"{CH}.tax_codes", ["vat"], "tax"),
+    ("plan", "pro", f"{CH}.tax_codes", ["gst"], "tax"),
     ("plan", "pro", f"{CH}.charge_model", "package", "plan"),
     ("plan", "pro", f"{CH}.pay_in_advance", True, "plan"),
     ("plan", "pro", f"{CH}.prorated", True, "plan"),
@@ -92,7 +92,7 @@ ROWS: list[tuple[str, str, str, Any, str | None]] = [
     ("plan", "pro", f"{FC}.invoice_display_name", "Setup", None),
     ("plan", "pro", f"{FC}.units", "2", "price"),
     ("plan", "pro", f"{FC}.properties", {"amount": "60"}, "price"),
-    ("plan", "pro", f"{FC}.tax_codes", ["vat"], "tax"),
+    ("plan", "pro", f"{FC}.tax_codes", ["gst"], "tax"),
     ("plan", "pro", f"{FC}.charge_model", "volume", "plan"),
     ("plan", "pro", f"{FC}.pay_in_advance", True, "plan"),
     ("plan", "pro", f"{FC}.prorated", True, "plan"),
@@ -114,7 +114,7 @@ ROWS: list[tuple[str, str, str, Any, str | None]] = [
     ("customer", "acme", "name", "Acme Corp", None),
     ("customer", "acme", "email", "billing@acme.test", None),
     ("customer", "acme", "currency", "USD", BLOCKED),
-    ("customer", "acme", "tax_codes", [], "tax"),
+    ("customer", "acme", "tax_codes", [], "tax"),  # no plan taxes: the customer's apply
     ("customer", "acme", "metadata", {"region": {"value": "us", "display_in_invoice": False}}, None),
     ("customer", "acme", "external_id", "acme", None),  # identity
     ("customer", "acme", "<delete>", None, "termination"),

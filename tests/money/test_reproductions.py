@@ -146,9 +146,9 @@ def test_a_version_move_while_a_downgrade_waits_is_timed_from_the_active_plan(ws
     plans.write_text(text[:start] + text[start:].replace("pay_in_advance: true", "pay_in_advance: false", 1))
     out = run(ws, "plan", "--no-color").output
     # the subscription is active on 'trial' (1200 a year), not on v2: moving to v3 (100 a year) is a downgrade
-    assert ("$ subscription 'sub_org_umbrella' of 'org_umbrella': plan: moves from 'trial__v1' to new "
+    assert ("$ subscription 'sub_org_umbrella' of 'org_umbrella': plan: moves from 'trial' to new "
             "version 'trial__v3' (a downgrade; yearly base 1200 -> 100 cents); its scheduled downgrade "
-            "to 'trial' is replaced by this move, at the end of its billing period") in out
+            "to 'trial__v2' is replaced by this move, at the end of its billing period (") in out
     assert "is an upgrade" not in out
     assert re.search(r"-/\+ plan 'trial' -> new version 'trial__v3'  \[locked_after_subscription, "
                      r"downgrade_at_period_end\]", out), out
