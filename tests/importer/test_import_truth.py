@@ -170,6 +170,8 @@ def test_import_writes_every_customer_field_an_org_can_declare(tmp_path):
     changes = {(o["key"], c["path"]) for o in json.loads(res.output)["operations"] for c in o["changes"]}
     assert changes == {("org_full", "billing_configuration.document_locale"), ("sub_full", "ending_at")}
     res = _run(root, "apply", "--auto-approve")
+    assert res.exit_code == 1 and "--allow-destroy" in res.output  # a new end date schedules a termination
+    res = _run(root, "apply", "--auto-approve", "--allow-destroy")
     assert res.exit_code == 0, res.output
     _plan_empty(root)
     seed = Seed(root)
