@@ -33,3 +33,20 @@ def test_without_versions_the_codes_are_the_declared_ones(builders):
     (op,) = plan.operations
     assert (op.details["from_plan"], op.details["to_plan"]) == ("pro", "basic")
     assert [(c.path, c.old, c.new) for c in op.changes] == [("plan_code", "pro", "basic")]
+
+
+def test_the_money_impact_of_a_new_version_names_the_version_a_waiting_subscription_is_on(builders):
+    """A subscription still on version 1, waiting for a downgrade to version 2, moves to version 3."""
+    b = builders
+    live_state = b.full_state()
+    live_state["subscription"]["sub_acme"] = b.canon("subscription", "sub_acme", plan_code="pro__v1")
+    live = b.live(live_state, plan_versions={"pro": "pro__v2"}, superseded_codes={"pro__v1": "pro"},
+                  plan_has_had_subscriptions={"pro"}, pending_downgrades={"sub_acme": "pro"},
+                  superseded_yearly_amounts={"pro__v1": 4900 * 12})
+    desired = b.full_state()
+    desired["plan"]["pro"] = b.canon("plan", "pro", interval="yearly", amount_cents=10000)
+    plan = make_plan(desired, live, environment="test", created_at="2025-01-01T00:00:00+00:00")
+    replace = next(op for op in plan.operations if op.id == "plan:pro")
+    assert replace.version is not None and replace.version.code == "pro__v3"
+    assert any("moves from 'pro' to new version 'pro__v3'" in i.detail for i in replace.impact)
+    assert "pro__v1" not in render_text(plan) + render_markdown(plan)
