@@ -107,7 +107,7 @@ def setup_logging(level: str | int | None) -> None:
     through a formatter that redacts secrets (``redact_secrets``). ``None``: warnings only, as
     ``lagosync: <message>`` lines (the client says so when it waits long for Lago)."""
     if level is None or level == "":
-        _install(logging.WARNING, "lagosync: %(message)s")
+        _install(logging.WARNING, "lagosync: %(message)s", logger_level=logging.NOTSET)
         return
     if isinstance(level, str):
         value = logging.getLevelName(level.strip().upper())
@@ -117,7 +117,9 @@ def setup_logging(level: str | int | None) -> None:
     _install(level, "%(levelname)s %(name)s: %(message)s")
 
 
-def _install(level: int, fmt: str) -> None:
+def _install(level: int, fmt: str, logger_level: int | None = None) -> None:
+    """One redacting stderr handler at ``level`` on the "lagosync" logger; the logger's own level is
+    ``logger_level`` (default: ``level``; NOTSET leaves the filtering to the handler and the root)."""
     logger = logging.getLogger("lagosync")
     for handler in list(logger.handlers):
         if getattr(handler, "_lagosync", False):
@@ -128,5 +130,6 @@ def _install(level: int, fmt: str) -> None:
     # Duck-typed: Handler only calls .format(record); other attributes reach the inner formatter.
     formatter = _RedactingFormatter(logging.Formatter(fmt))
     handler.setFormatter(cast(logging.Formatter, formatter))
+    handler.setLevel(level)
     logger.addHandler(handler)
-    logger.setLevel(level)
+    logger.setLevel(level if logger_level is None else logger_level)

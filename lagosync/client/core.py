@@ -328,7 +328,8 @@ class LagoClient:
                 # the body is read while holding the slot so concurrency stays bounded; the whole
                 # attempt has one deadline (httpx's timeout is per read: a drip would never end)
                 try:
-                    response = await asyncio.wait_for(self._exchange(http, request), self.deadline)
+                    async with asyncio.timeout(self.deadline):  # no extra task: scheduling as without it
+                        response = await self._exchange(http, request)
                 except TimeoutError:
                     raise DeadlineExceeded(
                         f"no complete answer within {self.deadline:g} s", request=request) from None
