@@ -74,6 +74,9 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _FATAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError, httpx.InvalidURL)
 
 
+_TIMEOUT = getattr(asyncio, "timeout", None)  # asyncio.timeout (3.11+); else asyncio.wait_for
+
+
 class DeadlineExceeded(httpx.ReadTimeout):
     """One attempt took longer than the client's ``deadline`` in total (not retried)."""
 
@@ -328,9 +331,12 @@ class LagoClient:
                 # the body is read while holding the slot so concurrency stays bounded; the whole
                 # attempt has one deadline (httpx's timeout is per read: a drip would never end)
                 try:
-                    async with asyncio.timeout(self.deadline):  # no extra task: scheduling as without it
-                        response = await self._exchange(http, request)
-                except TimeoutError:
+                    if _TIMEOUT is not None:  # Python 3.11+: no extra task, scheduling as without a deadline
+                        async with _TIMEOUT(self.deadline):
+                            response = await self._exchange(http, request)
+                    else:
+                        response = await asyncio.wait_for(self._exchange(http, request), self.deadline)
+                except asyncio.TimeoutError:
                     raise DeadlineExceeded(
                         f"no complete answer within {self.deadline:g} s", request=request) from None
             finally:
