@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from ..errors import Diagnostic, WorkspaceError
 from .checks import Checker
 from .model import LOCAL, Environment, Settings, Workspace
+from .pricing_tests import load_pricing_tests
 from .schema import check_schema
 from .yamlpos import Document, parse_yaml_bytes, read_file_bytes
 
@@ -180,6 +181,7 @@ def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
 
     checker.run()
     diags = run.diags + checker.diags
+    diags += load_pricing_tests(root, checker.desired()[0])[1]  # pricing_tests/*.yaml, lagosync test
     diags.sort(key=lambda d: (d.file != SETTINGS_FILE, d.file, d.line, d.column, d.path, d.message))
     desired, sources = checker.desired()
     workspace = Workspace(root=root, settings=settings, desired=desired, sources=sources,

@@ -26,6 +26,7 @@ SCHEMA_FILES = {
     "settings": "lagosync.schema.json",
     "plans": "plans.schema.json",
     "orgs": "orgs.schema.json",
+    "pricing_tests": "pricing_tests.schema.json",
 }
 
 DECIMAL_PATTERN = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("plan", "apply", "faults", "emulator")
+SCRIPTS = ("plan", "apply", "faults", "emulator", "pricing")
 
 
 def run_quick(name: str) -> list[list[str]]:
@@ -79,3 +79,13 @@ def test_emulator_bench(name):
     assert [r[0] for r in rows][:3] == ["Emulator.handle()", "httpx, in-process transport",
                                         "httpx, HTTP server (socket)"]
     assert all(_num(r[1]) > 0 and _num(r[2]) > 0 for r in rows)
+
+
+def test_pricing_bench():
+    header, *rows = run_quick("pricing")
+    assert header == ["cases", "fees priced", "CPU s (whole run)", "CPU s (pricing)", "cases/s"]
+    assert [r[0] for r in rows] == ["10", "100"]
+    for r in rows:
+        # every generated case priced: at least the subscription fee and one charge fee each
+        assert _num(r[1]) >= 2 * _num(r[0]), r
+        assert _num(r[2]) >= _num(r[3]) >= 0, r
