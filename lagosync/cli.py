@@ -210,9 +210,11 @@ def doctor_cmd(workspace, env):
 @click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Independent operations run in parallel, at most this many at once.")
 @click.option("--no-color", is_flag=True, help="No colour in the plan shown.")
+@click.option("--migrations", "migrations_only", is_flag=True,
+              help="Only what the price migrations need today: their due moves and records (the scheduled run).")
 @handle_errors
 def apply_cmd(plan_file, workspace, env, auto_approve, allow_destroy, allow_reprice, prune, log_format,
-              concurrency, no_color):
+              concurrency, no_color, migrations_only):
     """Apply the workspace to Lago (plans first and asks), or apply a saved PLAN_FILE.
 
     Exit codes: 0 applied, 1 error/refused/partial failure, 3 saved plan is stale.
@@ -221,7 +223,18 @@ def apply_cmd(plan_file, workspace, env, auto_approve, allow_destroy, allow_repr
 
     run_cli(workspace, env, plan_file=plan_file, auto_approve=auto_approve, allow_destroy=allow_destroy,
             allow_reprice=allow_reprice, prune=prune, log_format=log_format, concurrency=concurrency,
-            no_color=no_color)
+            no_color=no_color, migrations_only=migrations_only)
+
+
+@main.command("migrations")
+@workspace_option
+@env_option
+@handle_errors
+def migrations_cmd(workspace, env):
+    """List each price migration: done, due, waiting or blocked, with its subscriptions (reads only)."""
+    from . import workflow  # start-up: loaded when the command runs
+
+    click.echo(workflow.run_migrations(workspace, env), nl=False)
 
 
 # --- drift and import (issue 6) ---

@@ -37,6 +37,10 @@ class LiveFacts:
     # superseded plan version, as subscriptions read it (``X__v<N>``) -> its yearly base amount
     # (lago-behaviour#plan-change-upgrade-downgrade), so moving off an old version is an upgrade or a downgrade
     superseded_yearly_amounts: dict[str, int] = field(default_factory=dict)
+    # declared plan code -> version number -> live code, for every version of the plan in Lago
+    versions: dict[str, dict[int, str]] = field(default_factory=dict)
+    # migration code -> the day it was first applied (its record in the plan's metadata, lagosync_migration_<code>)
+    migration_first_seen: dict[str, str] = field(default_factory=dict)
     # declared plan code -> live code of a version lagosync made that no subscription ever used (left by
     # a failed apply): the next new version reuses it (lago-behaviour#plan-version-reuse)
     unused_versions: dict[str, str] = field(default_factory=dict)

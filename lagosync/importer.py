@@ -142,6 +142,8 @@ def _plan(c: dict) -> dict:
     # no key when there are none: the live reader then needs no GET /plans/{code} (lago-behaviour#plan-list-no-fixed-charges)
     fixed = [_fixed_charge(fc) for _, fc in sorted((c.get("fixed_charges") or {}).items())]
     _put(out, "fixed_charges", fixed)
+    # a lagosync directive, not a Lago field: set when subscriptions are on several versions (import)
+    _put(out, "price_change", c.get("price_change"))
     return out
 
 
@@ -603,10 +605,13 @@ def _subscription_plans(state: dict, live: LiveState, customers: set[str], notes
             notes.append(f"org {org!r}: subscription {ext!r} is on plan {_imported_plan_code(code, plans)!r} with a "
                          f"downgrade to plan {written!r} scheduled at the end of its billing period; written as "
                          f"plan {written!r}, so apply keeps the downgrade")
-        if bound != written:
+        if bound != written and written in plans:
+            # several versions have subscribers: they stay where they are (planner.versions)
+            state["plan"] = {**state["plan"], written: {**plans[written], "price_change": "new_version"}}
+            plans = state["plan"]
             notes.append(f"org {org!r}: subscription {ext!r} is on version {split_version(str(bound))[1]} of plan "
-                         f"{written!r}, an old one; written as plan {written!r}: the next apply moves it to the "
-                         "current version")
+                         f"{written!r}, an old one; plan {written!r} is written with price_change: new_version, "
+                         "so it stays there (a migration moves it)")
         if written != code:
             subs[ext] = {**sub, "plan_code": written}
 

@@ -58,6 +58,10 @@ def _applied_coupon_refs(obj: Mapping[str, Any]) -> set[str]:
     return _ids("coupon", [obj.get("coupon_code")]) | _ids("customer", [obj.get("external_customer_id")])
 
 
+def _migration_refs(obj: Mapping[str, Any]) -> set[str]:
+    return _ids("plan", [obj.get("plan_code")])
+
+
 def _no_refs(obj: Mapping[str, Any]) -> set[str]:
     return set()
 
@@ -90,13 +94,22 @@ KINDS_BY_NAME: dict[str, Kind] = {k.name: k for k in (
     # terminated under its customer, so it has no collection of its own to PUT or DELETE
     Kind("applied_coupon", "applied coupon", "external_customer_id/coupon_code", "orgs[].coupons", None, None,
          ("applied_coupons", "applied-coupon", "applied coupon"), _applied_coupon_refs),
+    # a price migration (plans/*.yaml `migrations`): lagosync's own object, recorded in Lago as metadata of
+    # the plan it moves subscriptions of (the day it was first applied: its notice window counts from it)
+    Kind("migration", "migration", "code", "migrations", None, None, ("migrations",), _migration_refs),
 )}
 
 KINDS: tuple[str, ...] = tuple(KINDS_BY_NAME)
 """Kind names in dependency order."""
 
-CATALOG_KINDS: tuple[str, ...] = ("tax", "billable_metric", "add_on", "plan", "coupon")
+CATALOG_KINDS: tuple[str, ...] = ("tax", "billable_metric", "add_on", "plan", "coupon", "migration")
 """The kinds declared in ``plans/*.yaml`` (the others live in ``orgs.yaml``)."""
+
+LAGO_KINDS: tuple[str, ...] = tuple(k for k in KINDS_BY_NAME if k != "migration")
+"""The kinds that are Lago objects (a migration is lagosync's, recorded in plan metadata)."""
+
+MIGRATION_RECORD_PREFIX = "lagosync_migration_"
+"""Plan metadata key prefix of a migration's record: ``lagosync_migration_<code>: <YYYY-MM-DD first applied>``."""
 
 RANK: dict[str, int] = {name: i for i, name in enumerate(KINDS)}
 
@@ -165,6 +178,11 @@ def fixed_charge_code(fixed: Mapping[str, Any]) -> Any:
 
 VERSION_SUFFIX = re.compile(r"^(?P<base>.+)__v(?P<n>[0-9]+)$")
 """A plan version's live code: ``<declared code>__v<N>`` (ARCHITECTURE "Plan versions")."""
+
+
+PRICE_CHANGES: tuple[str, ...] = ("in_place", "new_version")
+"""How a price change reaches a plan's existing subscribers (lagosync.yaml and a plan's ``price_change``):
+``in_place`` (Lago's behaviour: all at once) or ``new_version`` (a new version; existing ones stay)."""
 
 
 def version_code(code: str, version: int) -> str:

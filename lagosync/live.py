@@ -27,7 +27,14 @@ from urllib.parse import quote
 
 from .client.connect import check_organization
 from .facts import LiveFacts, LiveState
-from .kinds import KINDS, KINDS_BY_NAME, VERSION_SUFFIX, applied_coupon_key, version_code
+from .kinds import (
+    KINDS,
+    KINDS_BY_NAME,
+    MIGRATION_RECORD_PREFIX,
+    VERSION_SUFFIX,
+    applied_coupon_key,
+    version_code,
+)
 from .model import (
     MARKER_KEY,
     MARKER_VALUE,
@@ -110,7 +117,11 @@ class _PlanIndex:
             older = [v for v in self.by_live_code.values()
                      if v.logical == logical and v.version < current.version and v.live_code in staying
                      and not v.raw.get("pending_deletion")]
-            if older:
+            # a replace that finished marked the version it replaced: then the new one is meant to be
+            # unused for now (its plan grandfathers its subscribers, lago-behaviour#plan-version-reuse)
+            finished = any((v.raw.get("metadata") or {}).get("lagosync_superseded_by") == current.live_code
+                           for v in self.by_live_code.values() if v.logical == logical)
+            if older and not finished:
                 self.current[logical] = max(older, key=lambda v: (v.version, v.live_code))
                 unused[logical] = current.live_code
         return unused
@@ -377,6 +388,15 @@ def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -
         if (version.raw.get("metadata") or {}).get(MARKER_KEY) == MARKER_VALUE:
             facts.managed["plan"].add(logical)
     for live_code, version in sorted(index.by_live_code.items()):
+        if not version.raw.get("pending_deletion"):
+            facts.versions.setdefault(version.logical, {})[version.version] = live_code
+        for key, value in sorted((version.raw.get("metadata") or {}).items()):
+            # a migration's record (lagosync.planner.migrations): the day it was first applied
+            if key.startswith(MIGRATION_RECORD_PREFIX) and value:
+                code = key[len(MIGRATION_RECORD_PREFIX):]
+                first = min(str(value), facts.migration_first_seen.get(code, str(value)))
+                facts.migration_first_seen[code] = first
+                state["migration"][code] = {"code": code, "plan_code": version.logical}
         if not index.is_current(live_code):
             facts.superseded_codes[index.declared_code(live_code) or live_code] = live_code
             try:

@@ -641,12 +641,19 @@ def _applied_coupon(obj: Mapping[str, Any], api: bool, declared: Mapping[str, An
     return out
 
 
+def _migration(obj: Mapping[str, Any], api: bool) -> dict[str, Any]:
+    """A price migration as compared with its record in Lago: which plan it moves subscriptions of. The
+    rest (which subscriptions, to which version, when) is planned, not stored (lagosync.planner.migrations)."""
+    return {"code": obj.get("code"), "plan_code": obj.get("plan_code")}
+
+
 _BUILDERS = {
     "tax": _tax,
     "billable_metric": _billable_metric,
     "add_on": _add_on,
     "plan": _plan,
     "coupon": _coupon,
+    "migration": _migration,
 }
 
 

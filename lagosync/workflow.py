@@ -22,6 +22,7 @@ from .errors import LagosyncError, UserError
 from .live import read_live
 from .planner import Plan, make_plan, stale_objects
 from .planner.ops import FORMAT_VERSION
+from .planner.versions import Directives
 from .render import FORMATS, render
 from .workspace import load_workspace
 
@@ -66,8 +67,17 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
     if desired is None:
         desired = desired_state(workspace)
     plan = make_plan(desired, live, prune=prune, environment=env_name,
-                     lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest)
+                     lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest,
+                     directives=directives_of(workspace, client))
     return live, plan
+
+
+def directives_of(workspace: Any, client: Any) -> Directives:
+    """What the workspace says about plan versions (price_change, pins, migrations), on Lago's date."""
+    now = getattr(client, "lago_now", None)
+    today = now().date() if callable(now) else None
+    default = getattr(getattr(workspace, "settings", None), "price_change", "in_place")
+    return Directives.from_workspace(workspace.desired, default, today)
 
 
 async def plan_workspace(
@@ -252,3 +262,17 @@ def run_show(
     if check:
         warnings = asyncio.run(staleness_warnings(plan, root, env, client_factory=client_factory))
     return render(plan, fmt, color=color, warnings=warnings)
+
+
+def run_migrations(root: str | Path, env: str | None = None) -> str:
+    """What ``lagosync migrations`` prints: each migration's state and its subscriptions."""
+    plan = asyncio.run(plan_workspace(root, env))
+    if not plan.migrations:
+        return "No migrations in the workspace.\n"
+    lines = []
+    for m in plan.migrations:
+        lines.append(m.line())
+        lines += [f"  moved:   {s}" for s in m.moved]
+        lines += [f"  due:     {s}" for s in m.due]
+        lines += [f"  waiting: {s} from {when} ({why})" for s, when, why in m.waiting]
+    return "\n".join(lines) + "\n"

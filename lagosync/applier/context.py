@@ -6,6 +6,7 @@ the scheduler that calls them.
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,12 @@ class Context:
     metric_ids: dict[str, str] = field(default_factory=dict)
     verify: Callable[[str, dict, dict], list[str]] | None = None   # (kind, response, after) -> problems
     declared: dict[str, dict[str, dict]] = field(default_factory=dict)  # workspace objects as written
+
+    def today(self) -> str:
+        """Lago's date (the emulator's clock for `local`), YYYY-MM-DD."""
+        now = getattr(self.client, "lago_now", None)
+        moment = now() if callable(now) else _dt.datetime.now(_dt.timezone.utc)
+        return str(moment.date().isoformat())
 
     @classmethod
     def from_live(cls, client: Any, audit: AuditLog, live: LiveState, verify: Any = None,

@@ -22,7 +22,7 @@ from ..client.errors import (
     LagoValidationError,
 )
 from ..errors import LagosyncError
-from ..kinds import label, split_version
+from ..kinds import MIGRATION_RECORD_PREFIX, label, split_version
 from ..model import timestamp_str
 from ..planner.ops import Action, Operation
 from . import payloads as pl
@@ -294,7 +294,8 @@ async def _upsert_subscription(op, ctx: Context) -> str:
     after = op.after
     ext = op.key
     live = ctx.raw["subscription"].get(ext)
-    target = ctx.live_plan_code(after["plan_code"])
+    # a version the plan names (a pin, a migration), else the declared plan's current version
+    target = op.target_plan or ctx.live_plan_code(after["plan_code"])
     cancel = op.cancel_pending
     if live is not None and cancel and target == live.get("plan_code") and live.get("next_plan_code"):
         # back to the current plan: cancel the scheduled downgrade (lago-behaviour#pending-downgrade, DELETE ?status=pending)
@@ -353,6 +354,28 @@ async def _delete(op, ctx: Context) -> str:
     return f"deleted {label(kind)} '{key}'"
 
 
+async def _record_migration(op: Operation, ctx: Context) -> str:
+    """A migration's record: the day it was first applied, in its plan's metadata (its notice window
+    counts from it; lagosync.planner.migrations). A record already there keeps its day."""
+    c = ctx.client
+    after = op.after or {}
+    plan = str(after.get("plan_code"))
+    code = ctx.live_plan_code(plan)
+    raw = await c.get_plan(code)
+    meta = dict(raw.get("metadata") or {})
+    key = f"{MIGRATION_RECORD_PREFIX}{op.key}"
+    if not meta.get(key):
+        meta[key] = ctx.today()
+        meta.setdefault(pl.MARKER_KEY, pl.MARKER_VALUE)
+        # interval goes with bill_charges_monthly (lago-behaviour#plan-partial-update)
+        body = {"interval": raw.get("interval"), "bill_charges_monthly": raw.get("bill_charges_monthly"),
+                "metadata": meta}
+        result = await ctx.write(op, "PUT", pl.path_for("plan", code), c.update_plan(code, body))
+        if result is not None:
+            ctx.raw["plan"][plan] = result
+    return f"recorded migration '{op.key}' on plan '{plan}' ({meta[key]})"
+
+
 Handler = Callable[[Operation, Context], Awaitable[str]]
 
 # One handler per (kind, action): the applier executes what the plan says; reasons never decide.
@@ -373,4 +396,6 @@ HANDLERS: dict[tuple[str, Action], Handler] = {
        for kind in ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription")},
     **{("applied_coupon", action): execute_applied_coupon
        for action in (Action.CREATE, Action.REPLACE, Action.DELETE)},
+    ("migration", Action.CREATE): _record_migration,
+    ("migration", Action.UPDATE): _record_migration,
 }

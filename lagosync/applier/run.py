@@ -182,6 +182,7 @@ async def apply_async(
     tty: bool = False,
     client_factory: Callable[[Any, str], Any] | None = None,
     color: bool = False,
+    migrations_only: bool = False,
 ) -> ApplyResult:
     """Run one apply. Raises ApplyRefused / StalePlanError before any write, ApplyFailed after."""
     if log_format not in ("text", "json"):
@@ -212,6 +213,8 @@ async def apply_async(
                 plan = saved
             else:
                 live, plan = await read_and_plan(workspace, client, env_name, prune=prune, desired=desired)
+            if migrations_only:  # the scheduled run: what the price migrations need, nothing else
+                plan = plan.only_migrations()
 
 
             say(render_text(plan, color=color).rstrip("\n"))
@@ -266,6 +269,8 @@ async def apply_async(
             # after apply, plan again: it must be empty (principle 4)
             try:
                 _, again = await read_and_plan(workspace, client, env_name, prune=prune, desired=desired)
+                if migrations_only:
+                    again = again.only_migrations()
                 result.not_converged = [op.describe() for op in again.operations]
             except LagosyncError as exc:
                 result.not_converged = [f"could not re-plan after apply: {exc}"]

@@ -20,8 +20,10 @@ plan, apply, show, drift and import) and ``doctor`` call it before anything else
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -150,7 +152,8 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
             key = os.environ[env.api_key_env].strip()
         db = folder / "local.db"
         try:
-            emulator = Emulator(db_path=str(db), api_key=key, premium=bool(getattr(env, "premium", False)))
+            emulator = Emulator(db_path=str(db), api_key=key, premium=bool(getattr(env, "premium", False)),
+                                clock=emulator_clock())
         except (sqlite3.Error, ValueError) as exc:
             raise UserError(
                 f"{db}: the local emulator's database cannot be read ({exc}); it is not a lagosync "
@@ -159,7 +162,9 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
             ) from None
         kwargs = {**_told(env), **client_settings(env, None), **overrides}
         kwargs.setdefault("transport", EmulatorTransport(emulator))
-        return LagoClient(LOCAL_BASE_URL, key, environment=name, api_key_env=env.api_key_env, **kwargs)
+        client = LagoClient(LOCAL_BASE_URL, key, environment=name, api_key_env=env.api_key_env, **kwargs)
+        client.lago_now = emulator.now  # the emulator's clock is this Lago's time
+        return client
 
     if "@" in urlsplit(env.api_url or "").netloc:
         raise UserError(
@@ -190,3 +195,23 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
 def _told(env: Any) -> dict[str, Any]:
     """What the environment entry says about its Lago: the pinned organization, the premium license."""
     return {"organization": getattr(env, "organization", None), "premium": bool(getattr(env, "premium", False))}
+
+
+EMULATOR_NOW_VAR = "LAGOSYNC_EMULATOR_NOW"
+
+
+def emulator_clock() -> Callable[[], _dt.datetime] | None:
+    """The local emulator's clock: the machine's, or a fixed moment from ``LAGOSYNC_EMULATOR_NOW``
+    (``YYYY-MM-DD`` or an ISO date-time, UTC), so a workspace can be tried across period ends and dates
+    (lago-behaviour#emulator-clock)."""
+    text = os.environ.get(EMULATOR_NOW_VAR, "").strip()
+    if not text:
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"{EMULATOR_NOW_VAR}={text!r} is not a date or date-time (write YYYY-MM-DD or "
+                        "YYYY-MM-DDTHH:MM:SS)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return lambda: moment

@@ -27,6 +27,7 @@ The API key is kept in a ``_Secret`` whose repr is ``'***'``; it is only reveale
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import email.utils
 import json as jsonlib
 import logging
@@ -246,6 +247,9 @@ class LagoClient:
         # first read), and whether the server has a premium license (lago-behaviour#premium-not-reported)
         self.pinned_organization = organization
         self.premium = premium
+        # Lago's time (the day migrations are due, lagosync.planner.migrations): the machine's clock, or
+        # the embedded emulator's for `local` (connect() sets it; LAGOSYNC_EMULATOR_NOW moves it)
+        self.lago_now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc)
         self._key = _Secret(_check_key(api_key, environment, api_key_env))
         register_secret(self._key.reveal())  # redacted from every message and log line, whatever its variable
         self.concurrency = concurrency

@@ -18,6 +18,7 @@ from ..facts import LiveFacts, State
 from ..kinds import KINDS, split_version, version_code
 from .diff import diff
 from .ops import Action, Blocked, Change, NewVersion, Operation
+from .versions import Directives, live_code, sub_version, wanted_plan_code
 
 __all__ = ["KINDS", "COMPARE", "Context", "create_op", "delete_op", "is_absent", "strip"]
 
@@ -48,6 +49,7 @@ class Context:
     facts: LiveFacts
     yearly_amount_cents: Callable[[dict[str, Any]], int]
     raw: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # raw API objects (dates)
+    directives: Directives = field(default_factory=Directives)  # price-change policies, pins, migrations
 
     def d(self, kind: str) -> dict[str, dict[str, Any]]:
         return self.desired.get(kind) or {}
@@ -222,6 +224,16 @@ def compare_plan(ctx: Context, key: str, before: dict[str, Any], after: dict[str
     removed_fixed = sorted(set(before.get("fixed_charges") or {}) - set(after.get("fixed_charges") or {}))
     pending_here = [s for s in pending_subscriptions_to(ctx, key) if not leaves_plan(ctx, s, key)]
     n_active = active_subscriptions(ctx, key) + len(pending_here)
+    priced = _sorted_set(_top(c.path) for c in changes if _top(c.path) in PLAN_PRICE_FIELDS)
+    if had_subs and (locked or priced) and ctx.directives.policy(key) == "new_version":
+        # price_change: new_version (planner.versions): a new version for new subscriptions; the existing
+        # ones stay on theirs (grandfathered) until a migration moves them. Nobody pays differently now.
+        code = next_version_code(ctx, key)
+        version = NewVersion(code=code, live_code=ctx.facts.plan_versions.get(key, key), migrate=(),
+                             locked_paths=tuple(_sorted_set([*locked, *priced])))
+        return Operation(Action.REPLACE, "plan", key, ("new_version",), tuple(changes), before, after,
+                         {"grandfathered": n_active}, version=version,
+                         block=_version_block(ctx, key, after, [], code))
     if had_subs and locked:
         # lago-behaviour#plan-locked-fields: locked fields are silently ignored once the plan has had subscriptions, so the
         # route that works is a new plan version plus moving the subscriptions (ARCHITECTURE "Plan
@@ -391,6 +403,10 @@ SUBSCRIPTION_FIXED_FIELDS = ("billing_time", "external_customer_id")
 
 def compare_subscription(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
     before_eff = dict(before)
+    declared_plan = str(after.get("plan_code"))
+    # the version the subscription should be on (a pin, or its own under new_version: planner.versions)
+    after = {**after, "plan_code": wanted_plan_code(ctx.facts, ctx.directives, key, before.get("plan_code"),
+                                                    declared_plan)}
     pending = ctx.facts.pending_downgrades.get(key)
     details: dict[str, Any] = {}
     if pending is not None and pending == after.get("plan_code"):
@@ -421,8 +437,15 @@ def compare_subscription(ctx: Context, key: str, before: dict[str, Any], after: 
     # people read the plans by the codes Lago knows them by (a superseded version 1 reads X__v1 in the state)
     changes = [Change(c.path, lago_plan_code(ctx, c.old), lago_plan_code(ctx, c.new))
                if c.path in ("plan_code", "pending_plan_code") else c for c in changes]
-    return Operation(action, "subscription", key, tuple(reasons), tuple(changes), before, after, details,
-                     block=block, cancel_pending=cancel_pending)
+    return Operation(action, "subscription", key, tuple(reasons), tuple(changes), before,
+                     {**after, "plan_code": declared_plan}, details, block=block, cancel_pending=cancel_pending,
+                     target_plan=_target_plan(ctx, str(after["plan_code"])))
+
+
+def _target_plan(ctx: Context, state_code: str) -> str | None:
+    """The Lago code to move a subscription to when it is not its plan's current version."""
+    base, version = sub_version(ctx.facts, state_code)
+    return live_code(ctx.facts, base, version) if state_code != base else None
 
 
 def lago_plan_code(ctx: Context, code: Any) -> Any:
@@ -499,6 +522,12 @@ def create_applied_coupon_op(ctx: Context, key: str, after: dict[str, Any]) -> O
     return Operation(Action.CREATE, "applied_coupon", key, ("new",), (), None, after)
 
 
+def compare_migration(ctx: Context, key: str, before: dict[str, Any], after: dict[str, Any]) -> Operation | None:
+    # a migration's record (the plan it belongs to); what it moves is planned by planner.migrations
+    op = _simple_update("migration", key, before, after)
+    return op.with_(migration=key) if op is not None else None
+
+
 COMPARE = {
     "tax": compare_tax,
     "billable_metric": compare_billable_metric,
@@ -508,6 +537,7 @@ COMPARE = {
     "customer": compare_customer,
     "subscription": compare_subscription,
     "applied_coupon": compare_applied_coupon,
+    "migration": compare_migration,
 }
 
 
@@ -517,7 +547,12 @@ COMPARE = {
 def create_op(ctx: Context, kind: str, key: str, after: dict[str, Any]) -> Operation:
     if kind == "applied_coupon":
         return create_applied_coupon_op(ctx, key, after)
-    return Operation(Action.CREATE, kind, key, ("new",), (), None, after)
+    target = None
+    if kind == "subscription":  # a pinned version (planner.versions)
+        wanted = wanted_plan_code(ctx.facts, ctx.directives, key, None, str(after.get("plan_code")))
+        target = _target_plan(ctx, wanted)
+    return Operation(Action.CREATE, kind, key, ("new",), (), None, after, target_plan=target,
+                     migration=key if kind == "migration" else None)
 
 
 def delete_op(ctx: Context, kind: str, key: str, before: dict[str, Any], *, pruned: bool) -> Operation:

@@ -9,10 +9,12 @@ from ..facts import LiveState, State
 from ..kinds import KINDS, RANK, references
 from .compare import COMPARE, Context, create_op, delete_op, is_absent, strip
 from .impact import money_impact
+from .migrations import plan_migrations
 from .moves import plan_moves
 from .ops import REPRICE_REASONS, Action, Change, Impact, Operation, Plan
 from .premium import block_premium_inputs
 from .stale import live_fingerprints
+from .versions import Directives
 
 
 def make_plan(
@@ -24,6 +26,7 @@ def make_plan(
     lago_url: str | None = None,
     workspace_digest: str = "",
     created_at: str | None = None,
+    directives: Directives | None = None,
 ) -> Plan:
     """Compare ``desired`` with ``live`` (a LiveState: ``state``, ``raw``, ``facts``) and return the plan.
 
@@ -32,7 +35,7 @@ def make_plan(
     deleted instead. A declared object with ``ensure: absent`` is deleted when it exists.
     """
     ctx = Context(desired=desired, live=live.state, facts=live.facts,
-                  yearly_amount_cents=model.yearly_amount_cents, raw=live.raw)
+                  yearly_amount_cents=model.yearly_amount_cents, raw=live.raw, directives=directives or Directives())
     managed = live.facts.managed
     ops: list[Operation] = []
     unchanged = 0
@@ -57,6 +60,8 @@ def make_plan(
             else:
                 ops.append(op)
         for key in sorted(set(have) - set(want)):
+            if kind == "migration":
+                continue  # the record of a migration removed from the workspace: it stopped, nothing to do
             # applied coupons of an org that declares `coupons:` are managed by that list: one it no
             # longer lists is terminated without --prune (live.py puts them in facts.managed)
             if (prune or kind == "applied_coupon") and key in (managed.get(kind) or set()):
@@ -73,6 +78,8 @@ def make_plan(
     ]
     ops = [block_premium_inputs(op, live.facts, environment) for op in ops]  # lago-behaviour#premium-ignored-fields
     ops += _coupons_following_versions(ctx, ops)
+    moves, migrations = plan_migrations(ctx, ops)
+    ops += moves
     ordered = order_operations(ops)
     # user-to-org moves (orgs.yaml migrate_from) come last, with their own depends_on
     ordered, unmanaged = plan_moves(desired, live, ordered, unmanaged)
@@ -94,6 +101,7 @@ def make_plan(
         fingerprints=fingerprints,
         unchanged=unchanged,
         organization=live.facts.organization,
+        migrations=tuple(migrations),
     )
 
 

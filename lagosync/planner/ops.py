@@ -45,6 +45,8 @@ REASONS = (
     "removed",
     "reprices_subscribers",
     "locked_after_subscription",
+    "new_version",  # price_change: new_version: a new version for new subscriptions, existing ones stay
+    "migration",  # a price migration (plans/*.yaml migrations) moves the subscription to another version
     "metric_locked",
     "coupon_locked",
     "subscription_locked",  # billing_time or the customer of a subscription (lago-behaviour#subscription-fixed-fields)
@@ -242,6 +244,8 @@ class Operation:
     cancel_pending: str | None = None  # a subscription's scheduled downgrade (to this plan) is cancelled
     pruned: bool = False  # a delete of an object merely absent from the workspace (--prune)
     impact: tuple[Impact, ...] = ()  # the money impact (planner.impact): who pays differently, how, when
+    target_plan: str | None = None  # a subscription's plan as Lago names it, when not its plan's current version
+    migration: str | None = None  # the price migration this operation carries out (planner.migrations)
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, Action):
@@ -324,6 +328,11 @@ class Operation:
                     f"plan '{self.key}' has had subscriptions, so {', '.join(v.locked_paths)} cannot change in "
                     f"place: creates version '{v.code}' and moves {_plural(len(v.migrate), 'subscription')} to it"
                 )
+            elif reason == "new_version" and self.version is not None:
+                n = int(d.get("grandfathered") or 0)
+                out.append(f"creates version '{self.version.code}' of plan '{self.key}' for new subscriptions; "
+                           f"{_plural(n, 'existing subscription')} stay on their version (grandfathered) until a "
+                           "migration moves them")
             elif reason in ("metric_locked", "coupon_locked") and block is not None:
                 out.append(f"{label} is in use, so {', '.join(block.locked_paths)} cannot change in place; "
                            f"{block.hint}".rstrip())
@@ -421,6 +430,8 @@ class Operation:
             "cancel_pending_downgrade": self.cancel_pending,
             "pruned": self.pruned,
             "impact": [i.to_dict() for i in self.impact],
+            "target_plan": self.target_plan,
+            "migration": self.migration,
             "description": self.describe(),
         }
 
@@ -442,7 +453,55 @@ class Operation:
             cancel_pending=d.get("cancel_pending_downgrade"),
             pruned=bool(d.get("pruned")),
             impact=tuple(Impact.from_dict(i) for i in d.get("impact") or ()),
+            target_plan=d.get("target_plan"),
+            migration=d.get("migration"),
         )
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """Where a migration stands, as a plan sees it (shown in every format, and by ``lagosync migrations``)."""
+
+    code: str
+    plan_code: str
+    to_code: str | None  # the target version's Lago code
+    moved: tuple[str, ...] = ()  # on the target version, or Lago's downgrade onto it scheduled
+    due: tuple[str, ...] = ()  # moved by this plan
+    waiting: tuple[tuple[str, str, str], ...] = ()  # (subscription, from when, why it waits)
+    blocked: str | None = None  # why the migration cannot run at all
+
+    @property
+    def state(self) -> str:
+        if self.blocked:
+            return "blocked"
+        if self.due:
+            return "due"
+        if self.waiting:
+            return "waiting"
+        return "done"
+
+    def line(self) -> str:
+        target = f" -> '{self.to_code}'" if self.to_code else ""
+        head = f"migration '{self.code}' (plan '{self.plan_code}'{target}): {self.state}"
+        if self.blocked:
+            return f"{head}: {self.blocked}"
+        parts = [f"{len(self.moved)} moved", f"{len(self.due)} due now", f"{len(self.waiting)} waiting"]
+        nxt = sorted(w[1] for w in self.waiting if w[1][:1].isdigit())
+        tail = f"; next on {nxt[0]}" if nxt else ""
+        return f"{head}: {', '.join(parts)}{tail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "plan_code": self.plan_code, "to_code": self.to_code, "state": self.state,
+                "moved": list(self.moved), "due": list(self.due),
+                "waiting": [{"subscription": s, "from": when, "why": why} for s, when, why in self.waiting],
+                "blocked": self.blocked}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MigrationStatus:
+        return cls(code=d["code"], plan_code=d["plan_code"], to_code=d.get("to_code"),
+                   moved=tuple(d.get("moved") or ()), due=tuple(d.get("due") or ()),
+                   waiting=tuple((w["subscription"], w["from"], w["why"]) for w in d.get("waiting") or ()),
+                   blocked=d.get("blocked"))
 
 
 @dataclass(frozen=True)
@@ -459,6 +518,7 @@ class Plan:
     unchanged: int = 0  # number of declared objects that already match (no-op, not listed)
     format_version: int = FORMAT_VERSION
     organization: str | None = None  # the organization the plan was made for (its API key's), when Lago says
+    migrations: tuple[MigrationStatus, ...] = ()  # where each price migration stands (planner.migrations)
 
     @property
     def has_changes(self) -> bool:
@@ -476,6 +536,12 @@ class Plan:
     def pruned(self) -> bool:
         """Made with ``--prune`` deletes (the re-plan after applying it must prune too)."""
         return any(op.pruned for op in self.operations)
+
+    def only_migrations(self) -> Plan:
+        """This plan reduced to what its price migrations do (``apply --migrations``): their due moves and
+        their records."""
+        keep = tuple(op for op in self.operations if op.migration is not None or op.kind == "migration")
+        return dataclasses.replace(self, operations=keep)
 
     def impacts(self) -> list[str]:
         """Blast-radius summary of the whole plan, in operation order."""
@@ -505,6 +571,7 @@ class Plan:
             "environment": self.environment,
             "lago_url": self.lago_url,
             "organization": self.organization,
+            "migrations": [m.to_dict() for m in self.migrations],
             "workspace_digest": self.workspace_digest,
             "created_at": self.created_at,
             "has_changes": self.has_changes,
@@ -539,6 +606,7 @@ class Plan:
             environment=d["environment"],
             lago_url=d.get("lago_url"),
             organization=d.get("organization"),
+            migrations=tuple(MigrationStatus.from_dict(m) for m in d.get("migrations") or ()),
             workspace_digest=d["workspace_digest"],
             created_at=d["created_at"],
             operations=tuple(Operation.from_dict(o) for o in d.get("operations", ())),

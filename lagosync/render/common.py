@@ -90,6 +90,18 @@ def impact_lines(plan: Plan) -> list[str]:
     return lines
 
 
+def migration_lines(plan: Plan) -> list[str]:
+    """One line per price migration, then its waiting subscriptions (at most ``MAX_IMPACT_LINES``)."""
+    lines: list[str] = []
+    for m in plan.migrations:
+        lines.append(m.line())
+        waiting = [f"  {sub}: from {when} ({why})" for sub, when, why in m.waiting]
+        if len(waiting) > MAX_IMPACT_LINES:
+            waiting = waiting[:MAX_IMPACT_LINES] + [f"  ... and {len(m.waiting) - MAX_IMPACT_LINES} more"]
+        lines.extend(waiting)
+    return lines
+
+
 def unmanaged_lines(plan: Plan) -> list[str]:
     return [describe(k, key) for k, key in plan.unmanaged]
 

@@ -8,7 +8,17 @@ are dropped from the end with a note saying how many and where to see everything
 from __future__ import annotations
 
 from ..planner import Plan
-from .common import NO_CHANGES, SYMBOLS, body, header, impact_header, impact_lines, title, unmanaged_lines
+from .common import (
+    NO_CHANGES,
+    SYMBOLS,
+    body,
+    header,
+    impact_header,
+    impact_lines,
+    migration_lines,
+    title,
+    unmanaged_lines,
+)
 
 GITHUB_COMMENT_LIMIT = 65_536
 _RESERVE = 600  # room kept for the truncation note
@@ -72,6 +82,12 @@ def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int 
         head.append("> **Blast radius**")
         head.append(">")
         head.extend(f"> {line}" for line in _capped([f"- {_escape(i)}" for i in impacts], "impacts"))
+        head.append("")
+    migrations = migration_lines(plan)
+    if migrations:
+        head.append("**Migrations**")
+        head.append("")
+        head.extend(_capped([f"- {_escape(line.strip())}" for line in migrations], "migration lines"))
         head.append("")
     unmanaged = unmanaged_lines(plan)
     if unmanaged:

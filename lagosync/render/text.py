@@ -10,6 +10,7 @@ from .common import (
     header,
     impact_header,
     impact_lines,
+    migration_lines,
     reasons,
     title,
     unmanaged_lines,
@@ -61,6 +62,11 @@ def render_text(plan: Plan, *, color: bool = False, warnings: list[str] | tuple 
         out.append(paint(sign, f"  {mark} {title(op)}") + f"  [{reasons(op)}]")
         for line_sign, text in body(op):
             out.append(paint(line_sign, f"      {line_sign} {text}"))
+        out.append("")
+    migrations = migration_lines(plan)
+    if migrations:
+        out.append(bold("Migrations:"))
+        out.extend(f"  {line}" for line in migrations)
         out.append("")
     unmanaged = unmanaged_lines(plan)
     if unmanaged:

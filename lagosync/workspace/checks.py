@@ -9,6 +9,7 @@ users state the rule itself and cite nothing.
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -615,6 +616,25 @@ class Checker:
                     f"'{first.obj['external_customer_id']}' ({first.where(('coupon_code',))})",
                     "give it to one org only, or declare the coupon with reusable: true"))
 
+    def check_migration(self, e: Entry) -> None:
+        """A price migration names a declared plan, declared orgs, and sensible versions."""
+        m = e.obj
+        self._ref(e, ("plan_code",), "plan", m.get("plan_code"))
+        for i, org in enumerate(m.get("orgs") or []):
+            self._ref(e, ("orgs", i), "customer", org)
+        to, froms = m.get("to_version"), m.get("from_versions") or []
+        if isinstance(to, int) and to in froms:
+            self.diags.append(e.doc.diag(
+                e.path + ("from_versions",), f"from_versions includes to_version {to}",
+                "a migration moves subscriptions off from_versions onto to_version: leave that version out"))
+        at = m.get("at")
+        if isinstance(at, str) and at not in ("now", "period_end"):
+            try:
+                _dt.date.fromisoformat(at)
+            except ValueError:
+                self.diags.append(e.doc.diag(e.path + ("at",), f"'{at}' is not a date",
+                                             "write now, period_end or a date YYYY-MM-DD"))
+
     def check_org_currencies(self) -> None:
         """An org without a declared currency still cannot mix plans of different currencies."""
         by_org: dict[str, list[tuple[Entry, str]]] = {}
@@ -638,7 +658,8 @@ class Checker:
     # ------------------------------------------------------------------ driver
     def run(self) -> None:
         checks = {"billable_metric": self.check_metric, "plan": self.check_plan, "add_on": self.check_add_on,
-                  "coupon": self.check_coupon, "subscription": self.check_subscription}
+                  "coupon": self.check_coupon, "subscription": self.check_subscription,
+                  "migration": self.check_migration}
         migrated: dict[str, Entry] = {}
         holders: dict[str, Entry] = {}  # non-reusable coupon code -> first org item applying it
         for kind in KINDS:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ..errors import Diagnostic, WorkspaceError
 from .checks import Checker
-from .model import LOCAL, Environment, Settings, Workspace
+from .model import LOCAL, PRICE_CHANGES, Environment, Settings, Workspace
 from .pricing_tests import load_pricing_tests
 from .schema import check_schema
 from .yamlpos import Document, parse_yaml_bytes, read_file_bytes
@@ -104,6 +104,8 @@ def _settings(doc: Document | None, bad: set[tuple], diags: list[Diagnostic]) ->
             setattr(settings, field, data[field])
     if isinstance(data.get("ignore"), list):
         settings.ignore = [dict(item) for item in data["ignore"] if isinstance(item, dict)]
+    if data.get("price_change") in PRICE_CHANGES:
+        settings.price_change = data["price_change"]
     return settings
 
 

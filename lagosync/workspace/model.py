@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..kinds import KINDS
+from ..kinds import KINDS, PRICE_CHANGES
 
-__all__ = ["KINDS", "LOCAL", "Environment", "Location", "Settings", "Workspace"]
+__all__ = ["KINDS", "LOCAL", "PRICE_CHANGES", "Environment", "Location", "Settings", "Workspace"]
 
 LOCAL = "local"
+
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Settings:
     org_id_prefix: str | None = None
     user_id_prefix: str | None = None
     ignore: list[dict] = field(default_factory=list)
+    price_change: str = "in_place"  # the plans' default policy (PRICE_CHANGES)
 
 
 @dataclass

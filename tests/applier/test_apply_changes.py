@@ -233,3 +233,34 @@ def test_a_version_left_unused_by_a_failed_apply_is_skipped_then_reused(applied)
     assert "professional__v2" in (sub["plan_code"], sub["next_plan_code"])
     codes = {p["code"] for p in lago.list("/plans", "plans")}
     assert "professional__v3" not in codes
+
+
+def test_a_migration_interrupted_by_a_crash_is_finished_by_the_next_apply_without_duplicates(applied):
+    """Two subscriptions of 'professional' grandfathered on version 1; a migration moves both now; the
+    apply dies after its first write; the next apply moves the other one, and nothing is moved twice."""
+    from lagosync.emulator import EmulatorCrash, Faults
+
+    lago = applied
+    lago.desired["customer"]["org_4"] = {**lago.desired["customer"]["org_1"], "external_id": "org_4"}
+    lago.desired["subscription"]["sub_org_4"] = {"external_id": "sub_org_4", "external_customer_id": "org_4",
+                                                 "plan_code": "professional", "name": "Org 4 plan"}
+    ok(lago)
+    pro = lago.desired["plan"]["professional"]
+    pro["price_change"] = "new_version"
+    pro["amount_cents"] += 1000
+    ok(lago)  # version 2 for new subscriptions; both stay on version 1 (no flag: nobody is re-priced)
+    subs = ("sub_org_1", "sub_org_4")
+    assert [lago.get(f"/subscriptions/{s}")["subscription"]["plan_code"] for s in subs] == ["professional"] * 2
+    lago.desired["migration"] = {"all-now": {"code": "all-now", "plan_code": "professional", "at": "now"}}
+    with pytest.raises(EmulatorCrash):
+        lago.apply(Faults(crash_after_writes=1), allow_reprice=True, concurrency=1)
+    on_v2 = [s for s in subs if lago.get(f"/subscriptions/{s}")["subscription"]["plan_code"] == "professional__v2"]
+    assert on_v2  # the crash came after the first move
+    # what moved is done: the next plan moves only what is left, and records the migration if it was not
+    left = {op.id for op in lago.plan().operations}
+    assert left <= {f"subscription:{s}" for s in subs if s not in on_v2} | {"migration:all-now"}
+    ok(lago, allow_reprice=True)
+    rows = lago.list("/subscriptions", "subscriptions", [("status[]", "active"), ("status[]", "terminated")])
+    for ext in subs:
+        mine = sorted((r["status"], r["plan_code"]) for r in rows if r["external_id"] == ext)
+        assert mine == [("active", "professional__v2"), ("terminated", "professional")], mine

@@ -63,7 +63,7 @@ def test_decimal_str_api_floats_use_shortest_repr():
 
 def test_kinds_dependency_order():
     assert KINDS == ("tax", "billable_metric", "add_on", "plan", "coupon", "customer", "subscription",
-                     "applied_coupon")
+                     "applied_coupon", "migration")
 
 
 # --------------------------------------------------------------------------- tax (lago-behaviour#tax-response)

@@ -22,6 +22,7 @@ class Case:
     unmanaged: list[tuple[str, str]] = field(default_factory=list)
     prune: bool = False
     live_mutate: Callable[[Any, dict], None] | None = None  # applied to the live state after build
+    directives: Any = None  # planner.versions.Directives (price-change policies, pins, migrations)
 
 
 def same_both(b):
@@ -113,6 +114,22 @@ def new_org_with_timezone(b):
     live_state["customer"].pop("acme")
     return desired, b.live(live_state)
 
+
+def _versions(**kw):
+    from lagosync.planner.versions import Directives, Migration
+
+    migrations = tuple(Migration(**m) for m in kw.pop("migrations", ()))
+    return Directives(migrations=migrations, **kw)
+
+
+def on_old_version(b, s):
+    """Lago has versions 1 and 2 of 'pro'; sub_acme is still on version 1 (grandfathered)."""
+    s["subscription"]["sub_acme"] = b.canon("subscription", "sub_acme", plan_code="pro__v1")
+
+
+VERSIONED = {"versions": {"pro": {1: "pro", 2: "pro__v2"}}, "plan_versions": {"pro": "pro__v2"},
+             "superseded_yearly_amounts": {"pro__v1": 58800}, "superseded_codes": {"pro__v1": "pro"},
+             "plan_has_had_subscriptions": {"pro"}, "plan_active_subscriptions": {"pro": 1}}
 
 CASES = [
     Case("applied coupon dropped from a managed org's list is terminated", applied_coupon_removed,
@@ -265,6 +282,23 @@ CASES = [
          [("create", "customer:beta", ("new",)),
           ("update", "subscription:sub_acme", ("changed", "customer_move"))],
          details={"subscription:sub_acme": {"blocked": True, "locked_paths": ["external_customer_id"]}}),
+    Case("price_change new_version: a price change makes a version, subscribers stay (grandfathered)",
+         with_desired(set_("plan", "pro", amount_cents=5900), plan_has_had_subscriptions={"pro"},
+                      plan_active_subscriptions={"pro": 1}),
+         [("replace", "plan:pro", ("new_version",))],
+         details={"plan:pro": {"new_code": "pro__v2", "migrate": [], "grandfathered": 1}},
+         directives=_versions(price_change={"pro": "new_version"})),
+    Case("price_change new_version: a subscription on an old version stays there",
+         with_live(on_old_version, **VERSIONED), [],
+         directives=_versions(price_change={"pro": "new_version"})),
+    Case("a migration moves the old version's subscription (now) and is recorded",
+         lambda b: (dict(b.full_state(), migration={"m1": {"code": "m1", "plan_code": "pro"}}),
+                    with_live(on_old_version, **VERSIONED)(b)[1]),
+         [("migrate", "subscription:sub_acme", ("upgrade_immediate", "migration")),
+          ("create", "migration:m1", ("new",))],
+         details={"subscription:sub_acme": {"migration": "m1", "to_plan": "pro__v2"}},
+         directives=_versions(price_change={"pro": "new_version"}, migrations=[{"code": "m1", "plan_code": "pro",
+                                                                               "at": "now"}])),
     Case("billing_time change is blocked (Lago keeps it)",
          with_desired(set_("subscription", "sub_acme", billing_time="anniversary")),
          [("update", "subscription:sub_acme", ("changed", "subscription_locked"))],
@@ -341,7 +375,8 @@ def test_case(case: Case, builders):
     desired, live = case.build(builders)
     if case.live_mutate is not None:
         case.live_mutate(builders, live.state)
-    plan = make_plan(desired, live, prune=case.prune, environment="test", created_at="2025-01-01T00:00:00+00:00")
+    plan = make_plan(desired, live, prune=case.prune, environment="test", created_at="2025-01-01T00:00:00+00:00",
+                     directives=case.directives)
     got = [(op.action, op.id, op.reasons) for op in plan.operations]
     assert got == case.expect
     for op_id, expected in case.details.items():

@@ -291,4 +291,4 @@ def test_line_breaking_characters_in_keys_stay_on_one_line(tmp_path, char):
     text = diag.format()
     assert len(text.splitlines()) == 1, text
     assert text == (f'plans/p.yaml:19:1: ["a{escaped}b"]: unknown field \'a{escaped}b\' '
-                    "(allowed: billable_metrics, plans, taxes, add_ons, coupons)")
+                    "(allowed: billable_metrics, plans, taxes, add_ons, coupons, migrations)")

@@ -41,12 +41,10 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
             assert months is not None  # the plan's interval is one of PLAN_INTERVALS
             total = (today.year - anchor.year) * 12 + today.month - anchor.month
             k = total // months
+            if _add_months(anchor, k * months, anchor.day) > today:
+                k -= 1  # this month's anniversary has not come yet: the period began a cycle earlier
             start = _add_months(anchor, k * months, anchor.day)
-            if start > today:
-                start = _add_months(anchor, (k - 1) * months, anchor.day)
-            end = _add_months(anchor, (total // months + 1) * months, anchor.day) - timedelta(days=1)
-            if end < start:
-                end = _add_months(start, months) - timedelta(days=1)
+            end = _add_months(anchor, (k + 1) * months, anchor.day) - timedelta(days=1)
         else:
             assert months is not None  # the plan's interval is one of PLAN_INTERVALS
             first_month = ((today.month - 1) // months) * months + 1
