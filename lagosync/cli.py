@@ -149,7 +149,8 @@ _FORMAT = click.Choice(["text", "markdown", "json"])
               help="Also save the plan (JSON) to this file, for show and apply.")
 @click.option("--prune", is_flag=True, help="Delete objects lagosync marked as managed that the YAML no longer has.")
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also when NO_COLOR is set).")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when there are no changes, 2 when there are, 4 when a billing policy is violated.")
 @handle_errors
 def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode):
     """Show what apply would change in Lago (reads only; exit 0 ok, 1 error; see --detailed-exitcode)."""
@@ -158,6 +159,8 @@ def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode):
     result = workflow.run_plan(workspace, env, fmt=fmt, out=out, prune=prune,
                                color=workflow.use_color(no_color))
     click.echo(result.output, nl=False)
+    if detailed_exitcode and result.plan.violated_policies:
+        sys.exit(workflow.EXIT_POLICY)
     if detailed_exitcode and result.plan.has_changes:
         sys.exit(workflow.EXIT_CHANGES)
 
@@ -210,11 +213,13 @@ def doctor_cmd(workspace, env):
 @click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Independent operations run in parallel, at most this many at once.")
 @click.option("--no-color", is_flag=True, help="No colour in the plan shown.")
+@click.option("--override-policy", "override_policies", multiple=True, metavar="NAME",
+              help="Apply although billing policy NAME of lagosync.yaml is violated (recorded in the audit log).")
 @click.option("--migrations", "migrations_only", is_flag=True,
               help="Only what the price migrations need today: their due moves and records (the scheduled run).")
 @handle_errors
 def apply_cmd(plan_file, workspace, env, auto_approve, allow_destroy, allow_reprice, prune, log_format,
-              concurrency, no_color, migrations_only):
+              concurrency, no_color, migrations_only, override_policies):
     """Apply the workspace to Lago (plans first and asks), or apply a saved PLAN_FILE.
 
     Exit codes: 0 applied, 1 error/refused/partial failure, 3 saved plan is stale.
@@ -223,7 +228,7 @@ def apply_cmd(plan_file, workspace, env, auto_approve, allow_destroy, allow_repr
 
     run_cli(workspace, env, plan_file=plan_file, auto_approve=auto_approve, allow_destroy=allow_destroy,
             allow_reprice=allow_reprice, prune=prune, log_format=log_format, concurrency=concurrency,
-            no_color=no_color, migrations_only=migrations_only)
+            no_color=no_color, migrations_only=migrations_only, override_policies=tuple(override_policies))
 
 
 @main.command("migrations")

@@ -8,6 +8,7 @@ the network for ``lagosync plan`` and ``lagosync show`` is here.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from .errors import LagosyncError, UserError
 from .live import read_live
 from .planner import Plan, make_plan, stale_objects
 from .planner.ops import FORMAT_VERSION
+from .planner.policies import evaluate as evaluate_policies
 from .planner.versions import Directives
 from .render import FORMATS, render
 from .workspace import load_workspace
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 EXIT_NO_CHANGES = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_POLICY = 4  # plan --detailed-exitcode: a billing policy of lagosync.yaml is violated
 
 _MAX_STALE = 10  # stale objects named in the warning before "and N more"
 
@@ -69,6 +72,9 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
     plan = make_plan(desired, live, prune=prune, environment=env_name,
                      lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest,
                      directives=directives_of(workspace, client))
+    policies = getattr(getattr(workspace, "settings", None), "policies", None) or []
+    if policies:  # lagosync.yaml billing policies, on the plan and its money impact
+        plan = dataclasses.replace(plan, policies=evaluate_policies(plan, policies))
     return live, plan
 
 

@@ -183,6 +183,7 @@ async def apply_async(
     client_factory: Callable[[Any, str], Any] | None = None,
     color: bool = False,
     migrations_only: bool = False,
+    override_policies: tuple[str, ...] = (),
 ) -> ApplyResult:
     """Run one apply. Raises ApplyRefused / StalePlanError before any write, ApplyFailed after."""
     if log_format not in ("text", "json"):
@@ -227,6 +228,7 @@ async def apply_async(
                 raise ApplyRefused("preflight found problems; nothing was written:\n  - "
                                    + "\n  - ".join(problems))
 
+            _check_policies(plan, override_policies)
             _approve(plan, env_name, saved is not None, auto_approve=auto_approve,
                      allow_destroy=allow_destroy, allow_reprice=allow_reprice, confirm=confirm)
 
@@ -238,6 +240,9 @@ async def apply_async(
                 return verify_response(kind, response, after,
                                        declared=declared.get(after.get("external_id")) if kind == "customer" else None)
 
+            for name in sorted(set(override_policies) & set(plan.violated_policies)):
+                audit.write(operation="override_policy", obj=f"policy:{name}", method="-", path="-",
+                            status=None, outcome="overridden", error="applied although the policy is violated")
             ctx = Context.from_live(client, audit, live, verify=verify, declared=workspace.desired)
             total = sum(1 for op in plan.operations if op.action != "no-op")
             counter = {"n": 0, "bar": False}  # bar: the progress bar is drawn on the current line
@@ -280,6 +285,21 @@ async def apply_async(
         raise ApplyFailed("apply did not complete; fix the errors above and run lagosync apply again "
                           "(it finishes what is left, nothing is done twice)")
     return result
+
+
+def _check_policies(plan, overrides: tuple[str, ...]) -> None:
+    """A plan that violates a billing policy is applied only when each such policy is named with
+    --override-policy (lagosync.planner.policies)."""
+    unknown = sorted(set(overrides) - {p.name for p in plan.policies})
+    if unknown:
+        raise ApplyRefused(f"--override-policy {', '.join(unknown)}: no such policy applies to this plan "
+                           f"(its policies: {', '.join(p.name for p in plan.policies) or 'none'})")
+    missing = [p for p in plan.policies if not p.ok and p.name not in overrides]
+    if missing:
+        raise ApplyRefused("refusing to apply: this plan violates billing policies of lagosync.yaml; nothing was "
+                           "written:\n  - " + "\n  - ".join(p.line() for p in missing)
+                           + "\nrevise the change, or add --override-policy " + " --override-policy ".join(
+                               p.name for p in missing) + " once it is approved (the audit log records it)")
 
 
 def progress_bar(n: int, total: int, message: str, width: int = 24, columns: int = 100) -> str:

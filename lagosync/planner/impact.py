@@ -30,6 +30,7 @@ declare) are one counted entry per plan.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -134,7 +135,11 @@ def _plan_update(ctx: Context, op: Operation) -> list[Impact]:
         fee_only = all(_top(c.path) == "amount_cents" for c in price)
         # a pay-in-advance base fee has already billed the current period: the new fee counts from the next
         when = "period_end" if advance and fee_only else "now"
-        out += _plan_impacts(ctx, [op.key], "price", f"plan '{op.key}': {_summary(price)}", when)
+        impacts = _plan_impacts(ctx, [op.key], "price", f"plan '{op.key}': {_summary(price)}", when)
+        if any(_top(c.path) == "amount_cents" for c in price):
+            yb, ya = ctx.yearly_amount_cents(op.before or {}), ctx.yearly_amount_cents(op.after or {})
+            impacts = [dataclasses.replace(i, yearly_before=yb, yearly_after=ya) for i in impacts]
+        out += impacts
     if tax:
         detail = f"plan '{op.key}': {_summary(tax)}"
         subs, unread = plan_subscribers(ctx, op.key)
@@ -160,7 +165,7 @@ def _plan_replace(ctx: Context, op: Operation) -> list[Impact]:
             shown = lago_plan_code(ctx, pending)
             detail += (f"; its scheduled downgrade to '{shown}' is replaced by this move" if when == "period_end"
                        else f"; its scheduled downgrade to '{shown}' is cancelled")
-        out += _named(ctx, [key], "plan", detail, when)
+        out += [dataclasses.replace(i, yearly_before=frm, yearly_after=to) for i in _named(ctx, [key], "plan", detail, when)]
     return out
 
 
@@ -187,7 +192,8 @@ def _subscription_migrate(ctx: Context, op: Operation) -> list[Impact]:
               f"{d.get('from_yearly_amount_cents')} -> {d.get('to_yearly_amount_cents')} cents)")
     if op.cancel_pending:
         detail += f"; its scheduled downgrade to '{op.cancel_pending}' is cancelled"
-    return _named(ctx, [op.key], "plan", detail, when)
+    return [dataclasses.replace(i, yearly_before=d.get("from_yearly_amount_cents"),
+                                yearly_after=d.get("to_yearly_amount_cents")) for i in _named(ctx, [op.key], "plan", detail, when)]
 
 
 def _subscription_update(ctx: Context, op: Operation) -> list[Impact]:

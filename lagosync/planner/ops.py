@@ -199,6 +199,9 @@ class Impact:
     when: str = "now"  # now | period_end | date
     date: str | None = None  # YYYY-MM-DD, when known
     count: int = 1
+    # the subscription's base fee per year before and after (Lago's yearly amount), when it changes
+    yearly_before: int | None = None
+    yearly_after: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -505,6 +508,31 @@ class MigrationStatus:
 
 
 @dataclass(frozen=True)
+class PolicyResult:
+    """One billing policy of lagosync.yaml evaluated on a plan (lagosync.planner.policies)."""
+
+    name: str
+    kind: str
+    violations: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "ok": self.ok, "violations": list(self.violations)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PolicyResult:
+        return cls(d["name"], d["kind"], tuple(d.get("violations") or ()))
+
+    def line(self) -> str:
+        if self.ok:
+            return f"policy '{self.name}' ({self.kind}): ok"
+        return f"policy '{self.name}' ({self.kind}): violated: " + "; ".join(self.violations)
+
+
+@dataclass(frozen=True)
 class Plan:
     """The result of ``make_plan``: ordered operations plus what is needed to detect staleness."""
 
@@ -519,6 +547,7 @@ class Plan:
     format_version: int = FORMAT_VERSION
     organization: str | None = None  # the organization the plan was made for (its API key's), when Lago says
     migrations: tuple[MigrationStatus, ...] = ()  # where each price migration stands (planner.migrations)
+    policies: tuple[PolicyResult, ...] = ()  # the billing policies of lagosync.yaml (planner.policies)
 
     @property
     def has_changes(self) -> bool:
@@ -531,6 +560,10 @@ class Plan:
             out[op.action.value] += 1
         out["no-op"] = self.unchanged
         return out
+
+    @property
+    def violated_policies(self) -> list[str]:
+        return [p.name for p in self.policies if not p.ok]
 
     @property
     def pruned(self) -> bool:
@@ -572,6 +605,7 @@ class Plan:
             "lago_url": self.lago_url,
             "organization": self.organization,
             "migrations": [m.to_dict() for m in self.migrations],
+            "policies": [p.to_dict() for p in self.policies],
             "workspace_digest": self.workspace_digest,
             "created_at": self.created_at,
             "has_changes": self.has_changes,
@@ -607,6 +641,7 @@ class Plan:
             lago_url=d.get("lago_url"),
             organization=d.get("organization"),
             migrations=tuple(MigrationStatus.from_dict(m) for m in d.get("migrations") or ()),
+            policies=tuple(PolicyResult.from_dict(p) for p in d.get("policies") or ()),
             workspace_digest=d["workspace_digest"],
             created_at=d["created_at"],
             operations=tuple(Operation.from_dict(o) for o in d.get("operations", ())),

@@ -76,6 +76,16 @@ def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int 
         head.append(">")
         head.extend(f"> {line}" for line in _capped([f"- {_escape(i)}" for i in money], "subscriptions"))
         head.append("")
+    violated = [p for p in plan.policies if not p.ok]
+    if violated:
+        head.append("> [!WARNING]")
+        head.append("> **Policies violated** (apply needs `--override-policy NAME`)")
+        head.append(">")
+        head.extend(f"> - {_escape(p.line())}" for p in violated)
+        head.append("")
+    elif plan.policies:
+        head.append(f"Policies: {len(plan.policies)} checked, all ok.")
+        head.append("")
     impacts = plan.impacts()
     if impacts:
         head.append("> [!CAUTION]")

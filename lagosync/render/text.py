@@ -48,6 +48,10 @@ def render_text(plan: Plan, *, color: bool = False, warnings: list[str] | tuple 
         out.append(bold(f"{impact_header(plan)}:"))
         out.extend(paint("!", f"  $ {line}") for line in money)
         out.append("")
+    if plan.policies:
+        out.append(bold("Policies:"))
+        out.extend(paint("!" if not p.ok else "+", f"  {'!' if not p.ok else 'ok'} {p.line()}") for p in plan.policies)
+        out.append("")
     impacts = plan.impacts()
     if impacts:
         out.append(bold("Blast radius:"))

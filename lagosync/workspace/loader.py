@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import Diagnostic, WorkspaceError
+from ..errors import Diagnostic, UserError, WorkspaceError
+from ..kinds import KINDS_BY_NAME
 from .checks import Checker
 from .model import LOCAL, PRICE_CHANGES, Environment, Settings, Workspace
 from .pricing_tests import load_pricing_tests
@@ -21,6 +23,22 @@ _EMPTY_HINT = {
     SETTINGS_FILE: "write at least `default_environment: local`",
     ORGS_FILE: "declare `orgs:` with at least one org, or delete the file",
 }
+
+
+# the words of a file that does not parse: a code among them may be declared there
+_WORDS = re.compile(r"[^\s:'\",\[\]{}#&*!|>%@`]+")
+# a reference to an object that is not declared: "unknown plan 'pro'" (checks, pricing tests)
+_UNKNOWN_REF = re.compile(
+    r"^unknown (?:" + "|".join(sorted({re.escape(k.label) for k in KINDS_BY_NAME.values()}
+                                      | {"billable metric", "org"}, key=len, reverse=True))
+    + r") '(?P<code>[^']*)'")
+
+
+def _caused_by_broken_file(diag: Diagnostic, words: set[str]) -> bool:
+    """An unknown reference whose code appears in a file with a YAML syntax error: that file may
+    well declare it, so only the syntax error is reported until it is fixed."""
+    match = _UNKNOWN_REF.match(diag.message)
+    return match is not None and match.group("code") in words
 
 
 def _plan_files(plans_dir: Path) -> list[Path]:
@@ -38,6 +56,8 @@ class _Run:
         self.diags: list[Diagnostic] = []
         self.hasher = hashlib.sha256()
         self.files: list[str] = []
+        self.syntax: list[Diagnostic] = []  # YAML syntax errors: listed first
+        self.broken_words: set[str] = set()  # every word of the files that did not parse
 
     def read(self, path: Path, schema_name: str) -> tuple[Document | None, set[tuple]]:
         rel = path.relative_to(self.root).as_posix()
@@ -47,6 +67,9 @@ class _Run:
             self.hasher.update(rel.encode() + b"\0" + data + b"\0")
             self.files.append(rel)
             doc, errors = parse_yaml_bytes(data, rel)
+            if errors and (doc is None or doc.data is None):
+                self.syntax.extend(errors)
+                self.broken_words |= set(_WORDS.findall(data.decode("utf-8", "replace")))
         self.diags.extend(errors)
         if doc is None or errors and doc.data is None:
             return None, set()
@@ -106,6 +129,23 @@ def _settings(doc: Document | None, bad: set[tuple], diags: list[Diagnostic]) ->
         settings.ignore = [dict(item) for item in data["ignore"] if isinstance(item, dict)]
     if data.get("price_change") in PRICE_CHANGES:
         settings.price_change = data["price_change"]
+    if isinstance(data.get("policies"), list):
+        settings.policies = [dict(p) for p in data["policies"] if isinstance(p, dict)]
+        seen: dict[str, int] = {}
+        for i, policy in enumerate(settings.policies):
+            name = policy.get("name")
+            if isinstance(name, str) and name in seen:
+                diags.append(doc.diag(("policies", i, "name"), f"duplicate policy name '{name}' (also policies[{seen[name]}])",
+                                      "give each policy its own name: --override-policy names it"))
+            elif isinstance(name, str):
+                seen[name] = i
+            for env in policy.get("environments") or []:
+                if isinstance(env, str) and env not in settings.environments:
+                    diags.append(doc.diag(("policies", i, "environments"), f"unknown environment '{env}'",
+                                          "declared: " + ", ".join(sorted(settings.environments))))
+            if policy.get("kind") == "max_increase" and "percent" not in policy and "amount_cents" not in policy:
+                diags.append(doc.diag(("policies", i), "a max_increase policy needs percent or amount_cents",
+                                      'for example percent: "10"'))
     return settings
 
 
@@ -184,7 +224,11 @@ def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
     checker.run()
     diags = run.diags + checker.diags
     diags += load_pricing_tests(root, checker.desired()[0])[1]  # pricing_tests/*.yaml, lagosync test
-    diags.sort(key=lambda d: (d.file != SETTINGS_FILE, d.file, d.line, d.column, d.path, d.message))
+    if run.broken_words:
+        diags = [d for d in diags if not _caused_by_broken_file(d, run.broken_words)]
+    syntax = set(run.syntax)  # the real cause first: a file that does not parse
+    diags.sort(key=lambda d: (d not in syntax, d.file != SETTINGS_FILE, d.file, d.line, d.column, d.path,
+                              d.message))
     desired, sources = checker.desired()
     workspace = Workspace(root=root, settings=settings, desired=desired, sources=sources,
                           digest=run.hasher.hexdigest(), files=sorted(run.files))

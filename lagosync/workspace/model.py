@@ -46,6 +46,7 @@ class Settings:
     user_id_prefix: str | None = None
     ignore: list[dict] = field(default_factory=list)
     price_change: str = "in_place"  # the plans' default policy (PRICE_CHANGES)
+    policies: list[dict] = field(default_factory=list)  # billing policies (lagosync.planner.policies)
 
 
 @dataclass
