@@ -22,11 +22,13 @@ from .client.connect import OrganizationMismatch, connect, resolve_environment
 from .errors import LagosyncError, UserError
 from .live import read_live
 from .planner import Plan, make_plan, stale_objects
-from .planner.ops import FORMAT_VERSION
+from .planner.ops import FORMAT_VERSION, PriceImpact
 from .planner.policies import evaluate as evaluate_policies
 from .planner.versions import Directives
+from .pricing.impact import price_impact
 from .render import FORMATS, render
 from .workspace import load_workspace
+from .workspace.pricing_tests import TESTS_DIR, load_pricing_tests
 
 if TYPE_CHECKING:
     from .live import LiveState
@@ -72,10 +74,21 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
     plan = make_plan(desired, live, prune=prune, environment=env_name,
                      lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest,
                      directives=directives_of(workspace, client))
+    plan = dataclasses.replace(plan, price_impact=_price_impact(workspace, plan, live))
     policies = getattr(getattr(workspace, "settings", None), "policies", None) or []
     if policies:  # lagosync.yaml billing policies, on the plan and its money impact
         plan = dataclasses.replace(plan, policies=evaluate_policies(plan, policies))
     return live, plan
+
+
+def _price_impact(workspace: Any, plan: Plan, live: LiveState) -> tuple[PriceImpact, ...]:
+    """The workspace's usage profiles (its pricing test cases) priced before and after the plan."""
+    root = getattr(workspace, "root", None)
+    if root is None or not (Path(root) / TESTS_DIR).is_dir():
+        return ()
+    cases, _ = load_pricing_tests(root, workspace.desired)
+    env = workspace.settings.environments.get(plan.environment) if getattr(workspace, "settings", None) else None
+    return price_impact(plan, workspace.desired, live, cases, premium=bool(getattr(env, "premium", False)))
 
 
 def directives_of(workspace: Any, client: Any) -> Directives:

@@ -13,6 +13,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -508,6 +509,44 @@ class MigrationStatus:
 
 
 @dataclass(frozen=True)
+class PriceImpact:
+    """One usage profile's invoice for one billing period, before and after (lagosync.pricing.impact)."""
+
+    plan: str
+    profile: str  # the pricing test case whose usage it is
+    where: str  # its file:line
+    currency: str
+    before_cents: int | None  # with taxes; None: the plan is not in Lago yet (or could not be priced)
+    after_cents: int | None
+    before_tax_before_cents: int | None = None
+    before_tax_after_cents: int | None = None
+    not_modelled: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "not_modelled": list(self.not_modelled)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PriceImpact:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        values["not_modelled"] = tuple(d.get("not_modelled") or ())
+        return cls(**values)
+
+    def line(self) -> str:
+        def money(cents: int | None) -> str:
+            return "-" if cents is None else f"{Decimal(cents) / 100:.2f}"
+
+        head = f"plan '{self.plan}', {self.profile}: {money(self.before_cents)} -> {money(self.after_cents)} {self.currency}"
+        if self.before_cents is not None and self.after_cents is not None:
+            delta = self.after_cents - self.before_cents
+            pct = f", {Decimal(delta) * 100 / Decimal(self.before_cents):+.1f}%" if self.before_cents else ""
+            head += f" ({'+' if delta >= 0 else '-'}{Decimal(abs(delta)) / 100:.2f}{pct}) per period, taxes included"
+        if self.not_modelled:
+            head += f" (not modelled: {'; '.join(self.not_modelled)})"
+        return head
+
+
+@dataclass(frozen=True)
 class PolicyResult:
     """One billing policy of lagosync.yaml evaluated on a plan (lagosync.planner.policies)."""
 
@@ -548,6 +587,7 @@ class Plan:
     organization: str | None = None  # the organization the plan was made for (its API key's), when Lago says
     migrations: tuple[MigrationStatus, ...] = ()  # where each price migration stands (planner.migrations)
     policies: tuple[PolicyResult, ...] = ()  # the billing policies of lagosync.yaml (planner.policies)
+    price_impact: tuple[PriceImpact, ...] = ()  # usage profiles priced before and after (lagosync.pricing.impact)
 
     @property
     def has_changes(self) -> bool:
@@ -606,6 +646,7 @@ class Plan:
             "organization": self.organization,
             "migrations": [m.to_dict() for m in self.migrations],
             "policies": [p.to_dict() for p in self.policies],
+            "price_impact": [p.to_dict() for p in self.price_impact],
             "workspace_digest": self.workspace_digest,
             "created_at": self.created_at,
             "has_changes": self.has_changes,
@@ -642,6 +683,7 @@ class Plan:
             organization=d.get("organization"),
             migrations=tuple(MigrationStatus.from_dict(m) for m in d.get("migrations") or ()),
             policies=tuple(PolicyResult.from_dict(p) for p in d.get("policies") or ()),
+            price_impact=tuple(PriceImpact.from_dict(p) for p in d.get("price_impact") or ()),
             workspace_digest=d["workspace_digest"],
             created_at=d["created_at"],
             operations=tuple(Operation.from_dict(o) for o in d.get("operations", ())),

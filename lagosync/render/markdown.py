@@ -76,6 +76,11 @@ def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int 
         head.append(">")
         head.extend(f"> {line}" for line in _capped([f"- {_escape(i)}" for i in money], "subscriptions"))
         head.append("")
+    if plan.price_impact:
+        head.append("**Price impact** (the workspace's usage profiles, one billing period)")
+        head.append("")
+        head.extend(_capped([f"- {_escape(p.line())}" for p in plan.price_impact], "profiles"))
+        head.append("")
     violated = [p for p in plan.policies if not p.ok]
     if violated:
         head.append("> [!WARNING]")

@@ -48,6 +48,10 @@ def render_text(plan: Plan, *, color: bool = False, warnings: list[str] | tuple 
         out.append(bold(f"{impact_header(plan)}:"))
         out.extend(paint("!", f"  $ {line}") for line in money)
         out.append("")
+    if plan.price_impact:
+        out.append(bold("Price impact (the workspace's usage profiles, one billing period):"))
+        out.extend(f"  = {p.line()}" for p in plan.price_impact)
+        out.append("")
     if plan.policies:
         out.append(bold("Policies:"))
         out.extend(paint("!" if not p.ok else "+", f"  {'!' if not p.ok else 'ok'} {p.line()}") for p in plan.policies)
