@@ -344,7 +344,8 @@ async def _delete(op, ctx: Context) -> str:
         await ctx.write(op, "DELETE", path, c.terminate_subscription(key))
         ctx.raw[kind].pop(key, None)
         return f"terminated subscription '{key}'"
-    ident = ctx.live_plan_code(key) if kind == "plan" else key
+    # an older plan version is deleted by its own code (op.target_plan), a plan by its current version's
+    ident = op.target_plan or (ctx.live_plan_code(key) if kind == "plan" else key)
     deleter = {
         "tax": c.delete_tax, "billable_metric": c.delete_billable_metric, "add_on": c.delete_add_on,
         "plan": c.delete_plan, "coupon": c.delete_coupon, "customer": c.delete_customer,

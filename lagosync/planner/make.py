@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from .. import model
 from ..facts import LiveState, State
-from ..kinds import KINDS, RANK, references
-from .compare import COMPARE, Context, create_op, delete_op, is_absent, strip
+from ..kinds import KINDS, RANK, references, version_code
+from .compare import COMPARE, Context, create_op, delete_op, is_absent, strip, view
 from .impact import money_impact
 from .migrations import plan_migrations
 from .moves import plan_moves
@@ -54,11 +54,13 @@ def make_plan(
             if current is None:
                 ops.append(create_op(ctx, kind, key, strip(obj)))
                 continue
-            op = COMPARE[kind](ctx, key, strip(current), strip(obj))
-            if op is None:
+            # compared without copying (most objects are unchanged); an operation gets its own copies
+            if COMPARE[kind](ctx, key, view(current), view(obj)) is None:
                 unchanged += 1
-            else:
-                ops.append(op)
+                continue
+            op = COMPARE[kind](ctx, key, strip(current), strip(obj))
+            assert op is not None  # the same comparison, on copies
+            ops.append(op)
         for key in sorted(set(have) - set(want)):
             if kind == "migration":
                 continue  # the record of a migration removed from the workspace: it stopped, nothing to do
@@ -78,6 +80,8 @@ def make_plan(
     ]
     ops = [block_premium_inputs(op, live.facts, environment) for op in ops]  # lago-behaviour#premium-ignored-fields
     ops += _coupons_following_versions(ctx, ops)
+    if prune:
+        ops += _unused_versions(ctx)
     moves, migrations = plan_migrations(ctx, ops)
     ops += moves
     ordered = order_operations(ops)
@@ -187,4 +191,26 @@ def _coupons_following_versions(ctx: Context, ops: list[Operation]) -> list[Oper
         out.append(Operation(Action.UPDATE, "coupon", code, ("changed",),
                              (Change("applies_to.plan_codes", old, new),), before, strip(coupon),
                              {"follows_versions": moved}))
+    return out
+
+
+def _unused_versions(ctx: Context) -> list[Operation]:
+    """``--prune``: an older version of a declared plan that no subscription is on (active or
+    scheduled) any more is deleted, like any managed object the workspace no longer needs (the reader
+    lists every subscription when pruning, so none is missed). Its key is how the state names it
+    (``X__v<N>``); ``target_plan`` is its code in Lago."""
+    out = []
+    used = {str(s.get("plan_code")) for s in ctx.l("subscription").values()}
+    used |= {str(code) for code in ctx.facts.pending_downgrades.values()}
+    for plan, versions in sorted(ctx.facts.versions.items()):
+        wanted = ctx.d("plan").get(plan)
+        if wanted is None or is_absent(wanted):
+            continue
+        current = ctx.facts.plan_versions.get(plan, plan)
+        for number, live_code in sorted(versions.items()):
+            name = version_code(plan, number)
+            if live_code == current or name in used or live_code in ctx.facts.unused_versions.values():
+                continue
+            out.append(Operation(Action.DELETE, "plan", name, ("removed", "unused_version"), (),
+                                 None, None, {"version": number}, pruned=True, target_plan=live_code))
     return out

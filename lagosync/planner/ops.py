@@ -48,6 +48,7 @@ REASONS = (
     "locked_after_subscription",
     "new_version",  # price_change: new_version: a new version for new subscriptions, existing ones stay
     "migration",  # a price migration (plans/*.yaml migrations) moves the subscription to another version
+    "unused_version",  # --prune: an older plan version no subscription is on any more
     "metric_locked",
     "coupon_locked",
     "subscription_locked",  # billing_time or the customer of a subscription (lago-behaviour#subscription-fixed-fields)
@@ -380,6 +381,9 @@ class Operation:
                 out.append(f"cannot change customer: {block.why}; {block.hint}")
             elif reason == "coupon_not_reusable" and block is not None:
                 out.append(block.hint)
+            elif reason == "unused_version":
+                out.append(f"deletes version {d.get('version')} of plan '{self.key.rsplit('__v', 1)[0]}' "
+                           f"('{self.target_plan}'): no subscription is on it any more")
             elif reason == "charge_removed":
                 codes = ", ".join(repr(c) for c in d.get("removed_charges", []))
                 if codes:

@@ -185,3 +185,19 @@ def test_import_of_a_lago_with_two_versions_plans_empty(ws, tmp_path):
     ok(fresh, START, "import")
     assert run(fresh, START, "validate").exit_code == 0
     assert "No changes." in ok(fresh, START, "plan")
+
+
+def test_a_version_nobody_is_on_any_more_is_deleted_by_prune(ws):
+    raise_price_as_new_version(ws)
+    ok(ws, START, "apply", "--auto-approve")
+    add_migration(ws, "  - code: all-now\n    plan_code: professional\n    at: now\n")
+    ok(ws, START, "apply", "--auto-approve", "--allow-reprice")
+    assert "No changes." in ok(ws, START, "plan")  # version 1 stays unless asked
+    doc = json.loads(ok(ws, START, "plan", "--prune", "--format", "json"))
+    assert [(op["id"], op["reasons"], op["target_plan"]) for op in doc["operations"]] == [
+        ("plan:professional__v1", ["removed", "unused_version"], "professional")]
+    refused = run(ws, START, "apply", "--prune", "--auto-approve")
+    assert refused.exit_code == 1 and "--allow-destroy" in refused.output
+    ok(ws, START, "apply", "--prune", "--auto-approve", "--allow-destroy")
+    assert "No changes." in ok(ws, START, "plan", "--prune")
+    assert sub(ws, START, "sub_org_stark")["plan_code"] == "professional__v2"
