@@ -292,25 +292,37 @@ class Operation:
         return f"{head}: {'; '.join(impacts)}" if impacts else head
 
     def head(self) -> str:
-        label = self.label
-        if self.kind == "applied_coupon" and self.blocked:
-            return f"cannot apply {label}"
-        if self.kind == "applied_coupon" and self.action is Action.REPLACE:
-            return f"re-apply {label}"
-        if self.move is not None:
+        label, form = self.label, self.form
+        if form == "move" and self.move is not None:
             m = self.move
             if m.record_only:
                 return f"record the move of customer '{m.from_customer}' into org '{m.to_customer}'"
             return f"move subscription '{self.key}' of user '{m.from_customer}' to org '{m.to_customer}'"
-        if self.blocked and self.action is Action.CREATE:
-            return f"cannot create {label} as declared"
+        heads = {
+            "coupon_blocked": f"cannot apply {label}", "coupon_again": f"re-apply {label}",
+            "blocked_create": f"cannot create {label} as declared", "blocked": f"cannot update {label} in place",
+            "version": f"replace {label} with new version '{self.version.code if self.version else ''}'",
+            "plan_change": (f"move {label} from plan '{self.details.get('from_plan')}' "
+                            f"to '{self.details.get('to_plan')}'"),
+        }
+        return heads.get(form, f"{self.action} {label}")
+
+    @property
+    def form(self) -> str:
+        """Which sentence shape describes this operation (``head()`` and the renderers' titles word it)."""
+        if self.kind == "applied_coupon" and self.blocked:
+            return "coupon_blocked"
+        if self.kind == "applied_coupon" and self.action is Action.REPLACE:
+            return "coupon_again"
+        if self.move is not None:
+            return "move"
         if self.blocked:
-            return f"cannot update {label} in place"
+            return "blocked_create" if self.action is Action.CREATE else "blocked"
         if self.version is not None:
-            return f"replace {label} with new version '{self.version.code}'"
+            return "version"
         if self.action is Action.MIGRATE:
-            return f"move {label} from plan '{self.details.get('from_plan')}' to '{self.details.get('to_plan')}'"
-        return f"{self.action} {label}"
+            return "plan_change"
+        return "plain"
 
     def impacts(self) -> list[str]:
         """Blast-radius sentences for this operation (empty when it harms nothing)."""

@@ -20,22 +20,18 @@ def value(v: Any) -> str:
 
 
 def title(op: Operation) -> str:
-    label = op.label
-    if op.kind == "applied_coupon" and op.blocked:
-        return f"{label} cannot be applied"
-    if op.kind == "applied_coupon" and op.action is Action.REPLACE:
-        return f"{label} terminated and applied again"  # lago-behaviour#applied-coupon-no-update
-    if op.move is not None:
+    """An operation's heading: the same shapes as ``Operation.head`` (``Operation.form``), as titles."""
+    label, form = op.label, op.form
+    if form == "move":
         return op.head()  # a user-to-org move has no from/to plan
-    if op.blocked and op.action is Action.CREATE:
-        return f"{label} cannot be created as declared"
-    if op.blocked:
-        return f"{label} cannot be updated in place"
-    if op.version is not None:
-        return f"{label} -> new version '{op.version.code}'"
-    if op.action is Action.MIGRATE:
-        return f"{label}: plan '{op.details.get('from_plan')}' -> '{op.details.get('to_plan')}'"
-    return label
+    titles = {
+        "coupon_blocked": f"{label} cannot be applied",
+        "coupon_again": f"{label} terminated and applied again",  # lago-behaviour#applied-coupon-no-update
+        "blocked_create": f"{label} cannot be created as declared", "blocked": f"{label} cannot be updated in place",
+        "version": f"{label} -> new version '{op.version.code if op.version else ''}'",
+        "plan_change": f"{label}: plan '{op.details.get('from_plan')}' -> '{op.details.get('to_plan')}'",
+    }
+    return titles.get(form, label)
 
 
 def reasons(op: Operation) -> str:

@@ -13,17 +13,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from money_helpers import cli, example
 
-from lagosync.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
 START = "2026-12-10"  # the example is applied on this day (calendar periods end on 2026-12-31)
 
 
 def run(root: Path, day: str, *args: str):
-    return CliRunner().invoke(main, [args[0], "-w", str(root), *args[1:]], catch_exceptions=False,
-                              env={"LAGOSYNC_EMULATOR_NOW": day})
+    return cli(root, *args, env={"LAGOSYNC_EMULATOR_NOW": day})
 
 
 def ok(root: Path, day: str, *args: str) -> str:
@@ -34,11 +30,7 @@ def ok(root: Path, day: str, *args: str) -> str:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    shutil.copytree(REPO / "plans", root / "plans")
-    shutil.copy(REPO / "orgs.yaml", root / "orgs.yaml")
-    (root / "lagosync.yaml").write_text("default_environment: local\nenvironments:\n  local: {}\n")
+    root = example(tmp_path)
     # the example's applied coupon is limited to starter and professional: a version of professional
     # would end its discount (the plan blocks it); this workspace limits it to starter
     extras = root / "plans" / "extras.yaml"

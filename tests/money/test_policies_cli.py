@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from money_helpers import cli, example
 
-from lagosync.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
 SETTINGS = "default_environment: local\nenvironments:\n  local: {}\n  production:\n    api_url: https://x.test\n" \
            "    api_key_env: LAGO_X\n"
 
 
-def run(root: Path, *args: str):
-    return CliRunner().invoke(main, [args[0], "-w", str(root), *args[1:]], catch_exceptions=False)
+run = cli
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    shutil.copytree(REPO / "plans", root / "plans")
-    shutil.copy(REPO / "orgs.yaml", root / "orgs.yaml")
-    (root / "lagosync.yaml").write_text(SETTINGS)
+    root = example(tmp_path, SETTINGS)
     assert run(root, "apply", "--auto-approve").exit_code == 0
     return root
 

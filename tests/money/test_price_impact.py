@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
-from click.testing import CliRunner
+from money_helpers import cli, example
 
-from lagosync.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run(root: Path, *args: str):
-    return CliRunner().invoke(main, [args[0], "-w", str(root), *args[1:]], catch_exceptions=False)
+run = cli
 
 
 def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    for folder in ("plans", "pricing_tests"):
-        shutil.copytree(REPO / folder, root / folder)
-    shutil.copy(REPO / "orgs.yaml", root / "orgs.yaml")
-    (root / "lagosync.yaml").write_text("default_environment: local\nenvironments:\n  local: {}\n")
+    root = example(tmp_path, folders=("plans", "pricing_tests"))
     assert run(root, "apply", "--auto-approve").exit_code == 0
     return root
 

@@ -9,31 +9,21 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from lagosync.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
+from money_helpers import cli, example
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    shutil.copytree(REPO / "plans", root / "plans")
-    shutil.copy(REPO / "orgs.yaml", root / "orgs.yaml")
-    (root / "lagosync.yaml").write_text("default_environment: local\nenvironments:\n  local: {}\n")
+    root = example(tmp_path)
     result = run(root, "apply", "--auto-approve")
     assert result.exit_code == 0, result.output
     return root
 
 
-def run(root: Path, *args: str):
-    return CliRunner().invoke(main, [args[0], "-w", str(root), *args[1:]], catch_exceptions=False)
+run = cli
 
 
 def edit(path: Path, old: str, new: str, count: int = 1) -> None:
