@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from ..kinds import describe as _describe
+from ..kinds import split_version
 
 FORMAT_VERSION = 2
 
@@ -394,7 +395,7 @@ class Operation:
             elif reason == "coupon_not_reusable" and block is not None:
                 out.append(block.hint)
             elif reason == "unused_version":
-                out.append(f"deletes version {d.get('version')} of plan '{self.key.rsplit('__v', 1)[0]}' "
+                out.append(f"deletes version {d.get('version')} of plan '{split_version(self.key)[0]}' "
                            f"('{self.target_plan}'): no subscription is on it any more")
             elif reason == "charge_removed":
                 codes = ", ".join(repr(c) for c in d.get("removed_charges", []))
