@@ -3,7 +3,7 @@
 See docs/ARCHITECTURE.md, "Workspace".
 """
 
-from .loader import load_settings, load_workspace, validate_workspace, validation_report
+from .loader import find_root, load_settings, load_workspace, validate_workspace, validation_report
 from .model import KINDS, Environment, Location, Settings, Workspace
 from .state import ensure_state_dir, state_dir
 
@@ -14,6 +14,7 @@ __all__ = [
     "Settings",
     "Workspace",
     "ensure_state_dir",
+    "find_root",
     "load_settings",
     "load_workspace",
     "state_dir",

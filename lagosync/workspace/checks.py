@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import difflib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -182,6 +183,9 @@ class Checker:
         label = kind_label(ref_kind)
         if target is None:
             hint = f"define it under {kind_info(ref_kind).section}, or fix the code"
+            close = difflib.get_close_matches(code, sorted(self.index[ref_kind]), n=1, cutoff=0.6)
+            if close:
+                hint = f"did you mean '{close[0]}'? otherwise {hint}"
             self.diags.append(entry.doc.diag(entry.path + sub, f"unknown {label} '{code}'",
                                              hint + hint_extra))
             return None

@@ -156,6 +156,20 @@ def _has_userinfo(url: str) -> bool:
         return "@" in url
 
 
+def find_root(start: Path | str | None = None) -> Path:
+    """The workspace that holds ``start`` (default: the current directory): the nearest folder with a
+    lagosync.yaml, from ``start`` up to the filesystem root, as git finds its repository. ``.`` when
+    it is the current directory itself."""
+    here = Path(start if start is not None else Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / SETTINGS_FILE).is_file():
+            return Path(".") if start is None and folder == here else folder
+    raise UserError(
+        f"no {SETTINGS_FILE} in {here} or any folder above it (searched up to {here.anchor}): "
+        "run the command inside a workspace, pass its folder with -w DIR, or create one with lagosync init"
+    )
+
+
 def _root_problem(root: Path) -> Diagnostic | None:
     if root.is_dir():
         return None

@@ -24,11 +24,12 @@ def test_validate_broken_copy_exit_1_all_errors_then_count(example_copy):
     lines = result.output.strip().splitlines()  # CliRunner mixes stderr into output
     assert lines == [
         "orgs.yaml:37:20: orgs[2].subscriptions[0].plan_code: unknown plan 'startr' "
-        "(define it under plans, or fix the code; Lago would answer plan_not_found)",
+        "(did you mean 'starter'? otherwise define it under plans, or fix the code; Lago would answer "
+        "plan_not_found)",
         'plans/plans.yaml:53:19: plans[2].charges[0].properties.amount: 0.001 is a number; '
         'write it as a decimal string "0.001" (Lago rejects numbers)',
         "plans/plans.yaml:94:31: plans[3].charges[2].billable_metric_code: unknown metric 'active_user' "
-        "(define it under billable_metrics, or fix the code)",
+        "(did you mean 'active_users'? otherwise define it under billable_metrics, or fix the code)",
         "3 errors in the workspace",
     ]
     assert "Traceback" not in result.output
