@@ -39,6 +39,7 @@ from .kinds import KINDS as ALL_KINDS
 from .kinds import applied_coupon_key, label, parse_kind, references, split_version
 from .live import read_live
 from .model import APPLIED_COUPON_OVERRIDES, from_api
+from .schemafiles import SCHEMA_DIR, modeline, write_schemas
 from .workspace import load_workspace
 from .workspace.schema import schema_text
 
@@ -433,9 +434,11 @@ def build_files(
     return files, skipped
 
 
-def dump(doc: dict) -> str:
+def dump(doc: dict, rel: str = "") -> str:
+    """The YAML text of a written file: its schema modeline (``rel``: its path in the workspace), a
+    header, the document."""
     header = "# written by `lagosync import`; edit freely, lagosync keeps it in sync with Lago\n"
-    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    return modeline(rel) + header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
 
 
 @dataclass
@@ -444,9 +447,10 @@ class ImportResult:
     skipped: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    schemas: list[str] = field(default_factory=list)  # the JSON Schemas written for the files' modelines
 
     def summary(self) -> str:
-        lines = [f"wrote {p}" for p in self.written]
+        lines = [f"wrote {p}" for p in self.written + self.schemas]
         lines += [f"note: {n}" for n in self.notes]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} object(s) the workspace already declares: "
@@ -500,7 +504,7 @@ def write_files(root: Path, files: dict[str, dict], *, force: bool = False) -> l
     for rel, doc in sorted(docs.items()):
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dump(doc), encoding="utf-8")
+        path.write_text(dump(doc, rel), encoding="utf-8")
     return sorted(files)
 
 
@@ -531,13 +535,29 @@ async def import_async(root=".", env: str | None = None, *, select: list[str] | 
     notes: list[str] = []
     async with client:
         live = await read_live(client, workspace, prune=True)  # prune=True: list every customer
+        missing = not_in_lago(live.state, chosen)
+        if missing:
+            raise UserError(
+                f"environment '{env_name}' has no " + ", ".join(
+                    f"{label(k)} '{c}'" for k, _, c in (m.partition(":") for m in missing))
+                + "; nothing was written: check the code, and the environment (-e)")
         # a user customer named by an org's migrate_from is declared too: it is being moved, not an org
         moving: dict[str, dict] = {u: {} for u in live.facts.migrate_from}
         declared = {**workspace.desired, "customer": {**moving, **(workspace.desired.get("customer") or {})}}
         state, chosen = await read_import_extras(client, live, declared=declared, select=chosen, notes=notes)
     files, skipped = build_files(state, declared=declared, select=chosen, notes=notes)
     written = write_files(Path(workspace.root), files, force=force) if files else []
-    return ImportResult(written=written, skipped=skipped, counts=count_objects(files), notes=notes)
+    # the modelines of the written files name schemas/ of the workspace: write the missing ones
+    schemas = write_schemas(Path(workspace.root) / SCHEMA_DIR, only_missing=True,
+                            base=workspace.root).wrote if written else []
+    return ImportResult(written=written, skipped=skipped, counts=count_objects(files), notes=notes,
+                        schemas=[Path(p).as_posix() for p in schemas])
+
+
+def not_in_lago(live_state: dict[str, dict[str, dict]], select: dict[str, set[str]] | None) -> list[str]:
+    """The ``--select`` items that name no object of Lago (``plan:*`` always matches)."""
+    return [f"{kind}:{code}" for kind in ALL_KINDS for code in sorted((select or {}).get(kind) or ())
+            if code != "*" and code not in (live_state.get(kind) or {})]
 
 
 # the keys of an orgs.yaml org that are not Lago customer fields (import writes them itself)
