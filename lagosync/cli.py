@@ -47,12 +47,49 @@ def handle_errors(fn):
     return wrapper
 
 
+class _CleanError(click.ClickException):
+    """A LagosyncError raised while click parses the options: printed as ``error: ...``, exit 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {redact_secrets(self.format_message())}", err=True)
+
+
+def _find_workspace(ctx, param, value):
+    """Without -w: the nearest folder holding lagosync.yaml, from the current directory up (as git)."""
+    if value is not None:
+        return value
+    from .workspace import find_root  # start-up: loaded when a command runs
+
+    try:
+        return str(find_root())
+    except LagosyncError as exc:
+        raise _CleanError(str(exc)) from None
+
+
 def workspace_option(fn):
-    """``-w/--workspace DIR``: the workspace root (default: the current directory)."""
+    """``-w/--workspace DIR``: the workspace root (default: the nearest folder with a lagosync.yaml,
+    from the current directory up)."""
     return click.option(
-        "-w", "--workspace", "workspace", default=".", show_default=True,
-        type=click.Path(), help="Workspace root (holds lagosync.yaml, plans/, orgs.yaml).",
+        "-w", "--workspace", "workspace", default=None, callback=_find_workspace,
+        type=click.Path(), help="Workspace root (holds lagosync.yaml, plans/, orgs.yaml). "
+                                "Default: the current folder or the nearest one above it with a lagosync.yaml.",
     )(fn)
+
+
+def target_options(fn):
+    """``--target KIND:KEY`` / ``--exclude KIND:KEY`` (repeatable), as Terraform's -target / -exclude."""
+    fn = click.option("--exclude", "excludes", multiple=True, metavar="KIND:KEY",
+                      help="Leave out the changes of this object and of what depends on it (repeatable).")(fn)
+    return click.option("--target", "targets", multiple=True, metavar="KIND:KEY",
+                        help="Only the changes of this object and of what it depends on (repeatable), "
+                             "e.g. --target plan:pro.")(fn)
+
+
+def _verbose_after(ctx, param, value):
+    """``-v``/``-vv`` after a subcommand (``lagosync plan -v``), as before it."""
+    if value:
+        count = max(value, ctx.find_root().params.get("verbose") or 0)
+        setup_logging("info" if count == 1 else "debug")
 
 
 def env_option(fn):
@@ -73,6 +110,16 @@ class _Group(click.Group):
     """Usage errors (unknown option, bad --format value) exit 1 like every other error (README
     "Commands and exit codes"), not click's 2: exit 2 means "changes" for plan --detailed-exitcode
     and "drift" for drift, so a CI job must never read a typo as one of them."""
+
+    group_class = type  # sub-groups (ci, emulator) are _Group too: -v after any subcommand
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None and not any(p.name == "verbose_after" for p in cmd.params):
+            cmd.params.append(click.Option(
+                ["-v", "--verbose", "verbose_after"], count=True, expose_value=False, callback=_verbose_after,
+                help="Log to stderr: -v info, -vv debug (as `lagosync -v COMMAND`)."))
+        return name, cmd, rest
 
     def make_context(self, *args, **kwargs):
         try:
@@ -108,16 +155,65 @@ def main(verbose: int = 0) -> None:
 
 @main.command("validate")
 @workspace_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+              help="json: the diagnostics as a JSON document; github: GitHub Actions ::error annotations.")
 @handle_errors
-def validate_cmd(workspace):
+def validate_cmd(workspace, fmt):
     """Check the workspace offline: schemas, references, Lago rules. Exit 0 clean, 1 on errors."""
     from .workspace import validation_report  # start-up: loaded when the command runs
+    from .workspace.report import report  # start-up: loaded when the command runs
 
     diagnostics, summary = validation_report(workspace)
-    for diagnostic in diagnostics:
-        click.echo(diagnostic.format(), err=True)
-    click.echo(summary, err=bool(diagnostics))
+    out, err = report(diagnostics, summary, fmt, workspace)
+    click.echo(out, nl=False)
+    click.echo(err, nl=False, err=True)
     sys.exit(1 if diagnostics else 0)
+
+
+# --- init and schema (issue 15): a new workspace, the JSON Schemas its modelines name ---
+
+@main.command("init")
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
+@click.option("--from", "from_lago", is_flag=True,
+              help="Start from an existing Lago: import the objects of environment -e instead of the example.")
+@click.option("-e", "--env", "env", default=None,
+              help="With --from: the environment to import (declared in DIR/lagosync.yaml, or with --api-url).")
+@click.option("--api-url", default=None, help="Declare environment -e at this Lago URL in the new lagosync.yaml.")
+@click.option("--api-key-env", default=None, metavar="VAR",
+              help="The variable holding that environment's API key (default: LAGO_API_KEY_<ENV>).")
+@click.option("--force", is_flag=True, help="Replace files that exist already (with --from: add to them).")
+@handle_errors
+def init_cmd(directory, from_lago, env, api_url, api_key_env, force):
+    """Write a minimal valid workspace into DIRECTORY (default: here): lagosync.yaml, plans/, orgs.yaml, schemas/."""
+    from .init import init_workspace  # start-up: loaded when the command runs
+
+    click.echo(init_workspace(directory, force=force, from_lago=from_lago, env=env, api_url=api_url,
+                              api_key_env=api_key_env).summary(), nl=False)
+
+
+@main.command("schema")
+@click.argument("directory", required=False, default=None, type=click.Path(file_okay=False))
+@click.option("-w", "--workspace", "workspace", default=None, type=click.Path(),
+              help="Workspace whose schemas/ to write (default: the nearest one up from here, else here).")
+@handle_errors
+def schema_cmd(directory, workspace):
+    """Write the JSON Schemas of the workspace files into DIRECTORY (default: schemas/ of the workspace),
+    where the files' yaml-language-server modelines find them."""
+    from pathlib import Path  # start-up: loaded when the command runs
+
+    from .schemafiles import SCHEMA_DIR, write_schemas  # start-up: loaded when the command runs
+    from .workspace import find_root  # start-up: loaded when the command runs
+
+    if directory is None:
+        try:
+            root = Path(workspace) if workspace is not None else find_root()
+        except LagosyncError:
+            root = Path(".")
+        directory = root / SCHEMA_DIR
+    done = write_schemas(directory)
+    lines = done.lines() + ([f"{len(done.unchanged)} schema(s) already up to date in {directory}"]
+                            if done.unchanged else [])
+    click.echo("\n".join(lines))
 
 
 # --- test (issue 14): pricing outcome tests, offline ---
@@ -151,13 +247,15 @@ _FORMAT = click.Choice(["text", "markdown", "json"])
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also when NO_COLOR is set).")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when there are no changes, 2 when there are, 4 when a billing policy is violated.")
+@target_options
 @handle_errors
-def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode):
+def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode, targets, excludes):
     """Show what apply would change in Lago (reads only; exit 0 ok, 1 error; see --detailed-exitcode)."""
     from . import workflow  # start-up: loaded when the command runs
+    from .planner.targeting import Targeting  # start-up: loaded when the command runs
 
     result = workflow.run_plan(workspace, env, fmt=fmt, out=out, prune=prune,
-                               color=workflow.use_color(no_color))
+                               color=workflow.use_color(no_color), targeting=Targeting.parse(targets, excludes))
     click.echo(result.output, nl=False)
     if detailed_exitcode and result.plan.violated_policies:
         sys.exit(workflow.EXIT_POLICY)
@@ -217,18 +315,21 @@ def doctor_cmd(workspace, env):
               help="Apply although billing policy NAME of lagosync.yaml is violated (recorded in the audit log).")
 @click.option("--migrations", "migrations_only", is_flag=True,
               help="Only what the price migrations need today: their due moves and records (the scheduled run).")
+@target_options
 @handle_errors
 def apply_cmd(plan_file, workspace, env, auto_approve, allow_destroy, allow_reprice, prune, log_format,
-              concurrency, no_color, migrations_only, override_policies):
+              concurrency, no_color, migrations_only, override_policies, targets, excludes):
     """Apply the workspace to Lago (plans first and asks), or apply a saved PLAN_FILE.
 
     Exit codes: 0 applied, 1 error/refused/partial failure, 3 saved plan is stale.
     """
     from .applier import run_cli  # start-up: loaded when the command runs
+    from .planner.targeting import Targeting  # start-up: loaded when the command runs
 
     run_cli(workspace, env, plan_file=plan_file, auto_approve=auto_approve, allow_destroy=allow_destroy,
             allow_reprice=allow_reprice, prune=prune, log_format=log_format, concurrency=concurrency,
-            no_color=no_color, migrations_only=migrations_only, override_policies=tuple(override_policies))
+            no_color=no_color, migrations_only=migrations_only, override_policies=tuple(override_policies),
+            targeting=Targeting.parse(targets, excludes))
 
 
 @main.command("migrations")

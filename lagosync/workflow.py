@@ -24,6 +24,7 @@ from .live import read_live
 from .planner import Plan, make_plan, stale_objects
 from .planner.ops import FORMAT_VERSION, PriceImpact
 from .planner.policies import evaluate as evaluate_policies
+from .planner.targeting import Targeting, apply_targeting
 from .planner.versions import Directives
 from .pricing.impact import price_impact
 from .render import FORMATS, render
@@ -113,10 +114,14 @@ async def plan_workspace(
         return (await read_and_plan(workspace, client, env_name, prune=prune))[1]
 
 
-def save_plan(plan: Plan, path: str | Path) -> None:
-    """Write the plan document (JSON, format_version 1) to ``path``."""
+def save_plan(plan: Plan, path: str | Path, targeting: Targeting | None = None) -> None:
+    """Write the plan document (JSON) to ``path``; a plan made with --target/--exclude records them
+    (``targeting``: apply re-plans with them after its writes)."""
+    text = plan.to_json()
+    if targeting is not None and targeting.active:
+        text = json.dumps({**plan.to_dict(), "targeting": targeting.to_dict()}, indent=2, ensure_ascii=False) + "\n"
     try:
-        Path(path).write_text(plan.to_json(), encoding="utf-8")
+        Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{path}: cannot write the plan file ({exc.strerror or exc})") from None
 
@@ -164,6 +169,11 @@ def load_plan(path: str | Path, *, raw: bool = False) -> Plan | dict[str, Any]:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise UserError(f"{path}: not a lagosync plan ({what}); make one with lagosync plan --out") from None
+
+
+def saved_targeting(path: str | Path) -> Targeting:
+    """The --target/--exclude a saved plan was made with (none for most plans)."""
+    return Targeting.from_dict(load_plan(path, raw=True).get("targeting"))
 
 
 def _checked_plan_document(path: str | Path, data: Any) -> dict[str, Any]:
@@ -255,13 +265,16 @@ def run_plan(
     prune: bool = False,
     color: bool = False,
     client_factory: Callable[[Any, str], Any] | None = None,
+    targeting: Targeting | None = None,
 ) -> PlanRun:
-    """``lagosync plan``: make the plan, save it to ``out`` if given, render it in ``fmt``."""
+    """``lagosync plan``: make the plan (reduced by ``targeting``: --target/--exclude), save it to
+    ``out`` if given, render it in ``fmt``."""
     _check_format(fmt)
     plan = asyncio.run(plan_workspace(root, env, prune=prune, client_factory=client_factory))
+    plan, warnings = apply_targeting(plan, targeting or Targeting())
     if out is not None:
-        save_plan(plan, out)
-    return PlanRun(plan=plan, output=render(plan, fmt, color=color))
+        save_plan(plan, out, targeting)
+    return PlanRun(plan=plan, output=render(plan, fmt, color=color, warnings=warnings))
 
 
 def run_show(

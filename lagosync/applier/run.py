@@ -24,8 +24,9 @@ from ..kinds import KINDS, describe, references
 from ..live import read_live
 from ..planner.ops import Action
 from ..planner.stale import live_fingerprints
+from ..planner.targeting import Targeting, apply_targeting
 from ..render import render_text
-from ..workflow import desired_state, load_plan, read_and_plan
+from ..workflow import desired_state, load_plan, read_and_plan, saved_targeting
 from ..workspace import load_workspace
 from .audit import AuditLog
 from .execute import Context, Outcome, run_all
@@ -162,6 +163,15 @@ def preflight(plan, live, desired: dict) -> list[str]:
     return problems
 
 
+def _planned_or_live(desired: dict, plan, live) -> dict:
+    """The declared objects a targeted plan can rely on: those it changes and those Lago has (one
+    left out by --target/--exclude is not created, so its references need not resolve)."""
+    planned = {op.id for op in plan.operations}
+    return {kind: {key: obj for key, obj in objs.items()
+                   if f"{kind}:{key}" in planned or key in (live.state.get(kind) or {})}
+            for kind, objs in desired.items()}
+
+
 # ------------------------------------------------------------------ the apply
 
 
@@ -184,6 +194,7 @@ async def apply_async(
     color: bool = False,
     migrations_only: bool = False,
     override_policies: tuple[str, ...] = (),
+    targeting: Targeting | None = None,
 ) -> ApplyResult:
     """Run one apply. Raises ApplyRefused / StalePlanError before any write, ApplyFailed after."""
     if log_format not in ("text", "json"):
@@ -197,6 +208,9 @@ async def apply_async(
         saved = load_plan(plan_file)
         # the re-plan after apply must see what the saved plan saw: a plan made with --prune prunes
         prune = prune or saved.pruned
+        if targeting is None or not targeting.active:  # a plan saved with --target re-plans with it
+            targeting = saved_targeting(plan_file)
+    targeting = targeting or Targeting()
 
     # a loaded Workspace may be passed instead of a directory (tests, callers that already loaded it)
     workspace = load_workspace(workspace_dir) if isinstance(workspace_dir, (str, Path)) else workspace_dir
@@ -216,14 +230,14 @@ async def apply_async(
                 live, plan = await read_and_plan(workspace, client, env_name, prune=prune, desired=desired)
             if migrations_only:  # the scheduled run: what the price migrations need, nothing else
                 plan = plan.only_migrations()
+            plan, targeted = apply_targeting(plan, targeting)  # --target / --exclude
 
-
-            say(render_text(plan, color=color).rstrip("\n"))
+            say(render_text(plan, color=color, warnings=targeted).rstrip("\n"))
             if not plan.has_changes:
                 say("No changes. Lago matches the workspace.")
                 return ApplyResult(plan)
 
-            problems = preflight(plan, live, desired)
+            problems = preflight(plan, live, _planned_or_live(desired, plan, live) if targeting.active else desired)
             if problems:
                 raise ApplyRefused("preflight found problems; nothing was written:\n  - "
                                    + "\n  - ".join(problems))
@@ -276,11 +290,12 @@ async def apply_async(
                 _, again = await read_and_plan(workspace, client, env_name, prune=prune, desired=desired)
                 if migrations_only:
                     again = again.only_migrations()
+                again = apply_targeting(again, targeting)[0]
                 result.not_converged = [op.describe() for op in again.operations]
             except LagosyncError as exc:
                 result.not_converged = [f"could not re-plan after apply: {exc}"]
 
-    _summary(result, say)
+    _summary(result, say, targeted=targeting.active)
     if not result.ok:
         raise ApplyFailed("apply did not complete; fix the errors above and run lagosync apply again "
                           "(it finishes what is left, nothing is done twice)")
@@ -316,18 +331,21 @@ def _approve(plan, env_name: str, is_saved: bool, *, auto_approve: bool, allow_d
              allow_reprice: bool, confirm) -> None:
     destroy = [op for op in plan.operations if is_destructive(op)]
     reprice = [op for op in plan.operations if is_reprice(op)]
-    need: list[str] = []
+    need: list[str] = []  # one heading per missing flag, then its operations one per line
     if destroy and not allow_destroy:
-        need.append("destroys: " + "; ".join(op.describe() for op in destroy) + " (--allow-destroy)")
+        need.append("--allow-destroy: this plan destroys (deletes, terminations):")
+        need += [f"  - {op.describe()}" for op in destroy]
     if reprice and not allow_reprice:
-        need.append("re-prices existing subscribers: " + "; ".join(op.describe() for op in reprice)
-                    + " (--allow-reprice)")
+        need.append("--allow-reprice: this plan re-prices existing subscribers:")
+        need += [f"  - {op.describe()}" for op in reprice]
     if is_saved and not need:
         return  # a saved plan is the reviewed plan: no prompt (like terraform apply plan.tfplan)
     if auto_approve or (is_saved and confirm is None):
         if need:
-            raise ApplyRefused("refusing to apply without explicit permission; this plan "
-                               + " and ".join(need) + "; add the flag(s) once you have reviewed them")
+            flags = " ".join(line.split(":")[0] for line in need if line.startswith("--"))
+            raise ApplyRefused("refusing to apply without explicit permission; nothing was written\n"
+                               + "\n".join(need)
+                               + f"\nreview these operations, then run again with {flags}")
         return
     if confirm is None:
         raise ApplyRefused(
@@ -337,16 +355,25 @@ def _approve(plan, env_name: str, is_saved: bool, *, auto_approve: bool, allow_d
         )
     lines = [f"Apply these changes to environment '{env_name}'?"]
     if need:
-        lines.append("WARNING: this plan")
-        lines += [f"  - {n}" for n in need]
+        lines.append("WARNING: review these operations (without this prompt, each group needs its flag):")
+        lines += [f"  {n}" for n in need]
     lines.append("Only 'yes' will be accepted")
     if not confirm("\n".join(lines)):
         raise ApplyRefused("apply cancelled; nothing was written")
 
 
-def _summary(result: ApplyResult, say) -> None:
+_DONE_WORDS = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced",
+               "migrate": "migrated", "move": "moved"}
+
+
+def _summary(result: ApplyResult, say, *, targeted: bool = False) -> None:
     done, failed, skipped = result.ids("done"), result.ids("failed"), result.ids("skipped")
-    say(f"Apply summary: {len(done)} done, {len(failed)} failed, {len(skipped)} skipped.")
+    actions: dict[str, int] = {}  # what was done, per action, in the plan's order of actions
+    for op in result.plan.operations:
+        if op.id in done:
+            actions[str(op.action)] = actions.get(str(op.action), 0) + 1
+    per_action = f" ({', '.join(f'{n} {_DONE_WORDS.get(a, a)}' for a, n in actions.items())})" if actions else ""
+    say(f"Apply summary: {len(done)} done{per_action}, {len(failed)} failed, {len(skipped)} skipped.")
     for oid in failed:
         say(f"  failed:  {oid}: {result.outcomes[oid].message}")
     for oid in skipped:
@@ -355,6 +382,9 @@ def _summary(result: ApplyResult, say) -> None:
         say("Lago does not match the workspace after apply:")
         for line in result.not_converged:
             say(f"  - {line}")
+    elif not failed and not skipped and targeted:
+        say("Lago matches the targeted part of the workspace (the targeted plan is empty); "
+            "run lagosync plan without --target/--exclude for the rest.")
     elif not failed and not skipped:
         say("Lago matches the workspace (plan is empty).")
 

@@ -59,7 +59,7 @@ def test_charge_removed_and_added(applied):
     starter["charges"] = starter["charges"][:1] + [
         {"billable_metric_code": "storage", "charge_model": "standard", "properties": {"amount": "3"}}]
     # Lago deletes a charge left out of a plan update (lago-behaviour#plan-charges-reconciled): destructive, like the PR label
-    with pytest.raises(ApplyRefused, match=r"destroys: .*removes charge 'tokens' from plan 'starter'.*--allow-destroy"):
+    with pytest.raises(ApplyRefused, match=r"--allow-destroy: this plan destroys[^\n]*:\n  - [^\n]*removes charge 'tokens' from plan 'starter'"):
         lago.apply(allow_reprice=True)
     assert sorted(c["code"] for c in lago.get("/plans/starter")["plan"]["charges"]) == ["api_call", "tokens"]
     ok(lago, allow_reprice=True, allow_destroy=True)
@@ -72,8 +72,8 @@ def test_subscription_upgrade_and_downgrade(applied):
     lago.desired["subscription"]["sub_org_0"]["plan_code"] = "professional"  # 1900 -> 4900: upgrade now
     lago.desired["subscription"]["sub_org_1"]["plan_code"] = "starter"       # 4900 -> 1900: at period end
     # a plan change re-prices that subscriber (the lagosync:reprice label): it needs --allow-reprice
-    with pytest.raises(ApplyRefused, match=r"re-prices existing subscribers: move subscription 'sub_org_0'.*"
-                                           r"upgrades subscription 'sub_org_0'.*sub_org_1.*--allow-reprice"):
+    with pytest.raises(ApplyRefused, match=r"--allow-reprice: this plan re-prices existing subscribers:\n  - move subscription "
+                                           r"'sub_org_0'[^\n]*upgrades subscription 'sub_org_0'[^\n]*\n  - [^\n]*sub_org_1"):
         lago.apply()
     assert lago.get("/subscriptions/sub_org_0")["subscription"]["plan_code"] == "starter"
     result = ok(lago, allow_reprice=True)

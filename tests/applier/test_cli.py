@@ -103,7 +103,7 @@ def test_cli_on_a_terminal_asks_naming_repricing_and_only_yes_applies(ws, monkey
 
     refused = CliRunner().invoke(main, ["apply", "-w", str(ws), "--no-color"], input="y\n")
     assert refused.exit_code == 1, refused.output
-    assert "re-prices existing subscribers: " in refused.output and "'professional'" in refused.output
+    assert "--allow-reprice: this plan re-prices existing subscribers:\n" in refused.output and "'professional'" in refused.output
     assert "Only 'yes' will be accepted" in refused.output and "apply cancelled; nothing was written" in refused.output
     assert run("plan", "-w", str(ws), "--detailed-exitcode").exit_code == 2
 

@@ -140,7 +140,7 @@ def test_every_kind_aggregation_and_charge_model_applies_then_plan_is_empty(tmp_
     assert validate.exit_code == 0, validate.output
     applied = run("apply", "-w", ws, "--auto-approve")
     assert applied.exit_code == 0, applied.output
-    assert "Apply summary: 20 done, 0 failed, 0 skipped." in applied.output
+    assert "Apply summary: 20 done (20 created), 0 failed, 0 skipped." in applied.output
     assert "Lago matches the workspace (plan is empty)." in applied.output
     plan = run("plan", "-w", ws, "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
@@ -153,7 +153,7 @@ def test_gated_metric_fails_with_lagos_error_and_the_rest_applies(tmp_path):
     assert applied.exit_code == 1, applied.output
     assert "Traceback" not in applied.output
     assert "failed:  billable_metric:score" in applied.output and "feature_unavailable" in applied.output
-    assert "Apply summary: 20 done, 1 failed, 0 skipped." in applied.output
+    assert "Apply summary: 20 done (20 created), 1 failed, 0 skipped." in applied.output
     # the audit log holds Lago's answer to each refused write: its HTTP status and its error
     audit = [json.loads(line) for line in (Path(ws) / ".lagosync" / "audit.jsonl").read_text().splitlines()]
     errors = {(r["object"], r["method"], r["path"], r["status"], r["outcome"]) for r in audit if r["outcome"] != "ok"}

@@ -140,7 +140,8 @@ def test_interactive_confirmation_names_destructive_and_repricing_operations(app
 def test_repricing_needs_allow_reprice(applied):
     lago = applied
     lago.desired["plan"]["professional"]["charges"][0]["properties"]["graduated_ranges"][1]["per_unit_amount"] = "0.003"
-    with pytest.raises(ApplyRefused, match="re-prices existing subscribers.*professional.*--allow-reprice"):
+    with pytest.raises(ApplyRefused, match=r"--allow-reprice: this plan re-prices existing subscribers:\n  - update plan 'professional': "
+                                           r"re-prices 1 active subscription"):
         lago.apply()
     assert lago.plan().has_changes
     assert lago.apply(allow_reprice=True).ok
@@ -149,7 +150,7 @@ def test_repricing_needs_allow_reprice(applied):
 def test_terminating_a_subscription_needs_allow_destroy(applied):
     lago = applied
     lago.desired["subscription"]["sub_org_0"]["ensure"] = "absent"
-    with pytest.raises(ApplyRefused, match="destroys: delete subscription 'sub_org_0'.*--allow-destroy"):
+    with pytest.raises(ApplyRefused, match=r"--allow-destroy: this plan destroys[^\n]*:\n  - delete subscription 'sub_org_0'"):
         lago.apply(allow_reprice=True)
     assert lago.get("/subscriptions/sub_org_0")["subscription"]["status"] == "active"
 
@@ -269,10 +270,10 @@ def test_saved_plan_with_destructive_or_repricing_operations_needs_the_flags(app
     ops = {op.id: op for op in lago.plan().operations}
     assert ops["billable_metric:spend"].destructive and ops["plan:professional"].reprices
 
-    with pytest.raises(ApplyRefused, match="destroys: .*delete metric 'spend'.*--allow-destroy") as info:
+    with pytest.raises(ApplyRefused, match=r"--allow-destroy: this plan destroys[^\n]*:\n(  - [^\n]*\n)*  - delete metric 'spend'") as info:
         lago.apply(plan_file=path, auto_approve=False, allow_reprice=True)
     assert info.value.exit_code == 1
-    with pytest.raises(ApplyRefused, match="re-prices existing subscribers: .*professional.*--allow-reprice"):
+    with pytest.raises(ApplyRefused, match=r"--allow-reprice: this plan re-prices existing subscribers:\n(  - [^\n]*\n)*  - [^\n]*professional"):
         lago.apply(plan_file=path, auto_approve=False, allow_destroy=True)
     assert "spend" in [m["code"] for m in lago.list("/billable_metrics", "billable_metrics")]  # nothing written
 
