@@ -172,7 +172,10 @@ def test_pr_flow_fails_clearly_on_an_invalid_workspace(world):
     validate = res["validate"][0]
     assert validate.failed
     step = validate.step("Validate the workspace")
-    assert step.returncode == 1 and "orgs.yaml:" in step.stderr + step.stdout and "Traceback" not in step.stderr
+    assert step.returncode == 1 and "Traceback" not in step.stderr
+    # --format github: an annotation on the line of the error, which the pull request shows there
+    assert "::error file=orgs.yaml,line=13,col=20,title=lagosync validate::" in step.stdout
+    assert "unknown plan 'no_such_plan'" in step.stdout
     assert res["plan"] == [] and res["labels"] == []
     assert fake.comments == {} and fake.issue_labels == {}
 
