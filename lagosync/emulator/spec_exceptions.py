@@ -113,7 +113,22 @@ def _health(spec: dict) -> None:
     }})
 
 
+def _current_usage(spec: dict) -> None:
+    charge = _schemas(spec)["CustomerChargeUsageObject"]["properties"]["charge"]["properties"]["charge_model"]
+    charge["enum"] = sorted(set(charge["enum"]) | {"graduated_percentage", "dynamic", "custom"})
+    item = _schemas(spec)["CustomerChargeFiltersUsageObject"]["items"]["properties"]["invoice_display_name"]
+    item["type"] = ["string", "null"]
+
+
 SPEC_EXCEPTIONS: tuple[SpecException, ...] = (
+    SpecException(
+        "current-usage-as-stored",
+        "lago-behaviour#current-usage",
+        "A current usage renders each charge's charge_model as stored (graduated_percentage, dynamic and "
+        "custom too) and a filter's invoice_display_name as stored (null when unset, and always for the "
+        "default bucket); the spec lists five models and a non-null name.",
+        _current_usage,
+    ),
     SpecException(
         "health-undocumented",
         "lago-behaviour#health-endpoint",

@@ -27,7 +27,7 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "subscription": ("external_id", "_previous_id", "_customer_id", "_plan_id"),
     "customer": ("external_id",),
     "applied_coupon": ("_customer_id", "_coupon_id"),
-    "event": ("transaction_id",),
+    "event": ("transaction_id", "external_subscription_id"),
     "billable_metric": ("code",),
     "plan": ("code",),
     "tax": ("code",),

@@ -20,11 +20,12 @@ from .organization import OrganizationMixin
 from .plans import PlansMixin
 from .subscriptions import SubscriptionsMixin
 from .taxes import TaxesMixin
+from .usage import UsageMixin
 
 
 class Resources(
     # a mixin comes before the ones it builds on (Python's method resolution order needs that)
-    InvoicesMixin, AppliedCouponsMixin, SubscriptionsMixin, PlansMixin, FixedChargesMixin, CustomersMixin,
+    UsageMixin, InvoicesMixin, AppliedCouponsMixin, SubscriptionsMixin, PlansMixin, FixedChargesMixin, CustomersMixin,
     CouponsMixin, AddOnsMixin, OrganizationMixin, TaxesMixin, BillableMetricsMixin, EventsMixin,
 ):
     # ================================================================ routing
@@ -56,6 +57,7 @@ class Resources(
             ("DELETE", "/customers/{external_customer_id}/applied_coupons/{applied_coupon_id}",
              self.applied_coupon_delete),
             ("GET", "/customers/{external_customer_id}/invoices", self.customer_invoices),
+            ("GET", "/customers/{external_customer_id}/current_usage", self.current_usage),
             ("POST", "/customers", self.customer_upsert),
             ("GET", "/customers", self.customer_list),
             ("GET", "/customers/{external_customer_id}", self.customer_get),
