@@ -1031,6 +1031,34 @@ class LagoClient:
 
     delete_subscription = terminate_subscription
 
+    async def current_usage(self, external_customer_id: str, external_subscription_id: str) -> dict:
+        """``GET /customers/{id}/current_usage``: the active subscription's usage of its current billing
+        period, charges only, priced by Lago (lago-behaviour#current-usage; no licence needed).
+
+        There is no list to read it through, so a customer id with a dot goes in its path as ``%2E``
+        (lago-behaviour#route-segments); the subscription id is a query parameter. The answer is checked:
+        integer amounts, a currency, ``charges_usage`` a list of objects each naming its charge and
+        metric (``LagoBadResponse`` naming the endpoint otherwise)."""
+        path = f"/customers/{id_seg(external_customer_id)}/current_usage"
+        body = await self.request("GET", path, params=[("external_subscription_id", external_subscription_id)])
+        usage = self._one(body, path, "customer_usage")
+        for name in ("amount_cents", "taxes_amount_cents", "total_amount_cents"):
+            if not isinstance(usage.get(name), int) or isinstance(usage.get(name), bool):
+                raise self._bad("GET", self._url(path), f"customer_usage.{name} is {_describe(usage.get(name))}, "
+                                "not an integer")
+        if not isinstance(usage.get("currency"), str):
+            raise self._bad("GET", self._url(path), "customer_usage.currency is not a string")
+        charges = usage.get("charges_usage")
+        if not isinstance(charges, list):
+            raise self._bad("GET", self._url(path), f"customer_usage.charges_usage is {_describe(charges)}, not a list")
+        for index, item in enumerate(charges):
+            ok = isinstance(item, dict) and isinstance(item.get("charge"), dict) \
+                and isinstance(item.get("billable_metric"), dict) and isinstance(item.get("units"), str)
+            if not ok:
+                raise self._bad("GET", self._url(path), f"customer_usage.charges_usage[{index}] is not a charge's "
+                                "usage (charge, billable_metric, units)")
+        return usage
+
     # ------------------------------------------------------------ applied coupons
     async def list_applied_coupons(
         self,
