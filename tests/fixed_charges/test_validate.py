@@ -62,7 +62,7 @@ def test_unknown_add_on_code(tmp_path):
 """
     assert _run(tmp_path, fixed) == [
         "plans/p.yaml:15:22: plans[0].fixed_charges[0].add_on_code: unknown add-on 'setpu' "
-        "(define it under add_ons, or fix the code)"
+        "(did you mean 'setup'? otherwise define it under add_ons, or fix the code)"
     ]
 
 

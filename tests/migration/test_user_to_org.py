@@ -202,7 +202,7 @@ def test_interactive_confirmation_names_the_moves(world):
         apply(world.root, None, confirm=confirm, client_factory=world.factory(),
               out=lambda s: None, err=lambda s: None)
     assert len(asked) == 1
-    assert "destroys:" in asked[0] and "terminates subscription 'sub_usr_1' of 'usr_1' now" in asked[0]
+    assert "--allow-destroy: this plan destroys (deletes, terminations):\n" in asked[0] and "terminates subscription 'sub_usr_1' of 'usr_1' now" in asked[0]
     assert [s["status"] for s in world.subs("usr_1")] == ["active"]
 
 
