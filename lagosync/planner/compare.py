@@ -20,7 +20,7 @@ from .diff import diff
 from .ops import Action, Blocked, Change, NewVersion, Operation
 from .versions import Directives, live_code, sub_version, wanted_plan_code
 
-__all__ = ["KINDS", "COMPARE", "Context", "create_op", "delete_op", "is_absent", "strip"]
+__all__ = ["KINDS", "COMPARE", "Context", "create_op", "delete_op", "is_absent", "strip", "view"]
 
 # lago-behaviour#metric-locked-fields: once a metric is used by a charge of a non-deleted plan, PUT silently ignores these.
 METRIC_LOCKED_FIELDS = (
@@ -65,6 +65,12 @@ def is_absent(obj: dict[str, Any] | None) -> bool:
 def strip(obj: dict[str, Any]) -> dict[str, Any]:
     """The canonical object without planner-only keys (``ensure``), deep-copied."""
     return {k: copy.deepcopy(v) for k, v in obj.items() if k != "ensure"}
+
+
+def view(obj: dict[str, Any]) -> dict[str, Any]:
+    """``strip`` without the copy, for comparing only: the compare functions never mutate their
+    arguments, and what goes into an operation is compared again on ``strip`` copies (make_plan)."""
+    return obj if "ensure" not in obj else {k: v for k, v in obj.items() if k != "ensure"}
 
 
 def field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
@@ -383,8 +389,11 @@ def compare_customer(ctx: Context, key: str, before: dict[str, Any], after: dict
     # lago-behaviour#customer-metadata-reconcile: POST /customers upserts; metadata entries are reconciled by key (paths
     # ``metadata.<key>.value``), so each entry shows as its own change.
     op = _simple_update("customer", key, before, after)
+    if op is None or not before.get("currency") or before.get("currency") == after.get("currency"):
+        return op
+    # only a currency change needs the customer's subscriptions (a scan of them all: never per unchanged org)
     subs = sorted(k for k, sub in ctx.l("subscription").items() if sub.get("external_customer_id") == key)
-    if op is not None and subs and before.get("currency") and before.get("currency") != after.get("currency"):
+    if subs:
         # lago-behaviour#customer-currency: Lago refuses it (currencies_does_not_match) once there are subscriptions
         return op.with_(block=Blocked(
             why=(f"Lago keeps the currency of a customer that has subscriptions ({', '.join(subs)}): "
