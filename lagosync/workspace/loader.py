@@ -13,7 +13,7 @@ from .checks import Checker
 from .model import LOCAL, PRICE_CHANGES, Environment, Settings, Workspace
 from .pricing_tests import load_pricing_tests
 from .schema import check_schema
-from .yamlpos import Document, parse_yaml_bytes, read_file_bytes
+from .yamlpos import Document, parse_yaml_bytes, paused_gc, read_file_bytes
 
 SETTINGS_FILE = "lagosync.yaml"
 ORGS_FILE = "orgs.yaml"
@@ -205,6 +205,7 @@ def load_settings(root: Path | str) -> Settings:
     return settings
 
 
+@paused_gc()
 def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
     root = Path(root)
     problem = _root_problem(root)

@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from ..errors import Diagnostic
+from .fastschema import Check, compile_check
 from .yamlpos import Document
 
 SCHEMA_FILES = {
@@ -71,6 +72,21 @@ def validator(name: str):
     schema = json.loads(schema_text(SCHEMA_FILES[name]))
     Draft202012Validator.check_schema(schema)
     return _Validator(schema)
+
+
+@functools.cache
+def fast_check(name: str) -> Check | None:
+    """The yes/no check compiled from the same schema (fastschema), None when it cannot be compiled."""
+    return compile_check(validator(name).schema)
+
+
+def _passes(check: Check | None, data: Any) -> bool:
+    if check is None:
+        return False
+    try:
+        return check(data)
+    except Exception:  # noqa: BLE001 - any surprise (e.g. a RecursionError): jsonschema decides
+        return False
 
 
 _TYPE_WORDS = {
@@ -255,6 +271,8 @@ def check_schema(doc: Document, name: str) -> tuple[list[Diagnostic], set[tuple]
     The paths let the semantic checks skip objects that are already reported as malformed.
     """
     val = validator(name)
+    if _passes(fast_check(name), doc.data):
+        return [], set()  # jsonschema would find nothing: it walks only the documents with an error
     out: list[Diagnostic] = []
     paths: set[tuple] = set()
     seen: set[tuple] = set()
