@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("plan", "apply", "faults", "emulator", "pricing")
+SCRIPTS = ("plan", "apply", "faults", "emulator", "pricing", "scale")
 
 
 def run_quick(name: str) -> list[list[str]]:
@@ -89,3 +89,23 @@ def test_pricing_bench():
         # every generated case priced: at least the subscription fee and one charge fee each
         assert _num(r[1]) >= 2 * _num(r[0]), r
         assert _num(r[2]) >= _num(r[3]) >= 0, r
+
+
+def test_scale_bench():
+    header, *rows = run_quick("scale")
+    assert header == ["orgs", "stage", "measured s", "floor s", "floor is", "ratio"]
+    stages = {(r[0], r[1].strip()) for r in rows}
+    for stage in ("load+validate (CPU)", "make_plan (CPU)", "render text (CPU)", "plan in sync (whole)"):
+        assert ("20", stage) in stages, rows
+    assert any(r[1].startswith("read live") and "(wall)" in r[1] for r in rows)
+    assert any(r[0] == "5" and r[1].startswith("apply from empty") and "NOT CONVERGED" not in r[4] for r in rows)
+    memory_at = next(i for i, r in enumerate(rows) if r[1] == "what")  # the second table's header
+    rows, memory = rows[:memory_at], rows[memory_at + 1:]
+    for r in rows:
+        if r[5]:  # a ratio is printed only with its floor, both measured in the same run
+            assert _num(r[3]) >= 0 and _num(r[5]) > 0, r
+    # the in-sync plan compared every object: 20 orgs, 20 subscriptions and the scaled catalogue
+    plan_row = next(r for r in rows if r[1] == "make_plan (CPU)")
+    assert plan_row[4] == "== on 101 objects"
+    # and the memory table (tracemalloc) for the --quick size
+    assert [r[0] for r in memory] == ["50"] * 4 and all(_num(r[2]) > 0 for r in memory), memory

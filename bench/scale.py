@@ -1,0 +1,289 @@
+"""Benchmark: every stage of `lagosync plan` / `apply` at 1,000 and 10,000 orgs, each next to its floor.
+
+The workspace is the example catalogue scaled (50 plans, 149 charges, 8 metrics, the example's tax,
+add-on and coupon) and N orgs with one subscription each. Each stage is measured with its floor,
+measured in the same run on the same files and machine:
+
+- load+validate: CPU of what `lagosync validate` does (parse with positions, JSON Schema, semantic
+  checks, canonical desired state); floor: ``yaml.load`` with libyaml's CLoader and the garbage
+  collector paused, on the same files.
+- read live: wall time of reading Lago (workspace in sync) from an emulator that adds a fixed latency
+  to every request (default 50 ms, Faults latency); floor: requests x latency / concurrency. "emulator
+  CPU" is the emulator's own time for those requests (it must stay negligible next to the latency).
+- make_plan: CPU of the pure planner; floor: comparing every desired object with its live one (``==``).
+- render: CPU of the text rendering of the (empty) plan.
+- plan (whole): load + read + make_plan + render, wall; floor: the two floors above added.
+- apply: the workspace of ``--apply-orgs`` orgs from an empty Lago that limits every client to
+  ``--rps`` requests per second (Lago Cloud's limit, announced in X-RateLimit-* headers); floor:
+  requests / limit; "429s" counts the refused requests.
+
+``--memory N`` (e.g. 100000) adds the peak of what load + read + make_plan allocate (tracemalloc,
+the emulator's own store excluded: it is filled before tracing starts) and the process's peak RSS.
+
+    .venv/bin/python bench/scale.py [--quick] [--sizes 1000,10000] [--memory 100000] [--latency 0.05]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import gc
+import resource
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+from _common import ROOT, Lago, example_workspace, machine, parser, quiet, table
+
+from lagosync.applier import apply_async
+from lagosync.emulator import Faults
+from lagosync.emulator.faults import RATE_LIMITED
+from lagosync.live import read_live
+from lagosync.planner import make_plan
+from lagosync.render import render
+from lagosync.workflow import desired_state
+from lagosync.workspace import load_workspace, validation_report
+
+N_PLANS = 50
+N_CHARGES = 149
+N_METRICS = 8
+_EXTRA_METRICS = (  # besides the example's api_call, tokens, active_users
+    ("storage_gb", "sum_agg", "gb"), ("seats", "unique_count_agg", "seat_id"), ("jobs", "count_agg", None),
+    ("gpu_minutes", "sum_agg", "minutes"), ("peak_workers", "max_agg", "workers"),
+)
+
+
+def _dump(path: Path, schema: str, data: dict) -> None:
+    path.write_text(f"# yaml-language-server: $schema={schema}\n" + yaml.safe_dump(data, sort_keys=False))
+
+
+def scale_workspace(dest: Path, n_orgs: int) -> Path:
+    """The example catalogue scaled to N_PLANS plans (N_CHARGES charges) on N_METRICS metrics, and
+    ``n_orgs`` orgs with one subscription each (plans cycled)."""
+    example_workspace(dest)
+    metrics_file = yaml.safe_load((ROOT / "plans" / "metrics.yaml").read_text())
+    metrics = metrics_file["billable_metrics"]
+    for code, aggregation, field in _EXTRA_METRICS:
+        metric = {"code": code, "name": code.replace("_", " ").capitalize(), "aggregation_type": aggregation}
+        if field:
+            metric["field_name"] = field
+        metrics.append(metric)
+    assert len(metrics) == N_METRICS
+    _dump(dest / "plans" / "metrics.yaml", "../schemas/plans.schema.json", {"billable_metrics": metrics})
+
+    base = yaml.safe_load((ROOT / "plans" / "plans.yaml").read_text())["plans"]
+    codes = [m["code"] for m in metrics]
+    plans = []
+    for j in range(N_PLANS):
+        plan = copy.deepcopy(base[j % len(base)])
+        if j >= len(base):
+            plan["code"] = f"{plan['code']}_{j // len(base)}"
+            plan["name"] = f"{plan['name']} {j // len(base)}"
+        want = 2 if j == 0 else 3  # 2 + 49 x 3 = 149 charges
+        charges = plan["charges"][:want]
+        used = {c["billable_metric_code"] for c in charges}
+        spare = [c for c in codes if c not in used]
+        while len(charges) < want:
+            charges.append({"billable_metric_code": spare[(j + len(charges)) % len(spare)],
+                            "charge_model": "standard", "properties": {"amount": f"0.{j + 1:04d}"}})
+            used.add(charges[-1]["billable_metric_code"])
+            spare = [c for c in codes if c not in used]
+        plan["charges"] = charges
+        plans.append(plan)
+    assert sum(len(p["charges"]) for p in plans) == N_CHARGES
+    _dump(dest / "plans" / "plans.yaml", "../schemas/plans.schema.json", {"plans": plans})
+
+    orgs = [{
+        "external_id": f"org_bench_{i:06d}",
+        "name": f"Bench Org {i}",
+        "email": f"billing{i}@bench.example",
+        "currency": "USD",
+        "metadata": [{"key": "created_by_user_id", "value": f"usr_bench_{i:06d}"},
+                     {"key": "billing_type", "value": "organization"}],
+        "subscriptions": [{"plan_code": plans[i % N_PLANS]["code"], "name": f"Bench {i}"}],
+    } for i in range(n_orgs)]
+    _dump(dest / "orgs.yaml", "./schemas/orgs.schema.json", {"orgs": orgs})
+    return dest
+
+
+def workspace_files(root: Path) -> list[Path]:
+    return [root / "lagosync.yaml", root / "orgs.yaml", *sorted((root / "plans").glob("*.yaml"))]
+
+
+def cpu(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.process_time()
+    out = fn()
+    return time.process_time() - start, out
+
+
+def yaml_floor(root: Path) -> float:
+    """CPU of yaml.load with libyaml (CLoader) on every workspace file, the collector paused."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    texts = [p.read_bytes() for p in workspace_files(root)]
+    gc.collect()
+    gc.disable()
+    try:
+        seconds, _ = cpu(lambda: [yaml.load(t, Loader=loader) for t in texts])  # noqa: S506 - CSafeLoader
+    finally:
+        gc.enable()
+    return seconds
+
+
+class Timed:
+    """Wraps an emulator's handle() to add up its own time (its CPU per request, the latency apart)."""
+
+    def __init__(self, emulator):
+        self.seconds = 0.0
+        self.calls = 0
+        inner = emulator.handle
+
+        def handle(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.calls += 1
+        emulator.handle = handle
+
+
+async def seed(root: Path, lago: Lago) -> None:
+    result = await apply_async(root, "local", auto_approve=True, client_factory=lago.factory(), out=quiet,
+                               err=quiet)
+    assert result.ok, "seeding apply did not converge"
+
+
+async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> list[list]:
+    root = scale_workspace(tmp / f"ws-{n}", n)
+    floor_yaml = yaml_floor(root)
+    validate_cpu, (diags, _summary) = cpu(lambda: validation_report(root))
+    assert not diags, diags[:3]
+    load_cpu, workspace = cpu(lambda: load_workspace(root))
+    desired_cpu, desired = cpu(lambda: desired_state(workspace))
+
+    lago = Lago(tmp / f"lago-{n}")
+    await seed(root, lago)
+    timed = Timed(lago.emulator)
+    lago.faults = Faults(latency=latency)
+    client = lago.client(concurrency)
+    before = lago.requests
+    wall = time.perf_counter()
+    cpu_start = time.process_time()
+    async with client:
+        live = await read_live(client, workspace)
+    read_wall = time.perf_counter() - wall
+    read_cpu = time.process_time() - cpu_start
+    requests = lago.requests - before
+    emulator_s = timed.seconds
+    floor_read = requests * latency / concurrency
+
+    plan_cpu, plan = cpu(lambda: make_plan(desired, live, environment="local", lago_url=client.base_url,
+                                           workspace_digest=workspace.digest))
+    assert not plan.operations, f"{len(plan.operations)} operations on a workspace in sync"
+
+    def compare_all() -> int:
+        return sum(obj == live.state[kind].get(key) for kind, objs in desired.items() for key, obj in objs.items())
+    floor_plan, same = cpu(compare_all)
+    render_cpu, _ = cpu(lambda: render(plan, "text"))
+
+    whole = load_cpu + desired_cpu + read_wall + plan_cpu + render_cpu
+    floor_whole = floor_yaml + floor_read
+    label = f"{n:,}"
+    return [
+        [label, "load+validate (CPU)", validate_cpu, floor_yaml, "yaml.load CLoader, gc paused",
+         validate_cpu / floor_yaml],
+        [label, "load_workspace + desired state (CPU)", load_cpu + desired_cpu, floor_yaml, "same floor",
+         (load_cpu + desired_cpu) / floor_yaml],
+        [label, f"read live, {latency * 1000:.0f} ms latency (wall)", read_wall, floor_read,
+         f"{requests} requests x latency / {concurrency}", read_wall / floor_read],
+        [label, "  read live: client+emulator CPU", read_cpu, "", f"emulator {emulator_s:.2f} s", ""],
+        [label, "make_plan (CPU)", plan_cpu, floor_plan, f"== on {same:,} objects", plan_cpu / max(floor_plan, 1e-6)],
+        [label, "render text (CPU)", render_cpu, "", "", ""],
+        [label, "plan in sync (whole)", whole, floor_whole, "validate floor + read floor", whole / floor_whole],
+    ]
+
+
+async def measure_apply(n: int, tmp: Path, rps: float, concurrency: int) -> list:
+    root = scale_workspace(tmp / f"apply-{n}", n)
+    faults = Faults(rps_limit=rps)
+    lago = Lago(tmp / f"lago-apply-{n}", faults)
+    start = time.perf_counter()
+    result = await apply_async(root, "local", auto_approve=True, concurrency=concurrency,
+                               client_factory=lago.factory(concurrency), out=quiet, err=quiet)
+    seconds = time.perf_counter() - start
+    refused = sum(1 for _, _, decision in faults.log if decision == RATE_LIMITED)
+    accepted = lago.requests - refused
+    floor = accepted / rps
+    return [f"{n:,}", f"apply from empty, {rps:.0f} req/s limit (wall)", seconds, floor,
+            f"{accepted:,} requests / limit; {faults.writes:,} writes; {refused} x 429"
+            + ("" if result.ok else "; NOT CONVERGED"), seconds / floor]
+
+
+async def measure_memory(n: int, tmp: Path) -> list[list]:
+    root = scale_workspace(tmp / f"mem-{n}", n)
+    lago = Lago(tmp / f"lago-mem-{n}")
+    await seed(root, lago)
+    gc.collect()
+    tracemalloc.start()
+    workspace = load_workspace(root)
+    desired = desired_state(workspace)
+    _, after_load = tracemalloc.get_traced_memory()
+    client = lago.client()
+    async with client:
+        live = await read_live(client, workspace)
+    plan = make_plan(desired, live, environment="local", lago_url=client.base_url,
+                     workspace_digest=workspace.digest)
+    render(plan, "text")
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    mib = 1024 * 1024
+    return [
+        [f"{n:,}", "load_workspace + desired state: peak (tracemalloc)", after_load / mib, after_load / n / 1024],
+        [f"{n:,}", "plan in sync: peak (tracemalloc)", peak / mib, peak / n / 1024],
+        [f"{n:,}", "plan in sync: held at the end (plan, live, workspace)", current / mib, current / n / 1024],
+        [f"{n:,}", "peak RSS of the process (emulator and seeding included)", rss_mib, rss_mib * 1024 / n],
+    ]
+
+
+async def run(sizes: list[int], latency: float, concurrency: int, apply_orgs: int, rps: float,
+              memory: int | None) -> tuple[list[list], list[list]]:
+    rows: list[list] = []
+    memory_rows: list[list] = []
+    with tempfile.TemporaryDirectory(prefix="lagosync-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        for n in sizes:
+            rows += await measure_size(n, tmp, latency, concurrency)
+        if apply_orgs:
+            rows.append(await measure_apply(apply_orgs, tmp, rps, concurrency))
+        if memory:
+            memory_rows = await measure_memory(memory, tmp)
+    return rows, memory_rows
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="1000,10000", help="comma-separated org counts")
+    p.add_argument("--latency", type=float, default=0.05, help="seconds the emulator adds to every request")
+    p.add_argument("--concurrency", type=int, default=8, help="client concurrency (the CLI default is 8)")
+    p.add_argument("--apply-orgs", type=int, default=1000, help="orgs of the rate-limited apply (0: skip)")
+    p.add_argument("--rps", type=float, default=50.0, help="the emulator's requests-per-second limit for apply")
+    p.add_argument("--memory", type=int, default=0, help="org count of the memory measurement (0: skip)")
+    args = p.parse_args()
+    if args.quick:
+        sizes, latency, apply_orgs, memory = [20], 0.005, 5, 50
+    else:
+        sizes, latency, apply_orgs, memory = ([int(s) for s in args.sizes.split(",")], args.latency,
+                                              args.apply_orgs, args.memory or None)
+    rows, memory_rows = asyncio.run(run(sizes, latency, args.concurrency, apply_orgs, args.rps, memory))
+    print(table(f"lagosync at scale: {N_PLANS} plans, {N_CHARGES} charges, {N_METRICS} metrics, one subscription "
+                f"per org ({machine()})", ["orgs", "stage", "measured s", "floor s", "floor is", "ratio"], rows))
+    if memory_rows:
+        print(table("memory", ["orgs", "what", "MiB", "KiB per org"], memory_rows))
+
+
+if __name__ == "__main__":
+    main()
