@@ -51,6 +51,12 @@ class Store:
             self._cache.setdefault(kind, {})[oid] = obj
             self._reindex(kind, oid, None, obj)
         self._pending: dict[tuple[str, str], dict] = {}
+        self.generation = 0  # +1 at every commit that wrote something: what was read before may differ
+
+    @property
+    def dirty(self) -> bool:
+        """The current unit of work has writes not committed yet."""
+        return bool(self._pending)
 
     def _reindex(self, kind: str, oid: str, old: dict | None, new: dict) -> None:
         for fld in INDEXED_FIELDS.get(kind, ()):
@@ -129,6 +135,7 @@ class Store:
             self._reindex(k, oid, cache.get(oid), obj)
             cache[oid] = obj
         self._pending.clear()
+        self.generation += 1
 
     def rollback(self) -> None:
         self._pending.clear()

@@ -89,6 +89,20 @@ class ResourceBase:
         self.store = emu.store
         self._due: datetime | None = None  # earliest time-driven subscription change (see SubscriptionsMixin.tick)
         self._due_scan = True  # scan once after start (state may come from a db file)
+        self._lists: dict[tuple, tuple[int, list[dict]]] = {}  # see _listed
+
+    def _listed(self, key: tuple, build: Callable[[], list[dict]]) -> list[dict]:
+        """The filtered, ordered rows of a list request, kept until the next commit: a client reads
+        a list page by page, and filtering and sorting 10,000 rows for each page of 100 made the
+        emulator's own time dominate a benchmark's simulated latency."""
+        if self.store.dirty:
+            return build()
+        hit = self._lists.get(key)
+        if hit is not None and hit[0] == self.store.generation:
+            return hit[1]
+        rows = build()
+        self._lists[key] = (self.store.generation, rows)
+        return rows
 
     def _crud_routes(self, cat: Catalog):
         base, one = f"/{cat.plural}", f"/{cat.plural}/{{code}}"
@@ -104,7 +118,8 @@ class ResourceBase:
         def list_(req: Request):
             # lago-behaviour#list-order: created_at DESC; deleted rows hidden (pending_deletion plans listed,
             # lago-behaviour#plan-delete-async)
-            return self.emu.paginate(req, _desc_created(self._live(cat.kind)), cat.plural, cat.out_list or cat.out)
+            rows = self._listed((cat.kind,), lambda: _desc_created(self._live(cat.kind)))
+            return self.emu.paginate(req, rows, cat.plural, cat.out_list or cat.out)
 
         def get(req: Request):
             return {cat.root: (cat.out_get or cat.out)(self._by_code(cat.kind, req.params["code"]))}

@@ -236,11 +236,14 @@ class CustomersMixin(TaxesMixin):
         return c
 
     def customer_list(self, req: Request):
-        rows = self._live(CUSTOMER)
         ext = req.q("external_id")
-        if ext:  # lago-behaviour#customer-subscription-id-filters
-            rows = [c for c in rows if c["external_id"] == ext]
-        return self.emu.paginate(req, _desc_created(rows), "customers",
+
+        def build() -> list[dict]:
+            rows = self._live(CUSTOMER)
+            if ext:  # lago-behaviour#customer-subscription-id-filters
+                rows = [c for c in rows if c["external_id"] == ext]
+            return _desc_created(rows)
+        return self.emu.paginate(req, self._listed((CUSTOMER, ext), build), "customers",
                                  lambda c: self._customer_out(c, single=False))
 
     def customer_get(self, req: Request):

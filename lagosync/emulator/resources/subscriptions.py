@@ -107,6 +107,12 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         ext_cust = req.q("external_customer_id")
         plan_code = req.q("plan_code")
         ext_id = req.q("external_id")
+        key = (SUB, tuple(statuses), ext_cust, plan_code, ext_id, customer_id)
+        rows = self._listed(key, lambda: self._sub_rows_listed(statuses, ext_cust, plan_code, ext_id, customer_id))
+        return self.emu.paginate(req, rows, "subscriptions", lambda s: self._sub_out(s, single=False))
+
+    def _sub_rows_listed(self, statuses: list[str], ext_cust: str | None, plan_code: str | None, ext_id: str | None,
+                         customer_id: str | None) -> list[dict]:
         rows = []
         source: Iterable[dict]
         if customer_id:
@@ -135,7 +141,7 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         # lago-behaviour#list-order: subscriptions ordered by subscription_at DESC NULLS LAST, created_at DESC
         rows.sort(key=lambda s: s["_created"], reverse=True)
         rows.sort(key=lambda s: s["subscription_at"] or "", reverse=True)
-        return self.emu.paginate(req, rows, "subscriptions", lambda s: self._sub_out(s, single=False))
+        return rows
 
     def sub_list(self, req: Request):
         return self._sub_list(req)
