@@ -22,11 +22,12 @@ from .client.connect import OrganizationMismatch, connect, resolve_environment
 from .errors import LagosyncError, UserError
 from .live import read_live
 from .planner import Plan, make_plan, stale_objects
-from .planner.ops import FORMAT_VERSION, PriceImpact
+from .planner.ops import FORMAT_VERSION, PriceImpact, UsageImpact
 from .planner.policies import evaluate as evaluate_policies
 from .planner.targeting import Targeting, apply_targeting
 from .planner.versions import Directives
 from .pricing.impact import price_impact
+from .pricing.usage_impact import Reading, affected_subscriptions, plans_to_read, usage_impact
 from .render import FORMATS, render
 from .workspace import load_workspace
 from .workspace.pricing_tests import TESTS_DIR, load_pricing_tests
@@ -76,6 +77,7 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
                      lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest,
                      directives=directives_of(workspace, client))
     plan = dataclasses.replace(plan, price_impact=_price_impact(workspace, plan, live))
+    plan = dataclasses.replace(plan, usage_impact=await _usage_impact(workspace, client, plan, live, desired))
     policies = getattr(getattr(workspace, "settings", None), "policies", None) or []
     if policies:  # lagosync.yaml billing policies, on the plan and its money impact
         plan = dataclasses.replace(plan, policies=evaluate_policies(plan, policies))
@@ -90,6 +92,67 @@ def _price_impact(workspace: Any, plan: Plan, live: LiveState) -> tuple[PriceImp
     cases, _ = load_pricing_tests(root, workspace.desired)
     env = workspace.settings.environments.get(plan.environment) if getattr(workspace, "settings", None) else None
     return price_impact(plan, workspace.desired, live, cases, premium=bool(getattr(env, "premium", False)))
+
+
+USAGE_SAMPLE = 50  # subscriptions whose current usage a plan reads at most (LAGOSYNC_USAGE_SAMPLE)
+
+
+def usage_sample_size() -> int:
+    """How many affected subscriptions a plan reads the current usage of (``LAGOSYNC_USAGE_SAMPLE``)."""
+    text = os.environ.get("LAGOSYNC_USAGE_SAMPLE", "").strip()
+    if not text:
+        return USAGE_SAMPLE
+    if not text.isdigit():
+        raise UserError(f"LAGOSYNC_USAGE_SAMPLE must be a whole number of subscriptions (0 reads none), got {text!r}")
+    return int(text)
+
+
+async def _usage_impact(workspace: Any, client: Any, plan: Plan, live: LiveState, desired: dict
+                        ) -> UsageImpact | None:
+    """The price impact on each affected subscription's real current usage: a sample of them read from
+    Lago concurrently (the client bounds the concurrency and keeps to rate limits), priced before and
+    after by lagosync.pricing.usage_impact. It never fails the plan: what could not be read is a note."""
+    affected = affected_subscriptions(plan)
+    if not affected:
+        return None
+    sample = usage_sample_size()
+    chosen = affected[:sample]
+    env = workspace.settings.environments.get(plan.environment) if getattr(workspace, "settings", None) else None
+    premium = bool(getattr(env, "premium", False))
+    requests = 0
+    notes: list[str] = []
+    if not chosen:
+        notes.append("LAGOSYNC_USAGE_SAMPLE is 0: no current usage read")
+
+    async def one(sub: str, customer: str | None) -> Reading:
+        nonlocal requests
+        owner = customer or (live.state.get("subscription", {}).get(sub) or {}).get("external_customer_id")
+        if not owner:
+            return Reading(sub, None, error="its customer is not known")
+        requests += 1
+        try:
+            return Reading(sub, owner, usage=await client.current_usage(owner, sub))
+        except Exception as exc:  # noqa: BLE001 - a failed read is a note, never a failed plan
+            return Reading(sub, owner, error=str(exc) or type(exc).__name__)
+
+    async def version(code: str) -> tuple[str, dict | None]:
+        nonlocal requests
+        requests += 1
+        try:
+            return code, model.from_api("plan", await client.get_plan(code))
+        except Exception as exc:  # noqa: BLE001 - as above
+            notes.append(f"plan version '{code}' could not be read: {exc}")
+            return code, None
+
+    try:
+        readings = list(await asyncio.gather(*(one(sub, customer) for sub, customer in chosen)))
+        codes = plans_to_read(plan, live, [sub for sub, _ in chosen])
+        versions = {code: p for code, p in await asyncio.gather(*(version(c) for c in codes)) if p is not None}
+        return usage_impact(plan, desired, live, readings, versions=versions, affected=len(affected),
+                            sample_size=sample, requests=requests, premium=premium, notes=notes)
+    except Exception as exc:  # noqa: BLE001 - as above
+        return UsageImpact(affected=len(affected), sample_size=sample, read=0, requests=requests,
+                           notes=(*notes, f"the price impact on real usage could not be computed: {exc}"))
 
 
 def directives_of(workspace: Any, client: Any) -> Directives:

@@ -564,6 +564,132 @@ class PriceImpact:
 
 
 @dataclass(frozen=True)
+class UsageRow:
+    """One affected subscription's current billing period (its usage so far, read from Lago) priced on the
+    plan it is on and on the plan as this plan leaves it (lagosync.pricing.usage_impact). Amounts are
+    invoices of the period (subscription fee, charges, fixed charges, coupons, taxes); ``before``/``after``
+    and ``change`` are the same in the currency's units (``"73.80"``, ``"+10.00"``)."""
+
+    subscription: str
+    customer: str | None
+    plan_before: str | None
+    plan_after: str | None
+    currency: str
+    before_cents: int | None  # None: it could not be priced (``not_modelled`` says why)
+    after_cents: int | None
+    before: str | None = None
+    after: str | None = None
+    change: str | None = None
+    lago_usage_cents: int | None = None  # Lago's own current usage (charges and their taxes)
+    engine_usage_cents: int | None = None  # the engine's for the same usage and plan (the self-check)
+    not_modelled: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "not_modelled": list(self.not_modelled)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UsageRow:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        values["not_modelled"] = tuple(d.get("not_modelled") or ())
+        return cls(**values)
+
+    def line(self) -> str:
+        who = f"subscription '{self.subscription}'" + (f" of '{self.customer}'" if self.customer else "")
+        plans = f"plan '{self.plan_before}'" if self.plan_before == self.plan_after \
+            else f"plan '{self.plan_before}' -> '{self.plan_after}'"
+        if self.before is None or self.after is None:
+            return f"{who} ({plans}): not priced ({'; '.join(self.not_modelled) or 'no usage'})"
+        text = f"{who} ({plans}): {self.before} -> {self.after} {self.currency} ({self.change}"
+        if self.before_cents and self.after_cents is not None:
+            text += f", {Decimal(self.after_cents - self.before_cents) * 100 / Decimal(self.before_cents):+.1f}%"
+        text += ")"
+        if self.not_modelled:
+            text += f" (not modelled: {'; '.join(self.not_modelled)})"
+        return text
+
+
+@dataclass(frozen=True)
+class UsageStats:
+    """The change per subscription in one currency: min / median / max, the total, the top movers."""
+
+    currency: str
+    subscriptions: int
+    min_cents: int
+    median_cents: str  # a decimal string: the mean of the middle two for an even count
+    max_cents: int
+    total_cents: int
+    min: str
+    median: str
+    max: str
+    total: str
+    top: tuple[tuple[str, str], ...] = ()  # (subscription, signed change), largest change first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "top": [{"subscription": s, "change": c} for s, c in self.top]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UsageStats:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        values["top"] = tuple((t["subscription"], t["change"]) for t in d.get("top") or ())
+        return cls(**values)
+
+    def lines(self) -> list[str]:
+        out = [f"change per subscription ({self.subscriptions}, {self.currency}): min {self.min}, median "
+               f"{self.median}, max {self.max}; total change {self.total} {self.currency} per period"]
+        if self.top:
+            out.append("top movers: " + ", ".join(f"'{s}' {c}" for s, c in self.top))
+        return out
+
+
+@dataclass(frozen=True)
+class UsageImpact:
+    """The price impact on each affected subscription's real current-period usage (Lago's current usage),
+    for a sample of the subscriptions the plan's money impact names (lagosync.pricing.usage_impact)."""
+
+    affected: int  # subscriptions named in the money impact with a price, tax, discount or plan change
+    sample_size: int  # at most this many are read (LAGOSYNC_USAGE_SAMPLE)
+    read: int  # subscriptions whose current usage was read
+    requests: int  # requests made to Lago for it
+    rows: tuple[UsageRow, ...] = ()
+    stats: tuple[UsageStats, ...] = ()
+    mismatches: tuple[str, ...] = ()  # where lagosync's engine and Lago disagree on the current usage
+    notes: tuple[str, ...] = ()  # reads that failed, what was left out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"affected": self.affected, "sample_size": self.sample_size, "read": self.read,
+                "requests": self.requests, "rows": [r.to_dict() for r in self.rows],
+                "stats": [s.to_dict() for s in self.stats], "mismatches": list(self.mismatches),
+                "notes": list(self.notes)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UsageImpact:
+        return cls(affected=int(d.get("affected") or 0), sample_size=int(d.get("sample_size") or 0),
+                   read=int(d.get("read") or 0), requests=int(d.get("requests") or 0),
+                   rows=tuple(UsageRow.from_dict(r) for r in d.get("rows") or ()),
+                   stats=tuple(UsageStats.from_dict(s) for s in d.get("stats") or ()),
+                   mismatches=tuple(d.get("mismatches") or ()), notes=tuple(d.get("notes") or ()))
+
+    def header(self) -> str:
+        sampled = f"{self.read} of {self.affected} affected subscription(s) read"
+        if self.affected > self.sample_size:
+            sampled += f", a sample of {self.sample_size}"
+        return (f"Price impact on real usage (each subscription's current billing period so far; {sampled}, "
+                f"{self.requests} request(s) to Lago)")
+
+    def lines(self, limit: int = 20) -> list[str]:
+        """The rows (at most ``limit``; the JSON plan has all), the statistics, the self-check, the notes."""
+        out = [f"= {r.line()}" for r in self.rows[:limit]]
+        if len(self.rows) > limit:
+            out.append(f"= ... and {len(self.rows) - limit} more subscription(s) (see the JSON plan)")
+        out.extend(line for s in self.stats for line in s.lines())
+        out.extend(f"! {m}" for m in self.mismatches)
+        out.extend(f"note: {n}" for n in self.notes)
+        return out
+
+
+@dataclass(frozen=True)
 class PolicyResult:
     """One billing policy of lagosync.yaml evaluated on a plan (lagosync.planner.policies)."""
 
@@ -605,6 +731,7 @@ class Plan:
     migrations: tuple[MigrationStatus, ...] = ()  # where each price migration stands (planner.migrations)
     policies: tuple[PolicyResult, ...] = ()  # the billing policies of lagosync.yaml (planner.policies)
     price_impact: tuple[PriceImpact, ...] = ()  # usage profiles priced before and after (lagosync.pricing.impact)
+    usage_impact: UsageImpact | None = None  # real current usage priced before and after (lagosync.workflow)
 
     @property
     def has_changes(self) -> bool:
@@ -664,6 +791,7 @@ class Plan:
             "migrations": [m.to_dict() for m in self.migrations],
             "policies": [p.to_dict() for p in self.policies],
             "price_impact": [p.to_dict() for p in self.price_impact],
+            "usage_impact": self.usage_impact.to_dict() if self.usage_impact is not None else None,
             "workspace_digest": self.workspace_digest,
             "created_at": self.created_at,
             "has_changes": self.has_changes,
@@ -701,6 +829,7 @@ class Plan:
             migrations=tuple(MigrationStatus.from_dict(m) for m in d.get("migrations") or ()),
             policies=tuple(PolicyResult.from_dict(p) for p in d.get("policies") or ()),
             price_impact=tuple(PriceImpact.from_dict(p) for p in d.get("price_impact") or ()),
+            usage_impact=UsageImpact.from_dict(d["usage_impact"]) if d.get("usage_impact") else None,
             workspace_digest=d["workspace_digest"],
             created_at=d["created_at"],
             operations=tuple(Operation.from_dict(o) for o in d.get("operations", ())),

@@ -76,6 +76,16 @@ def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int 
         head.append(">")
         head.extend(f"> {line}" for line in _capped([f"- {_escape(i)}" for i in money], "subscriptions"))
         head.append("")
+    usage = plan.usage_impact
+    if usage is not None:
+        head.append(f"**{_escape(usage.header())}**")
+        head.append("")
+        head.extend(f"- {_escape(line)}" for line in usage.lines(limit=_MAX_LIST) if not line.startswith("!"))
+        head.append("")
+        if usage.mismatches:
+            head.append("> [!WARNING]")
+            head.extend(f"> - {_escape(m)}" for m in usage.mismatches)
+            head.append("")
     if plan.price_impact:
         head.append("**Price impact** (the workspace's usage profiles, one billing period)")
         head.append("")

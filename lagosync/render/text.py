@@ -48,6 +48,11 @@ def render_text(plan: Plan, *, color: bool = False, warnings: list[str] | tuple 
         out.append(bold(f"{impact_header(plan)}:"))
         out.extend(paint("!", f"  $ {line}") for line in money)
         out.append("")
+    if plan.usage_impact is not None:
+        out.append(bold(f"{plan.usage_impact.header()}:"))
+        out.extend(paint("!", f"  {line}") if line.startswith("!") else f"  {line}"
+                   for line in plan.usage_impact.lines())
+        out.append("")
     if plan.price_impact:
         out.append(bold("Price impact (the workspace's usage profiles, one billing period):"))
         out.extend(f"  = {p.line()}" for p in plan.price_impact)
