@@ -210,3 +210,17 @@ def test_the_self_check_says_when_lago_and_the_engine_disagree(ws, monkeypatch):
     text = cli(ws, "plan", "--no-color").output
     assert "  ! lagosync's pricing engine computes 3.20 USD, Lago says 3.21 USD" in text
     assert "> - lagosync's pricing engine computes 3.20 USD" in cli(ws, "plan", "--format", "markdown").output
+
+
+def test_a_new_version_grandfathers_then_a_migration_prices_the_target_version(ws):
+    _edit(ws, "    amount_cents: 1000\n", "    amount_cents: 1000\n    price_change: new_version\n")
+    _edit(ws, 'properties: {amount: "0.01"}', 'properties: {amount: "0.02"}')
+    assert _usage(ws) is None  # a new version for new subscribers: nobody pays differently
+    assert cli(ws, "apply", "--auto-approve").exit_code == 0
+    path = ws / "plans" / "catalog.yaml"
+    path.write_text(path.read_text() + "migrations:\n  - {code: pro-v2, plan_code: pro, at: now}\n")
+    usage = _usage(ws)
+    # each moves from version 1 (read from Lago, 1 request) to version 2 (the workspace's plan)
+    assert _per_sub(usage) == {"sub_org_a": (1320, 1420), "sub_org_b": (1010, 1020), "sub_org_c": (1000, 1000)}
+    assert {(r["plan_before"], r["plan_after"]) for r in usage["rows"]} == {("pro__v1", "pro")}
+    assert usage["requests"] == 4 and usage["mismatches"] == []
