@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("plan", "apply", "faults", "emulator", "pricing", "scale")
+SCRIPTS = ("plan", "apply", "faults", "emulator", "pricing", "scale", "usage")
 
 
 def run_quick(name: str) -> list[list[str]]:
@@ -109,3 +109,15 @@ def test_scale_bench():
     assert plan_row[4] == "== on 101 objects"
     # and the memory table (tracemalloc) for the --quick size
     assert [r[0] for r in memory] == ["50"] * 4 and all(_num(r[2]) > 0 for r in memory), memory
+
+
+def test_usage_bench():
+    header, *rows = run_quick("usage")
+    assert header == ["stage", "subscriptions", "requests", "CPU s", "per subscription"]
+    read, priced, default = rows
+    # one current-usage request per subscription read; the pricing itself sends none
+    assert read[0].startswith("read current usage") and read[1] == read[2] == "10"
+    assert priced[0] == "price before/after (pure)" and (priced[1], priced[2]) == ("200", "0")
+    # a plan reads at most its sample, however many subscriptions are affected
+    assert default[0] == "a plan: the default sample, 10 of 200 affected" and default[2] == "10"
+    assert all(_num(r[3]) >= 0 for r in rows)
