@@ -11,7 +11,7 @@ the check, means jsonschema walks the document and produces the diagnostics exac
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -64,6 +64,34 @@ def _unique(items: list) -> bool:
     return all(not _equal(items[i], items[j]) for i in range(len(items)) for j in range(i + 1, len(items)))
 
 
+def _any_of(tests: list[Check]) -> Check:
+    return lambda x: any(f(x) for f in tests)
+
+
+def _size(kind: type[Sized], low: int | None, high: int | None) -> Check:
+    """minLength/maxLength, minItems/maxItems, minProperties/maxProperties: only on their own type."""
+    def check(x: Any) -> bool:
+        if not isinstance(x, kind):
+            return True
+        n = len(x)
+        return (low is None or n >= low) and (high is None or n <= high)
+    return check
+
+
+def _bound(keyword: str, limit: Any) -> Check:
+    def check(x: Any) -> bool:
+        if not _is_number(x):
+            return True
+        if keyword == "minimum":
+            return bool(x >= limit)
+        if keyword == "maximum":
+            return bool(x <= limit)
+        if keyword == "exclusiveMinimum":
+            return bool(x > limit)
+        return bool(x < limit)
+    return check
+
+
 class _Compiler:
     def __init__(self, root: dict):
         self.root = root
@@ -101,7 +129,7 @@ class _Compiler:
         if "type" in schema:
             names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             tests = [_TYPES[n] for n in names]
-            checks.append(tests[0] if len(tests) == 1 else (lambda x, t=tests: any(f(x) for f in t)))
+            checks.append(tests[0] if len(tests) == 1 else _any_of(tests))
         checks += self._object(schema) + self._array(schema) + self._scalar(schema) + self._logic(schema)
         if not checks:
             return lambda x: True
@@ -139,9 +167,9 @@ class _Compiler:
             names = self.compile(s["propertyNames"])
             out.append(lambda x: not isinstance(x, dict) or all(names(k) for k in x))
         if "minProperties" in s:
-            out.append(lambda x, n=s["minProperties"]: not isinstance(x, dict) or len(x) >= n)
+            out.append(_size(dict, s["minProperties"], None))
         if "maxProperties" in s:
-            out.append(lambda x, n=s["maxProperties"]: not isinstance(x, dict) or len(x) <= n)
+            out.append(_size(dict, None, s["maxProperties"]))
         return out
 
     def _array(self, s: dict) -> list[Check]:
@@ -150,9 +178,9 @@ class _Compiler:
             item = self.compile(s["items"])
             out.append(lambda x: not isinstance(x, list) or all(item(v) for v in x))
         if "minItems" in s:
-            out.append(lambda x, n=s["minItems"]: not isinstance(x, list) or len(x) >= n)
+            out.append(_size(list, s["minItems"], None))
         if "maxItems" in s:
-            out.append(lambda x, n=s["maxItems"]: not isinstance(x, list) or len(x) <= n)
+            out.append(_size(list, None, s["maxItems"]))
         if s.get("uniqueItems") is True:
             out.append(lambda x: not isinstance(x, list) or _unique(x))
         return out
@@ -167,18 +195,18 @@ class _Compiler:
             else:
                 out.append(lambda x: any(_equal(x, v) for v in values))
         if "const" in s:
-            out.append(lambda x, v=s["const"]: _equal(x, v))
+            const = s["const"]
+            out.append(lambda x: _equal(x, const))
         if "pattern" in s:
             pattern = re.compile(s["pattern"])
             out.append(lambda x: not isinstance(x, str) or pattern.search(x) is not None)
         if "minLength" in s:
-            out.append(lambda x, n=s["minLength"]: not isinstance(x, str) or len(x) >= n)
+            out.append(_size(str, s["minLength"], None))
         if "maxLength" in s:
-            out.append(lambda x, n=s["maxLength"]: not isinstance(x, str) or len(x) <= n)
-        for keyword, test in (("minimum", lambda x, n: x >= n), ("maximum", lambda x, n: x <= n),
-                              ("exclusiveMinimum", lambda x, n: x > n), ("exclusiveMaximum", lambda x, n: x < n)):
+            out.append(_size(str, None, s["maxLength"]))
+        for keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             if keyword in s:
-                out.append(lambda x, n=s[keyword], t=test: not _is_number(x) or t(x, n))
+                out.append(_bound(keyword, s[keyword]))
         return out
 
     def _logic(self, s: dict) -> list[Check]:

@@ -111,8 +111,11 @@ def _pos(mark) -> tuple[int, int]:
 
 
 class _Builder:
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, *, release: bool = False):
         self.doc = doc
+        # without aliases every node is built once: a sequence lets go of each item's node once it is
+        # built, so the node tree shrinks while the values grow (a lower peak on a large orgs.yaml)
+        self.release = release
         self.errors: list[Diagnostic] = []
         self.constructor = SafeConstructor()
         self._stack: set[int] = set()
@@ -137,7 +140,14 @@ class _Builder:
         self._stack.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
-                return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
+                if not self.release:
+                    return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
+                items: list[Any] = node.value
+                built = []
+                for i, child in enumerate(items):
+                    built.append(self.build(child, path + (i,)))
+                    items[i] = None
+                return built
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, path)
         finally:
@@ -278,10 +288,11 @@ def _measure(root: yaml.Node) -> tuple[dict[int, int], dict[int, int]]:
     return size, height
 
 
-def _limits(root: yaml.Node, doc: Document) -> Diagnostic | None:
+def _limits(root: yaml.Node, doc: Document) -> tuple[Diagnostic | None, bool]:
     """Refuse, before building anything, a document nested deeper than MAX_DEPTH or whose aliases
     expand it by more than MAX_ALIAS_VALUES values (or 10x the values written): the diagnostic
-    points at the deepest (or the smallest still too large) node."""
+    points at the deepest (or the smallest still too large) node. Also says whether the document
+    is free of aliases (every node reached once)."""
     size, height = _measure(root)
     path: PathT = ()
     node = root
@@ -293,12 +304,12 @@ def _limits(root: yaml.Node, doc: Document) -> Diagnostic | None:
         line, col = _pos(node.start_mark)
         shown = format_path(path[:6]) + ("..." if len(path) > 6 else "")
         return Diagnostic(doc.file, line, col, shown,
-                          f"YAML nested more than {MAX_DEPTH} levels deep", "flatten the structure")
+                          f"YAML nested more than {MAX_DEPTH} levels deep", "flatten the structure"), False
     written = len(size)
     allowed = max(MAX_ALIAS_VALUES, 10 * written)
     total = size[id(root)]
     if total - written <= allowed:
-        return None
+        return None, total == written
     while True:
         bigger = [(p, c) for p, c in _children(node) if size.get(id(c), 0) > allowed and p is not None]
         if not bigger:
@@ -309,7 +320,7 @@ def _limits(root: yaml.Node, doc: Document) -> Diagnostic | None:
     return Diagnostic(doc.file, line, col, format_path(path),
                       f"YAML aliases expand this value to {size[id(node)]:,} values (the whole file to "
                       f"{total:,}); aliases may add at most {allowed:,} values to a file",
-                      "write the repeated values out, or repeat them with fewer nested aliases")
+                      "write the repeated values out, or repeat them with fewer nested aliases"), False
 
 
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)  # libyaml: ~5x faster on large orgs.yaml files
@@ -362,10 +373,10 @@ def parse_yaml(text: str, file: str) -> tuple[Document, list[Diagnostic]]:
                                 "flatten the structure")]
     if node is None:
         return doc, []
-    too_large = _limits(node, doc)
+    too_large, alias_free = _limits(node, doc)
     if too_large is not None:
         return doc, [too_large]
-    builder = _Builder(doc)
+    builder = _Builder(doc, release=alias_free)
     try:
         doc.data = builder.build(node, ())
     except RecursionError:
@@ -382,7 +393,11 @@ def read_file_bytes(path: Path, rel: str) -> tuple[bytes | None, list[Diagnostic
         if not stat.S_ISREG(info.st_mode):
             return None, [Diagnostic(rel, 1, 1, "", "not a regular file", "replace it with a YAML file")]
         with open(path, "rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+            # sized by the file (a read of MAX_FILE_BYTES + 1 allocates that much for any file); one
+            # that grew since stat is read on, still bounded
+            raw = handle.read(min(info.st_size, MAX_FILE_BYTES) + 1)
+            if len(raw) > info.st_size and len(raw) <= MAX_FILE_BYTES:
+                raw += handle.read(MAX_FILE_BYTES + 1 - len(raw))
     except OSError as exc:
         return None, [Diagnostic(rel, 1, 1, "", f"cannot read file: {exc.strerror or exc}",
                                  "check that it exists and is readable")]
