@@ -497,7 +497,7 @@ async def drift_async(root=".", env: str | None = None, *, client_factory=None,
     desired = desired_state(workspace)
     async with (client_factory or connect)(workspace, env_name) as client:
         # the plan's own path; read_wide lists every customer and subscription (unmanaged, coverage)
-        live, plan = await read_and_plan(workspace, client, env_name, prune=False, read_wide=True,
+        live, plan = await read_and_plan(workspace, client, env_name, prune=False, read_wide=True, usage=False,
                                          desired=desired)
     facts = live.facts
     return compute_drift(

@@ -63,12 +63,15 @@ def use_color(no_color: bool) -> bool:
 
 
 async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False,
-                        read_wide: bool | None = None, desired: dict | None = None) -> tuple[LiveState, Plan]:
+                        read_wide: bool | None = None, desired: dict | None = None,
+                        usage: bool = True) -> tuple[LiveState, Plan]:
     """Read Lago through ``client`` and plan ``workspace`` against it: ``(LiveState, Plan)``.
 
     The one planning path shared by ``plan``, ``apply`` (before and after its writes) and ``drift``.
     ``read_wide`` (default: ``prune``) makes the reader list every customer and subscription.
     ``desired`` (default: ``desired_state(workspace)``) lets a caller that already built it reuse it.
+    ``usage``: read the affected subscriptions' current usage for the price impact (off for drift and
+    for apply's check after writing, which only need to know whether anything is left to do).
     """
     live = await read_live(client, workspace, prune=prune if read_wide is None else read_wide)
     if desired is None:
@@ -77,7 +80,8 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
                      lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest,
                      directives=directives_of(workspace, client))
     plan = dataclasses.replace(plan, price_impact=_price_impact(workspace, plan, live))
-    plan = dataclasses.replace(plan, usage_impact=await _usage_impact(workspace, client, plan, live, desired))
+    if usage:
+        plan = dataclasses.replace(plan, usage_impact=await _usage_impact(workspace, client, plan, live, desired))
     policies = getattr(getattr(workspace, "settings", None), "policies", None) or []
     if policies:  # lagosync.yaml billing policies, on the plan and its money impact
         plan = dataclasses.replace(plan, policies=evaluate_policies(plan, policies))
@@ -329,15 +333,17 @@ def run_plan(
     color: bool = False,
     client_factory: Callable[[Any, str], Any] | None = None,
     targeting: Targeting | None = None,
+    verbose: bool = False,
 ) -> PlanRun:
     """``lagosync plan``: make the plan (reduced by ``targeting``: --target/--exclude), save it to
-    ``out`` if given, render it in ``fmt``."""
+    ``out`` if given, render it in ``fmt`` (``verbose``: every field of a create, not only those
+    that differ from Lago's defaults)."""
     _check_format(fmt)
     plan = asyncio.run(plan_workspace(root, env, prune=prune, client_factory=client_factory))
     plan, warnings = apply_targeting(plan, targeting or Targeting())
     if out is not None:
         save_plan(plan, out, targeting)
-    return PlanRun(plan=plan, output=render(plan, fmt, color=color, warnings=warnings))
+    return PlanRun(plan=plan, output=render(plan, fmt, color=color, warnings=warnings, verbose=verbose))
 
 
 def run_show(
@@ -349,6 +355,7 @@ def run_show(
     color: bool = False,
     check: bool = True,
     client_factory: Callable[[Any, str], Any] | None = None,
+    verbose: bool = False,
 ) -> str:
     """``lagosync show plan.json``: render a saved plan; a stale plan still renders, with warnings."""
     _check_format(fmt)
@@ -356,7 +363,7 @@ def run_show(
     warnings: list[str] = []
     if check:
         warnings = asyncio.run(staleness_warnings(plan, root, env, client_factory=client_factory))
-    return render(plan, fmt, color=color, warnings=warnings)
+    return render(plan, fmt, color=color, warnings=warnings, verbose=verbose)
 
 
 def run_migrations(root: str | Path, env: str | None = None) -> str:

@@ -287,7 +287,8 @@ async def apply_async(
 
             # after apply, plan again: it must be empty (principle 4)
             try:
-                _, again = await read_and_plan(workspace, client, env_name, prune=prune, desired=desired)
+                _, again = await read_and_plan(workspace, client, env_name, prune=prune, desired=desired,
+                                               usage=False)
                 if migrations_only:
                     again = again.only_migrations()
                 again = apply_targeting(again, targeting)[0]
