@@ -92,6 +92,27 @@ def _verbose_after(ctx, param, value):
         setup_logging("info" if count == 1 else "debug")
 
 
+def _verbose_kept(ctx, param, value):
+    """``_verbose_after``, and the count is passed on to the command."""
+    _verbose_after(ctx, param, value)
+    return value
+
+
+def show_all_option(fn):
+    """``-v/--verbose`` of plan and show: every field of a create (not only those that differ from
+    Lago's defaults), and info logs on stderr as ``-v`` after any command."""
+    return click.option(
+        "-v", "--verbose", "verbose_after", count=True, callback=_verbose_kept,
+        help="Show every field of an object to create, also Lago's defaults (and log to stderr: -v info, "
+             "-vv debug).")(fn)
+
+
+def _show_all(verbose_after: int) -> bool:
+    """``-v`` after the command, or ``lagosync -v COMMAND``."""
+    root = click.get_current_context().find_root()
+    return bool(verbose_after or root.params.get("verbose"))
+
+
 def env_option(fn):
     """``-e/--env NAME``: the environment from lagosync.yaml (default: its default_environment, else `local`)."""
     return click.option(
@@ -248,14 +269,16 @@ _FORMAT = click.Choice(["text", "markdown", "json"])
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when there are no changes, 2 when there are, 4 when a billing policy is violated.")
 @target_options
+@show_all_option
 @handle_errors
-def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode, targets, excludes):
+def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode, targets, excludes, verbose_after):
     """Show what apply would change in Lago (reads only; exit 0 ok, 1 error; see --detailed-exitcode)."""
     from . import workflow  # start-up: loaded when the command runs
     from .planner.targeting import Targeting  # start-up: loaded when the command runs
 
     result = workflow.run_plan(workspace, env, fmt=fmt, out=out, prune=prune,
-                               color=workflow.use_color(no_color), targeting=Targeting.parse(targets, excludes))
+                               color=workflow.use_color(no_color), targeting=Targeting.parse(targets, excludes),
+                               verbose=_show_all(verbose_after))
     click.echo(result.output, nl=False)
     if detailed_exitcode and result.plan.violated_policies:
         sys.exit(workflow.EXIT_POLICY)
@@ -270,13 +293,14 @@ def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode, targe
 @click.option("--format", "fmt", type=_FORMAT, default="text", show_default=True, help="Output format.")
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also when NO_COLOR is set).")
 @click.option("--no-check", is_flag=True, help="Do not compare the plan with the workspace and Lago.")
+@show_all_option
 @handle_errors
-def show_cmd(plan_file, workspace, env, fmt, no_color, no_check):
+def show_cmd(plan_file, workspace, env, fmt, no_color, no_check, verbose_after):
     """Render a saved plan; a stale plan still renders, with a warning (exit 0, or 1 on error)."""
     from . import workflow  # start-up: loaded when the command runs
 
     click.echo(workflow.run_show(plan_file, workspace, env, fmt=fmt, color=workflow.use_color(no_color),
-                                 check=not no_check), nl=False)
+                                 check=not no_check, verbose=_show_all(verbose_after)), nl=False)
 
 
 # --- doctor (issue 3) ---

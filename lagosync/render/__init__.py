@@ -11,12 +11,14 @@ from .text import render_text
 FORMATS = ("text", "markdown", "json")
 
 
-def render(plan: Plan, fmt: str = "text", *, color: bool = False, warnings: list[str] | tuple = ()) -> str:
-    """Render ``plan`` in ``fmt``; ``warnings`` (e.g. a stale saved plan) are shown first."""
+def render(plan: Plan, fmt: str = "text", *, color: bool = False, warnings: list[str] | tuple = (),
+           verbose: bool = False) -> str:
+    """Render ``plan`` in ``fmt``; ``warnings`` (e.g. a stale saved plan) are shown first. A create
+    shows the fields it sets apart from Lago's defaults; ``verbose``: every field (text, markdown)."""
     if fmt == "text":
-        return render_text(plan, color=color, warnings=warnings)
+        return render_text(plan, color=color, warnings=warnings, verbose=verbose)
     if fmt == "markdown":
-        return render_markdown(plan, warnings=warnings)
+        return render_markdown(plan, warnings=warnings, verbose=verbose)
     if fmt == "json":
         return render_json(plan, warnings=warnings)
     raise UserError(f"unknown format {fmt!r} (use one of: {', '.join(FORMATS)})")

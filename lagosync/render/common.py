@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
+from .. import model
 from ..kinds import describe
 from ..planner import Action, Operation, Plan
 from ..planner.diff import leaves
@@ -38,13 +40,67 @@ def reasons(op: Operation) -> str:
     return ", ".join(op.reasons)
 
 
-def body(op: Operation) -> list[tuple[str, str]]:
-    """(sign, text) lines under an operation: what a create sets, what an update changes."""
+@functools.lru_cache(maxsize=256)
+def _minimal(kind: str, collection: str | None = None, charge_model: str | None = None) -> dict[str, Any]:
+    """The canonical form of a minimal object of ``kind`` (nothing declared): Lago's defaults as
+    ``lagosync.model`` fills them. With ``collection`` (a plan's ``charges``...), the minimal entry
+    of that collection with the given ``charge_model`` (the properties' defaults depend on it)."""
+    try:
+        if collection is None:
+            return model.from_yaml(kind, {})
+        entry = {"charge_model": charge_model} if charge_model else {}
+        items = model.from_yaml(kind, {collection: [entry]}).get(collection)
+    except (model.ModelError, AttributeError, TypeError, KeyError, ValueError):
+        return {}
+    if isinstance(items, dict) and len(items) == 1:
+        only = next(iter(items.values()))
+        return only if isinstance(only, dict) else {}
+    return {}
+
+
+def _non_default(kind: str, obj: dict[str, Any], defaults: dict[str, Any], path: str = "",
+                 collection: str | None = None) -> list[tuple[str, Any]]:
+    """The leaves of ``obj`` whose value differs from ``defaults`` (the same shape). A list is one
+    field: shown whole when it differs. The entries of a collection of sub-objects (a plan's
+    charges, keyed by code) are compared with that collection's minimal entry."""
+    out: list[tuple[str, Any]] = []
+    for key in sorted(obj, key=str):
+        v, sub = obj[key], f"{path}.{key}" if path else str(key)
+        if v is None or v == [] or v == {}:
+            continue
+        d = defaults.get(key) if isinstance(defaults, dict) else None
+        if (collection is None and not path and d == {} and isinstance(v, dict)
+                and all(isinstance(e, dict) and "code" in e for e in v.values())):
+            for code in sorted(v, key=str):
+                entry = v[code]
+                # the properties' defaults are those of the entry's charge model; the model's own is "standard"
+                entry_defaults = {**_minimal(kind, str(key), entry.get("charge_model")),
+                                  "charge_model": _minimal(kind, str(key)).get("charge_model")}
+                out.extend(_non_default(kind, entry, entry_defaults, f"{sub}.{code}", collection=str(key)))
+            continue
+        if isinstance(v, dict) and isinstance(d, dict):
+            out.extend(_non_default(kind, v, d, sub, collection))
+        elif v != d:
+            out.extend((p, x) for p, x in leaves(v, sub) if x is not None)
+    return out
+
+
+def created_fields(op: Operation, verbose: bool = False) -> list[tuple[str, Any]]:
+    """What a create shows: every field the object sets apart from Lago's defaults for its kind
+    (``model.from_yaml`` of a minimal object), or with ``verbose`` every field that has a value."""
+    after = op.after or {}
+    if verbose:
+        return [(p, v) for p, v in leaves(after) if v is not None and v != [] and v != {}]
+    return _non_default(op.kind, after, _minimal(op.kind))
+
+
+def body(op: Operation, verbose: bool = False) -> list[tuple[str, str]]:
+    """(sign, text) lines under an operation: what a create sets (its non-default fields; all with
+    ``verbose``), what an update changes."""
     lines: list[tuple[str, str]] = []
     if op.action is Action.CREATE:
-        for path, v in leaves(op.after or {}):
-            if v is not None and v != [] and v != {}:
-                lines.append(("+", f"{path} = {value(v)}"))
+        for path, v in created_fields(op, verbose):
+            lines.append(("+", f"{path} = {value(v)}"))
         if op.block is not None:
             lines.append(("!", f"to do: {op.block.hint}"))
         return lines

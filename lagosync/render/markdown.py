@@ -36,7 +36,7 @@ def _capped(lines: list[str], what: str) -> list[str]:
     return lines[:_MAX_LIST] + [f"- ... and {len(lines) - _MAX_LIST} more {what}"]
 
 
-def _block(op) -> str:
+def _block(op, verbose: bool = False) -> str:
     sign = "!!" if op.blocked else SYMBOLS[op.action]
     reasons = ", ".join(f"`{r}`" for r in op.reasons)
     parts = [f"<details><summary><code>{_escape(sign)}</code> {_escape(title(op))}</summary>", "",
@@ -46,7 +46,7 @@ def _block(op) -> str:
         parts.append("")
         parts.extend(f"- {_escape(i)}" for i in impacts)
     # inside a diff fence GitHub colours the + and - lines; ~, > and ! lines stay plain
-    diff_lines = [f"{line_sign} {text}" for line_sign, text in body(op)]
+    diff_lines = [f"{line_sign} {text}" for line_sign, text in body(op, verbose)]
     if diff_lines:
         text = "\n".join(diff_lines)
         if len(text) > _MAX_BLOCK:
@@ -58,7 +58,8 @@ def _block(op) -> str:
     return "\n".join(parts)
 
 
-def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int = GITHUB_COMMENT_LIMIT) -> str:
+def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int = GITHUB_COMMENT_LIMIT,
+                    verbose: bool = False) -> str:
     head: list[str] = [f"### {_escape(header(plan))}", ""]
     for w in _capped([f"- {_escape(w)}" for w in warnings], "warnings"):
         head.append(f"> [!WARNING]\n> {w[2:]}" if not w.startswith("- ... and") else w)
@@ -139,7 +140,7 @@ def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int 
         text += "\n"
         shown_blocks = 0
         for op in ops:
-            block = _block(op)
+            block = _block(op, verbose)
             if len(text) + len(block) > budget:
                 break
             text += block

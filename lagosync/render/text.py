@@ -28,7 +28,8 @@ _COLORS = {
 _BOLD = "\033[1m"
 
 
-def render_text(plan: Plan, *, color: bool = False, warnings: list[str] | tuple = ()) -> str:
+def render_text(plan: Plan, *, color: bool = False, warnings: list[str] | tuple = (), verbose: bool = False) -> str:
+    """The plan for a terminal; a create shows the fields it sets apart from the defaults (all with ``verbose``)."""
     def paint(sign: str, text: str) -> str:
         code = _COLORS.get(sign)
         return f"{code}{text}{_RESET}" if color and code else text
@@ -73,7 +74,7 @@ def render_text(plan: Plan, *, color: bool = False, warnings: list[str] | tuple 
         sign = "!" if op.blocked else SYMBOLS[op.action]
         mark = "!!" if op.blocked else SYMBOLS[op.action]
         out.append(paint(sign, f"  {mark} {title(op)}") + f"  [{reasons(op)}]")
-        for line_sign, text in body(op):
+        for line_sign, text in body(op, verbose):
             out.append(paint(line_sign, f"      {line_sign} {text}"))
         out.append("")
     migrations = migration_lines(plan)

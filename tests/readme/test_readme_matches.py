@@ -106,3 +106,18 @@ def test_ci_runs_the_readme_test_line_with_the_type_checker() -> None:
     assert ci_run[-1] == lines[0]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert "[tool.mypy]" in pyproject and '"mypy' in pyproject
+
+
+def test_a_create_lists_what_the_user_wrote_and_plan_v_lists_every_field(example: Path) -> None:
+    row = next(line for line in README.splitlines() if line.startswith("| `+` | `create` |"))
+    assert "`min_amount_cents = 0`, `prorated = false`" in row and "`plan -v`" in row
+    short = CliRunner().invoke(main, ["plan", "-w", str(example), "-e", "local", "--no-color"])
+    assert short.exit_code == 0, short.output
+    full = CliRunner().invoke(main, ["plan", "-w", str(example), "-e", "local", "--no-color", "-v"])
+    assert full.exit_code == 0, full.output
+    for default in ("min_amount_cents = 0", "prorated = false", "pay_in_advance = false"):
+        assert default not in short.output, default
+        assert default in full.output, default
+    assert "+ amount_cents = 1900" in short.output  # what the workspace writes is shown
+    assert set(short.output.splitlines()) < set(full.output.splitlines())
+    assert len(full.output.splitlines()) - len(short.output.splitlines()) >= 40  # one default per charge at least

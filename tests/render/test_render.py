@@ -119,3 +119,38 @@ def test_one_enormous_operation_is_cut_inside_its_block():
                               operations=(op,)))
     assert len(md) <= GITHUB_COMMENT_LIMIT
     assert "more line(s) not shown" in md and md.count("```") % 2 == 0
+
+
+def _create_plan_with_charges() -> Plan:
+    after = model.from_yaml("plan", {
+        "code": "team", "name": "Team", "interval": "monthly", "amount_cents": 4900, "amount_currency": "EUR",
+        "charges": [
+            {"billable_metric_code": "api_calls", "charge_model": "standard", "properties": {"amount": "0.002"}},
+            {"billable_metric_code": "storage", "charge_model": "graduated", "min_amount_cents": 500,
+             "properties": {"graduated_ranges": [
+                 {"from_value": 0, "to_value": 10, "per_unit_amount": "0", "flat_amount": "0"},
+                 {"from_value": 10, "to_value": None, "per_unit_amount": "0.5", "flat_amount": "0"}]}},
+        ]})
+    op = Operation("create", "plan", "team", ("new",), (), None, after)
+    return Plan(environment="local", lago_url=None, workspace_digest="d", created_at="t", operations=(op,))
+
+
+def test_a_create_shows_what_differs_from_the_defaults_and_verbose_shows_everything():
+    plan = _create_plan_with_charges()
+    lines = [line.strip() for line in render(plan, "text").splitlines()]
+    assert "+ amount_cents = 4900" in lines and '+ charges.api_calls.properties.amount = "0.002"' in lines
+    assert "+ charges.storage.min_amount_cents = 500" in lines
+    # a list that differs from the default is shown whole, its first range too
+    assert "+ charges.storage.properties.graduated_ranges[0].from_value = 0" in lines
+    assert '+ charges.storage.properties.graduated_ranges[1].per_unit_amount = "0.5"' in lines
+    for default in ("prorated", "pay_in_advance", "min_amount_cents = 0", "trial_period", "charge_model = \"standard\""):
+        assert not any(default in line for line in lines), default
+    assert '+ charges.storage.charge_model = "graduated"' in lines  # not the default charge model
+
+    verbose = [line.strip() for line in render(plan, "text", verbose=True).splitlines()]
+    for default in ("+ charges.api_calls.prorated = false", "+ charges.api_calls.min_amount_cents = 0",
+                    '+ trial_period = "0"', "+ pay_in_advance = false", '+ charges.api_calls.charge_model = "standard"'):
+        assert default in verbose, default
+    assert set(lines) < set(verbose)
+    md = render(plan, "markdown")
+    assert "prorated" not in md and "prorated = false" in render(plan, "markdown", verbose=True)
