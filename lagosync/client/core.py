@@ -51,6 +51,7 @@ from .errors import (
     LagoServerError,
     LagoValidationError,
     error_from_response,
+    transport_cause,
 )
 
 log = logging.getLogger("lagosync.client")
@@ -484,9 +485,19 @@ class LagoClient:
             path = path[len(self.origin):]
         return "/" + path.lstrip("/")
 
+    def _host(self) -> str:
+        """``host:port`` of this Lago, the port as the scheme implies when the URL names none."""
+        parts = urlsplit(self.base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.hostname}:{port}"
+
+    def _cause(self, exc: Exception) -> tuple[str, str]:
+        return transport_cause(exc, self._host(), timeout=self.timeout)
+
     def _connection_error(self, exc: Exception, method: str, path: str, attempts: int,
                           ambiguous: bool) -> LagoConnectionError:
-        what = type(exc).__name__
+        cause, todo = self._cause(exc)
+        what = cause
         if isinstance(exc, DeadlineExceeded):
             what = (f"no complete answer within {self.deadline:g} s; if this Lago is only slow, raise "
                     f"LAGOSYNC_DEADLINE")
@@ -504,8 +515,8 @@ class LagoClient:
             )
         else:
             text = (
-                f"cannot reach Lago at {self.base_url} for environment '{self.environment}' ({what}) "
-                f"on {method} {self._display(path)}{after}: check the URL and the network"
+                f"cannot reach Lago at {self.base_url} for environment '{self.environment}' on {method} "
+                f"{self._display(path)}{after}: {cause}; {todo}"
             )
         return LagoConnectionError(self._redact(text), method=method, path=self._display(path))
 
@@ -577,8 +588,9 @@ class LagoClient:
                 if (attempt >= self.max_retries or (sent and not idempotent and recover is None)
                         or waited + delay > MAX_TOTAL_WAIT):
                     raise self._connection_error(exc, method, url, attempts, sent or ambiguous) from None
-                self._notice(delay, f"{method} {self._display(path)}: {type(exc).__name__}, retrying in "
-                                    f"{delay:.1f} s (retry {attempt + 1} of {self.max_retries})")
+                # always on stderr (a warning), however short the wait: a person sees why nothing happens yet
+                log.warning("%s", f"{method} {self._display(path)}: {self._cause(exc)[0]}; retrying in "
+                                  f"{delay:.1f} s (retry {attempt + 1} of {self.max_retries})")
                 if sent:
                     ambiguous = True
                     if not idempotent:

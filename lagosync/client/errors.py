@@ -11,6 +11,8 @@ as such. No message built here ever contains the API key: only the method, the p
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 from typing import Any
 from urllib.parse import unquote
 
@@ -226,3 +228,52 @@ def _unauthorized_message(where: str, environment: str, api_key_env: str | None)
         f"Lago rejected the API key for environment '{environment}'{source} on {where} "
         f"(401 Unauthorized): {fix} for this Lago organization"
     )
+
+
+# Name-resolution failures (socket.gaierror and the texts of the C library's getaddrinfo).
+_DNS_TEXTS = ("name or service not known", "nodename nor servname", "temporary failure in name resolution",
+              "no address associated", "getaddrinfo failed", "name resolution")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from (httpx wraps httpcore, which wraps the OSError)."""
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in out and len(out) < 8:
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
+
+
+def transport_cause(exc: BaseException, host: str, *, timeout: float | None = None) -> tuple[str, str]:
+    """(cause, what to do) of a failed connection to Lago, in words: the host name not resolved,
+    the connection refused, a TLS failure, a timeout, a dropped connection; else the error's type."""
+    chain = _chain(exc)
+    texts = " ".join(str(e) for e in chain).lower()
+    names = {type(e).__name__ for e in chain}
+    seconds = f" within {timeout:g} s" if timeout else ""
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(t in texts for t in _DNS_TEXTS):
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+        return (f"the host name '{name}' could not be resolved (DNS)",
+                "check the host in api_url (a typo?) and this machine's DNS and network")
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in texts:
+        return (f"connection refused by {host} (nothing listens there)",
+                "is Lago running at that address and port? check the URL and the network")
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "ssl" in texts or "certificate" in texts:
+        detail = next((str(e) for e in chain if isinstance(e, ssl.SSLError)), str(exc))
+        if "certificate" in texts:
+            hint = ("the server's certificate is not trusted: fix it, or point SSL_CERT_FILE at the CA that "
+                    "signed it")
+        else:
+            hint = "check the URL's scheme and port (https to a plain-http port fails this way)"
+        return f"the TLS handshake with {host} failed ({detail.strip()[:160]})", hint
+    if "ConnectTimeout" in names:
+        return (f"no answer from {host} while connecting{seconds}",
+                "the host may be down, or a firewall drops the connection; check the URL and the network")
+    if names & {"ReadTimeout", "WriteTimeout", "PoolTimeout"}:
+        return (f"Lago did not answer{seconds}",
+                "Lago may be overloaded; raise LAGOSYNC_TIMEOUT if it is only slow")
+    if any(isinstance(e, (ConnectionResetError, BrokenPipeError)) for e in chain) or "RemoteProtocolError" in names:
+        return (f"{host} closed the connection without an answer",
+                "a proxy or load balancer may cut it; check the URL and the network")
+    return type(exc).__name__, "check the URL and the network"

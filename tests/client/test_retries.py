@@ -218,8 +218,9 @@ def test_unreachable_host_message_names_environment_and_url():
     with pytest.raises(LagoConnectionError) as exc:
         run(c.list_plans())
     assert str(exc.value) == (
-        "cannot reach Lago at https://lago.example.com/api/v1 for environment 'prod' (ConnectError) "
-        "on GET /plans after 2 attempts: check the URL and the network"
+        "cannot reach Lago at https://lago.example.com/api/v1 for environment 'prod' on GET /plans after 2 "
+        "attempts: connection refused by lago.example.com:443 (nothing listens there); is Lago running at that "
+        "address and port? check the URL and the network"
     )
 
 
