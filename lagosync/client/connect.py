@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sqlite3
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,7 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
     if getattr(env, "emulator", False):
         # start-up: only the local environment loads the emulator
         from ..emulator import Emulator, EmulatorTransport
+        from ..emulator.dblock import hold_for_local  # start-up: with the emulator
 
         folder = Path(workspace.root) / ".lagosync"
         try:
@@ -151,10 +153,15 @@ def connect(workspace: Any, env_name: str | None = None, **overrides: Any) -> La
         if env.api_key_env and os.environ.get(env.api_key_env, "").strip():
             key = os.environ[env.api_key_env].strip()
         db = folder / "local.db"
+        # never next to a running `lagosync emulator serve` on the same file (each would miss the
+        # other's writes): refused, saying why; the lock goes with the emulator
+        lock = hold_for_local(db, name)
         try:
             emulator = Emulator(db_path=str(db), api_key=key, premium=bool(getattr(env, "premium", False)),
                                 clock=emulator_clock())
+            weakref.finalize(emulator, lock.release)
         except (sqlite3.Error, ValueError) as exc:
+            lock.release()
             raise UserError(
                 f"{db}: the local emulator's database cannot be read ({exc}); it is not a lagosync "
                 f"database or is damaged: delete it to start the 'local' environment afresh "

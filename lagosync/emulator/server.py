@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import UserError
 from .core import Emulator
+from .dblock import hold_for_serving
 from .faults import COMMIT_DROP, DROP, OK, Faults
 
 
@@ -103,19 +104,28 @@ def start_in_thread(**kwargs) -> tuple[ThreadingHTTPServer, threading.Thread]:
 
 def serve(host: str = "127.0.0.1", port: int = 3000, db: str = ":memory:", api_key: str = "lago-local-key",
           faults: Faults | None = None, *, announce=None, premium: bool = False) -> None:
-    """Serve until interrupted (``lagosync emulator serve``); ``announce(text)`` gets the URL line."""
+    """Serve until interrupted (``lagosync emulator serve``); ``announce(text)`` gets the URL line.
+
+    A database file is this server's alone while it runs (``dblock``): refused when another server or
+    a command on the ``local`` environment uses it, and ``-e local`` is refused while it is served."""
     server = make_server(host, port, db, api_key, faults, premium=premium)
+    host_bound, port_bound = server.server_address[:2]
+    assert isinstance(host_bound, str)  # an IP address (AF_INET or AF_INET6), never bytes
+    url = f"http://{host_bound}:{port_bound}/api/v1"
+    try:
+        lock = hold_for_serving(db, url)
+    except UserError:
+        server.server_close()
+        raise
     if announce is not None:
-        host_bound, port_bound = server.server_address[:2]
-        assert isinstance(host_bound, str)  # an IP address (AF_INET or AF_INET6), never bytes
-        announce(f"Lago emulator (lago-api 1.51.0 behaviour) listening on http://{host_bound}:{port_bound}/api/v1 "
-                 f"(db: {db}); Ctrl-C stops it")
+        announce(f"Lago emulator (lago-api 1.51.0 behaviour) listening on {url} (db: {db}); Ctrl-C stops it")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        lock.release()
 
 
 def serve_from_options(host: str, port: int, db: str, api_key: str, *, seed: int = 0, latency: float = 0.0,
