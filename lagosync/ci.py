@@ -33,7 +33,7 @@ from .planner.ops import Operation
 from .render import render_markdown
 from .workflow import ENV_NAME as _ENV_NAME
 from .workflow import load_plan
-from .workspace import load_settings
+from .workspace import Settings, find_root, load_settings
 
 # GitHub rejects issue/PR comment bodies longer than 65,536 characters.
 GITHUB_BODY_LIMIT = 65536
@@ -191,7 +191,9 @@ def pr_comment_body(plan: Mapping, markdown: str | None = None, *, context: RunC
     """
     env = plan["environment"]
     labels = plan_labels([plan])
-    head = [plan_marker(env), f"**lagosync plan for `{env}`** · labels: " + ", ".join(f"`{n}`" for n in labels), ""]
+    where = f" ({plan['lago_url']})" if plan.get("lago_url") else ""
+    head = [plan_marker(env), f"### lagosync plan for `{env}`{where}", "",
+            "Labels: " + ", ".join(f"`{n}`" for n in labels), ""]
     warn = []
     if LABEL_DESTROY in labels:
         warn.append("> This plan **destroys** data in Lago; apply refuses it without `--allow-destroy`.")
@@ -215,12 +217,117 @@ def pr_comment_body(plan: Mapping, markdown: str | None = None, *, context: RunC
             f"<sub>The saved plan is the artifact `{artifact}`; on merge it is applied as reviewed, "
             "and refused if Lago or the workspace changed since.</sub>"
         )
-    head_text, foot_text = "\n".join(head) + "\n", "\n".join(foot).rstrip() + "\n"
+    steps = ["", "#### Next steps", "", *next_steps(plan, artifact)]
+    head_text = "\n".join(head) + "\n"
+    foot_text = "\n".join(steps) + "\n" + "\n".join(foot).rstrip() + "\n"
     budget = limit - len(head_text) - len(foot_text)
     if markdown is None:
         markdown = render_plan_markdown(plan, limit=budget)
     note = "_The plan is too long for a comment and was cut here; the full plan is in the workflow artifacts._"
-    return head_text + _truncate(markdown.strip(), budget, note) + "\n" + foot_text
+    return head_text + _truncate(_without_title(markdown), budget, note) + "\n" + foot_text
+
+
+def _without_title(markdown: str) -> str:
+    """The rendered plan without its own heading: the comment has one title."""
+    lines = markdown.strip().splitlines()
+    if lines and lines[0].startswith("### lagosync plan for environment"):
+        lines = lines[1:]
+    return "\n".join(lines).strip()
+
+
+def next_steps(plan: Mapping, artifact: str | None = None) -> list[str]:
+    """What happens to this plan and what a person does, as markdown list items: nothing to apply;
+    applied on merge; or, for a plan apply refuses as it is, exactly what lets it through."""
+    env = plan["environment"]
+    ops = [_operation(op) for op in _changing(plan)]
+    if not ops:
+        return [f"- Nothing to apply: Lago `{env}` already matches the workspace; merging changes nothing there."]
+    saved = f"the saved plan (artifact `{artifact}`)" if artifact else "the saved plan (`plan.json`)"
+    blocked = [op for op in ops if op.blocked]
+    if blocked:
+        lines = [f"- **{len(blocked)} operation(s) cannot be applied** (marked `!!`): "
+                 + ", ".join(f"{op.label}" for op in blocked[:10]) + (" ..." if len(blocked) > 10 else "")
+                 + ". Apply refuses the whole plan, on merge too: change the workspace as each `to do:` line "
+                   "says and push; this comment then shows the new plan."]
+    else:
+        lines = [f"- **On merge** to the default branch, the `lagosync apply` workflow applies {saved} to `{env}` "
+                 "exactly as shown here. It is refused (exit 3) if Lago or the workspace changed since: then "
+                 "re-run this workflow (push again, or Re-run jobs) and review the new plan."]
+    gates = [(flag, [op for op in ops if pick(op)], what) for flag, pick, what in (
+        ("allow-destroy", lambda op: op.destructive, "deletes or terminates"),
+        ("allow-reprice", lambda op: op.reprices, "changes what existing subscribers pay"))]
+    needed = [(flag, chosen, what) for flag, chosen, what in gates if chosen]
+    for flag, chosen, what in needed:
+        lines.append(f"- This plan **{what}** ({len(chosen)} operation(s)): the apply on merge refuses it "
+                     f"without `--{flag}`.")
+    if needed:
+        ticks = " and ".join(f"`{flag}`" for flag, _, _ in needed)
+        flags = " ".join(f"--{flag}" for flag, _, _ in needed)
+        lines.append(
+            f"- To apply it: merge, then a person runs **Actions → lagosync apply → Run workflow** with "
+            f"apply-mode `reviewed`, environments `{env}` and {ticks} ticked (with the composite action: "
+            f"{', '.join(f'`{flag}: true`' for flag, _, _ in needed)}); the environment's reviewers approve the "
+            f"run. By hand: `lagosync apply plan.json -e {env} {flags}`.")
+    policies = [p for p in (plan.get("policies") or []) if isinstance(p, Mapping) and p.get("ok") is False]
+    if policies:
+        names = ", ".join(f"`{p.get('name')}`" for p in policies)
+        lines.append(f"- Billing policies violated: {names}. Apply refuses the plan unless it is run with "
+                     "`--override-policy NAME` for each (recorded in the audit log); or change the workspace.")
+    return lines
+
+
+_ANNOTATION = re.compile(r"^::(?P<level>error|warning|notice)(?: (?P<props>[^:]*))?::(?P<msg>.*)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MAX_ERROR_LINES = 60
+
+
+def error_text(raw: str | None) -> str:
+    """What made the run fail, for people: GitHub ``::error file=F,line=L::message`` annotations as
+    ``F:L: message``, no colours, at most ``MAX_ERROR_LINES`` lines."""
+    lines = []
+    for line in _ANSI.sub("", raw or "").splitlines():
+        m = _ANNOTATION.match(line.strip())
+        if m:
+            props = dict(p.split("=", 1) for p in (m.group("props") or "").split(",") if "=" in p)
+            where = ":".join(props[k] for k in ("file", "line", "col") if k in props)
+            msg = m.group("msg").replace("%0A", "\n").replace("%0D", "").replace("%25", "%")
+            line = f"{where}: {msg}" if where else msg
+        lines.append(line.rstrip())
+    while lines and not lines[-1]:
+        lines.pop()
+    if len(lines) > MAX_ERROR_LINES:
+        lines = lines[:MAX_ERROR_LINES] + [f"... {len(lines) - MAX_ERROR_LINES} more line(s) in the workflow run"]
+    return "\n".join(lines)
+
+
+def error_comment_body(env: str, error: str | None, *, context: RunContext | None = None,
+                       limit: int = GITHUB_BODY_LIMIT) -> str:
+    """The sticky comment of ``env`` when validate or plan failed: the error replaces the plan that was
+    there (a previous push's plan would mislead), with what to do."""
+    ctx = context or RunContext()
+    text = error_text(error)
+    if not text:
+        text = "the workflow failed before lagosync could say why (for example while installing it)"
+        if ctx.run_url:
+            text += f"; see the workflow run: {ctx.run_url}"
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    body = [plan_marker(env), f"### lagosync plan for `{env}`: failed", "",
+            "> [!CAUTION]", "> **lagosync could not plan this change:**", "",
+            f"{fence}text", text[: max(0, limit - 2000)], fence, "",
+            "#### Next steps", "",
+            "- Fix what the error says and push: this comment then shows the plan again. Nothing was applied, "
+            "and the plan of an earlier push that stood here no longer applies.",
+            "- To see the same error locally: `lagosync validate`, then `lagosync plan -e " + env + "`."]
+    foot_bits = []
+    if ctx.sha:
+        foot_bits.append(f"commit `{ctx.sha[:12]}`")
+    if ctx.run_url:
+        foot_bits.append(f"[workflow run]({ctx.run_url})")
+    if foot_bits:
+        body += ["", "---", "<sub>" + " · ".join(foot_bits) + "</sub>"]
+    return "\n".join(body) + "\n"
 
 
 # --------------------------------------------------------------------------- drift issue
@@ -603,22 +710,43 @@ def _append(path: str | None, text: str, what: str) -> None:
         fh.write(text)
 
 
+def write_step_summary(environ: Mapping[str, str], body: str) -> None:
+    """Append a comment body (without its hidden marker) to $GITHUB_STEP_SUMMARY, the run's summary
+    page, when the step has one: the plan is readable there too, also without a pull request."""
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    lines = body.splitlines()
+    if lines and lines[0].startswith("<!-- lagosync:"):
+        lines = lines[1:]
+    _append(path, "\n".join(lines).strip() + "\n\n", "GITHUB_STEP_SUMMARY")
+
+
 def write_output(environ: Mapping[str, str], name: str, value: str) -> None:
     """Append ``name=value`` to $GITHUB_OUTPUT (multi-line safe)."""
     delim = f"ghadelimiter_{uuid.uuid4().hex}"
     _append(environ.get("GITHUB_OUTPUT"), f"{name}<<{delim}\n{value}\n{delim}\n", "GITHUB_OUTPUT")
 
 
+def ci_environments(envs: Mapping[str, Any]) -> list[str]:
+    """The environments CI plans, applies and checks by default, in lagosync.yaml order: every one
+    with an ``api_url`` (a real Lago). The embedded emulator (``local`` without ``api_url``) only when
+    there is no other: a starter workspace's PR comment still shows its plan. ``--only`` names any."""
+    remote = [name for name, env in envs.items() if not env.emulator]
+    return remote or [name for name, env in envs.items() if env.emulator]
+
+
 def environments_matrix(workspace_root: str | Path, only: str | None = None) -> list[dict]:
-    """The environments of lagosync.yaml (or the ``only`` subset, comma/space separated), in order."""
+    """The CI environments of lagosync.yaml (``ci_environments``), or the ``only`` subset (comma/space
+    separated, any declared environment, ``local`` included), in order."""
     envs = load_settings(workspace_root).environments  # only lagosync.yaml is needed
-    names = list(envs)
+    names = ci_environments(envs)
     if only and only.strip():
         wanted = [n for n in re.split(r"[,\s]+", only.strip()) if n]
         unknown = [n for n in wanted if n not in envs]
         if unknown:
             raise UserError(
-                f"unknown environment(s) {', '.join(unknown)}: lagosync.yaml defines {', '.join(names) or 'none'}"
+                f"unknown environment(s) {', '.join(unknown)}: lagosync.yaml defines {', '.join(envs) or 'none'}"
             )
         names = wanted
     return [{"environment": n, "api_key_env": envs[n].api_key_env or "", "emulator": bool(envs[n].emulator)}
@@ -686,11 +814,35 @@ def cmd_labels(plan_paths: Iterable[str | Path], fmt: str = "text", environ: Map
     return "\n".join(labels)
 
 
-def cmd_pr_comment(plan_path: str | Path, markdown_path: str | Path | None = None, *, artifact: str | None = None,
-                   environ: Mapping[str, str] | None = None) -> str:
+def default_environment(workspace_root: str | Path | None) -> str:
+    """``default_environment`` of lagosync.yaml (the workspace's; found upward from here without one)."""
+    try:
+        root = Path(workspace_root) if workspace_root is not None else find_root()
+        return load_settings(root).default_environment
+    except LagosyncError as exc:
+        raise UserError(f"no -e ENV and no lagosync.yaml to take its default_environment from ({exc}); "
+                        "pass -e ENV or -w DIR") from None
+
+
+def _read_error(path: str | Path) -> str:
+    """The error file a failed step left (``$LAGOSYNC_ERROR_FILE``); none: the step failed outside lagosync."""
+    p = Path(path)
+    if not p.is_file():
+        return ""
+    return _read_text(p) or ""
+
+
+def cmd_pr_comment(plan_path: str | Path | None, markdown_path: str | Path | None = None, *,
+                   artifact: str | None = None, error_path: str | Path | None = None, env: str | None = None,
+                   workspace_root: str | Path | None = None, environ: Mapping[str, str] | None = None) -> str:
+    ctx = RunContext.from_env(environ or {})
+    if error_path is not None:
+        name = env or default_environment(workspace_root)
+        return error_comment_body(name, _read_error(error_path), context=ctx).rstrip("\n")
+    if plan_path is None:
+        raise UserError("give the saved plan (lagosync plan --out plan.json), or --error FILE")
     plan = load_plan(plan_path, raw=True)
-    return pr_comment_body(plan, _read_text(markdown_path), context=RunContext.from_env(environ or {}),
-                           artifact=artifact).rstrip("\n")
+    return pr_comment_body(plan, _read_text(markdown_path), context=ctx, artifact=artifact).rstrip("\n")
 
 
 def cmd_drift_issue(drift_path: str | Path, markdown_path: str | Path | None = None, *,
@@ -725,16 +877,90 @@ def _github(environ: Mapping[str, str], transport: httpx.BaseTransport | None) -
     return GitHub(GitHubEnv.from_env(environ), transport=transport)
 
 
-def gh_pr_comment(plan_path: str | Path, *, pr: int | None = None, markdown_path: str | Path | None = None,
-                  environ: Mapping[str, str], transport: httpx.BaseTransport | None = None) -> str:
+def _dry_pr_number(environ: Mapping[str, str], pr: int | None) -> int | None:
+    if pr:
+        return pr
+    event = _read_event(environ) or {}
+    number = (event.get("pull_request") or {}).get("number") or event.get("number")
+    return number if isinstance(number, int) and number > 0 else None
+
+
+def _dry_run(bodies: list[tuple[str, str]], number: int | None) -> str:
+    where = f"pull request #{number}" if number else "the pull request (number from the event, or --pr N)"
+    out = [f"dry run: nothing is sent to GitHub; would create or update {len(bodies)} comment(s) on {where}:"]
+    for env, body in bodies:
+        out += ["", f"----- the lagosync comment for '{env}' -----", body.rstrip("\n")]
+    return "\n".join(out)
+
+
+def gh_pr_comment(plan_path: str | Path | None, *, pr: int | None = None, markdown_path: str | Path | None = None,
+                  environ: Mapping[str, str], transport: httpx.BaseTransport | None = None,
+                  dry_run: bool = False) -> str:
+    if plan_path is None:
+        raise UserError("give the saved plan (lagosync plan --out plan.json), or --error FILE")
     plan = load_plan(plan_path, raw=True)
+    env = plan["environment"]
+    if dry_run:  # no token needed, nothing sent
+        number = _dry_pr_number(environ, pr)
+        body = pr_comment_body(plan, _read_text(markdown_path), context=RunContext.from_env(environ),
+                               artifact=plan_artifact_name(env, number) if number else None)
+        return _dry_run([(env, body)], number)
     with _github(environ, transport) as gh:
         number = gh.env.pr_number(pr)
         body = pr_comment_body(plan, _read_text(markdown_path), context=RunContext.from_env(environ),
-                               artifact=plan_artifact_name(plan["environment"], number))
+                               artifact=plan_artifact_name(env, number))
         status, cid = sync_pr_comment(gh, number, body)
+    write_step_summary(environ, body)
     _maybe_output(environ, {"comment_id": str(cid), "comment_status": status})
-    return f"{status} the lagosync comment for '{plan['environment']}' on pull request #{number} (comment {cid})"
+    return f"{status} the lagosync comment for '{env}' on pull request #{number} (comment {cid})"
+
+
+_PLAN_MARKER = re.compile(r"^<!-- lagosync:plan:(?P<env>[A-Za-z0-9_.-]+) -->$")
+
+
+def error_targets(workspace_root: str | Path | None, env: str | None, only: str | None) -> tuple[list[str], bool]:
+    """The environments whose comment an error replaces, and whether lagosync.yaml could not say:
+    ``env``; else with ``only`` (as ``ci environments --only``, empty: all CI environments) those;
+    else the default environment."""
+    if env:
+        return [env], False
+    try:
+        if only is not None:
+            return [m["environment"] for m in environments_matrix(workspace_root or ".", only)], False
+        return [default_environment(workspace_root)], False
+    except LagosyncError:
+        return [], True  # lagosync.yaml itself is what failed: the comments already on the PR
+
+
+def gh_pr_comment_error(error_path: str | Path, *, env: str | None = None, only: str | None = None,
+                        workspace_root: str | Path | None = None, pr: int | None = None,
+                        environ: Mapping[str, str], transport: httpx.BaseTransport | None = None,
+                        dry_run: bool = False) -> str:
+    """Put the error of a failed validate or plan into the sticky comment of each environment concerned
+    (``error_targets``), so no earlier push's plan stays up as if it were this one's."""
+    error = _read_error(error_path)
+    ctx = RunContext.from_env(environ)
+    targets, unknown = error_targets(workspace_root, env, only)
+    if dry_run:
+        number = _dry_pr_number(environ, pr)
+        names = targets or ["(each environment with a lagosync comment on the pull request)"]
+        return _dry_run([(name, error_comment_body(name, error, context=ctx)) for name in names], number)
+    done = []
+    with _github(environ, transport) as gh:
+        number = gh.env.pr_number(pr)
+        if unknown:
+            comments = gh.paginate(f"/repos/{gh.repo}/issues/{number}/comments")
+            found = [_PLAN_MARKER.match((c.get("body") or "").split("\n", 1)[0]) for c in comments]
+            targets = [m.group("env") for m in found if m] or [Settings().default_environment]
+        for i, name in enumerate(dict.fromkeys(targets)):
+            body = error_comment_body(name, error, context=ctx)
+            status, cid = sync_pr_comment(gh, number, body)
+            if i == 0:  # one error, said once on the run's summary page
+                write_step_summary(environ, body)
+            done.append(f"{status} the lagosync comment for '{name}' on pull request #{number} with the error "
+                        f"(comment {cid})")
+    _maybe_output(environ, {"comment_status": "error"})
+    return "\n".join(done)
 
 
 def gh_labels(plan_paths: Iterable[str | Path], *, pr: int | None = None, environ: Mapping[str, str],

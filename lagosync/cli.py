@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import LagosyncError, redact_secrets, setup_logging
+from .errors import LagosyncError, record_error, redact_secrets, setup_logging
 
 
 def handle_errors(fn):
@@ -30,6 +30,7 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except LagosyncError as exc:
             click.echo(f"error: {redact_secrets(str(exc))}", err=True)
+            record_error(f"error: {exc}")  # $LAGOSYNC_ERROR_FILE, for the CI job's failure step
             sys.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise
@@ -188,6 +189,8 @@ def validate_cmd(workspace, fmt):
     out, err = report(diagnostics, summary, fmt, workspace)
     click.echo(out, nl=False)
     click.echo(err, nl=False, err=True)
+    if diagnostics:
+        record_error("".join(report(diagnostics, summary, "text", workspace)))  # file:line: message lines
     sys.exit(1 if diagnostics else 0)
 
 
@@ -250,6 +253,8 @@ def test_cmd(workspace, fmt):
 
     run = run_tests(workspace)
     click.echo(run.json() if fmt == "json" else run.text(), nl=False)
+    if run.exit_code:
+        record_error(run.text())
     sys.exit(run.exit_code)
 
 
@@ -417,15 +422,31 @@ def ci_labels(plans, fmt):
     click.echo(ci.cmd_labels(plans, fmt, os.environ))
 
 
+_ERROR_HELP = ("The error of a failed validate or plan (the file $LAGOSYNC_ERROR_FILE names): the comment says "
+               "'lagosync could not plan this change' with it, in place of the plan. A missing file: the step "
+               "failed before lagosync ran.")
+
+
+def _ci_workspace_option(fn):
+    """``-w DIR`` of the ci commands that read lagosync.yaml only for a default (never required)."""
+    return click.option("-w", "--workspace", "workspace", default=None, type=click.Path(),
+                        help="Workspace whose lagosync.yaml gives the default environment "
+                             "(default: the nearest one up from here).")(fn)
+
+
 @ci_group.command("pr-comment")
-@click.argument("plan", type=click.Path(dir_okay=False))
+@click.argument("plan", type=click.Path(dir_okay=False), required=False)
 @click.option("--markdown", "markdown", type=click.Path(dir_okay=False), help="Rendered plan (show --format markdown).")
 @click.option("--artifact", default=None, help="Name of the artifact holding the saved plan (shown in the footer).")
+@click.option("--error", "error", default=None, type=click.Path(dir_okay=False), help=_ERROR_HELP)
+@env_option
+@_ci_workspace_option
 @handle_errors
-def ci_pr_comment(plan, markdown, artifact):
-    """Print the sticky PR comment body for a saved plan (with its hidden marker)."""
+def ci_pr_comment(plan, markdown, artifact, error, env, workspace):
+    """Print the sticky PR comment body for a saved plan (with its hidden marker), or for --error FILE."""
     from . import ci  # start-up: loaded when the command runs
-    click.echo(ci.cmd_pr_comment(plan, markdown, artifact=artifact, environ=os.environ))
+    click.echo(ci.cmd_pr_comment(plan, markdown, artifact=artifact, error_path=error, env=env,
+                                 workspace_root=workspace, environ=os.environ))
 
 
 @ci_group.command("drift-issue")
@@ -454,12 +475,12 @@ def ci_environments(workspace, only, github_output):
 
 @ci_group.command("export-api-key")
 @workspace_option
-@_env_option_defaulting_to("local")
+@env_option
 @handle_errors
 def ci_export_api_key(workspace, env):
     """Copy $LAGOSYNC_API_KEY to the variable lagosync.yaml names for ENV, via $GITHUB_ENV."""
     from . import ci  # start-up: loaded when the command runs
-    click.echo(ci.cmd_export_api_key(workspace, env or "local", os.environ))
+    click.echo(ci.cmd_export_api_key(workspace, env or ci.default_environment(workspace), os.environ))
 
 
 @ci_group.group("github")
@@ -468,14 +489,26 @@ def ci_github() -> None:
 
 
 @ci_github.command("pr-comment")
-@click.argument("plan", type=click.Path(dir_okay=False))
+@click.argument("plan", type=click.Path(dir_okay=False), required=False)
 @click.option("--pr", type=int, default=None, help="Pull request number (default: from the event).")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Rendered plan (show --format markdown).")
+@click.option("--error", "error", default=None, type=click.Path(dir_okay=False), help=_ERROR_HELP)
+@env_option
+@click.option("--only", default=None,
+              help="With --error: the comments of these environments (as `ci environments --only`; empty: "
+                   "every CI environment) instead of -e's.")
+@_ci_workspace_option
+@click.option("--dry-run", is_flag=True, help="Print what would be posted; no GitHub call (no token needed).")
 @handle_errors
-def ci_github_pr_comment(plan, pr, markdown):
-    """Create or update the one sticky lagosync comment of the plan's environment."""
+def ci_github_pr_comment(plan, pr, markdown, error, env, only, workspace, dry_run):
+    """Create or update the one sticky lagosync comment of the plan's environment (or, with --error,
+    put the error of a failed validate or plan in it)."""
     from . import ci  # start-up: loaded when the command runs
-    click.echo(ci.gh_pr_comment(plan, pr=pr, markdown_path=markdown, environ=os.environ))
+    if error is not None:
+        click.echo(ci.gh_pr_comment_error(error, env=env, only=only, workspace_root=workspace, pr=pr,
+                                          environ=os.environ, dry_run=dry_run))
+        return
+    click.echo(ci.gh_pr_comment(plan, pr=pr, markdown_path=markdown, environ=os.environ, dry_run=dry_run))
 
 
 @ci_github.command("labels")
@@ -499,14 +532,15 @@ def ci_github_drift_issue(drift, markdown):
 
 
 @ci_github.command("fetch-plan")
-@_env_option_defaulting_to("local")
+@env_option
+@_ci_workspace_option
 @click.option("--out", "out", default="plan.json", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--sha", default=None, help="Merge commit (default: $GITHUB_SHA).")
 @handle_errors
-def ci_github_fetch_plan(env, out, sha):
+def ci_github_fetch_plan(env, workspace, out, sha):
     """Download the saved plan reviewed on the pull request merged as the current commit."""
     from . import ci  # start-up: loaded when the command runs
-    click.echo(ci.gh_fetch_plan(env or "local", out, sha=sha, environ=os.environ))
+    click.echo(ci.gh_fetch_plan(env or ci.default_environment(workspace), out, sha=sha, environ=os.environ))
 
 
 @main.group("emulator")

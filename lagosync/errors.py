@@ -133,3 +133,24 @@ def _install(level: int, fmt: str, logger_level: int | None = None) -> None:
     handler.setLevel(level)
     logger.addHandler(handler)
     logger.setLevel(level if logger_level is None else logger_level)
+
+
+ERROR_FILE_VAR = "LAGOSYNC_ERROR_FILE"
+
+
+def record_error(text: str, environ=None) -> None:
+    """Write what made a command fail (as printed, secrets redacted) to the file ``$LAGOSYNC_ERROR_FILE``
+    names, when it is set: a CI job's failure step posts it to the pull request
+    (``lagosync ci github pr-comment --error FILE``). Best effort: a file that cannot be written is skipped."""
+    env = os.environ if environ is None else environ
+    path = env.get(ERROR_FILE_VAR, "").strip()
+    if not path:
+        return
+    try:
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(redact_secrets(text.rstrip("\n"), env) + "\n")
+    except OSError:
+        pass

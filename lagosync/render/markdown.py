@@ -7,6 +7,7 @@ are dropped from the end with a note saying how many and where to see everything
 
 from __future__ import annotations
 
+from ..kinds import label
 from ..planner import Plan
 from .common import (
     NO_CHANGES,
@@ -56,6 +57,38 @@ def _block(op, verbose: bool = False) -> str:
         parts.extend(["", "```diff", text.replace("```", "`\u200b``"), "```"])
     parts.extend(["", "</details>", ""])
     return "\n".join(parts)
+
+
+GROUP_FROM = 20  # a plan with more operations is grouped by kind and action, with counts before the rows
+_ACTION_WORDS = {"create": "to create", "update": "to update", "replace": "to replace", "migrate": "to migrate",
+                 "move": "to move", "delete": "to delete"}
+
+
+def _group_name(op, n: int) -> str:
+    return f"{label(op.kind)}: {n} {_ACTION_WORDS.get(op.action.value, op.action.value)}"
+
+
+def _by_group(ops: list) -> list:
+    """The operations grouped by (kind, action), groups in the order they first appear (the plan's order:
+    kinds in dependency order, deletes last), each group in plan order."""
+    order: dict = {}
+    for op in ops:
+        order.setdefault((op.kind, op.action), len(order))
+    return sorted(ops, key=lambda op: order[(op.kind, op.action)])
+
+
+def _counts_table(ops: list) -> str:
+    """One row per kind, one column per action in the plan: how many operations of each."""
+    actions = [a for a in _ACTION_WORDS if any(op.action.value == a for op in ops)]
+    kinds: dict[str, dict[str, int]] = {}
+    for op in ops:
+        row = kinds.setdefault(op.kind, {})
+        row[op.action.value] = row.get(op.action.value, 0) + 1
+    lines = ["| kind | " + " | ".join(_ACTION_WORDS[a] for a in actions) + " |",
+             "|---|" + "---:|" * len(actions)]
+    for kind, counts in kinds.items():
+        lines.append(f"| {label(kind)} | " + " | ".join(str(counts.get(a, "")) for a in actions) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int = GITHUB_COMMENT_LIMIT,
@@ -125,11 +158,20 @@ def render_markdown(plan: Plan, *, warnings: list[str] | tuple = (), limit: int 
     budget = limit - _RESERVE
     ops = list(plan.operations)
     if ops:
+        grouped = len(ops) > GROUP_FROM
+        if grouped:
+            text += _counts_table(ops) + "\n"
+            ops = _by_group(ops)
         rows = ["| | resource | reasons |", "|---|---|---|"]
         shown_rows = 0
+        group = None
         for op in ops:
             sign = "!!" if op.blocked else SYMBOLS[op.action]
             row = f"| `{sign}` | {_escape(title(op))} | {', '.join(op.reasons)} |"
+            if grouped and (op.kind, op.action) != group:
+                group = (op.kind, op.action)
+                n = sum(1 for o in ops if (o.kind, o.action) == group)
+                row = f"| | **{_escape(_group_name(op, n))}** | |\n" + row
             if len(text) + sum(len(r) + 1 for r in rows) + len(row) + 1 > budget // 2:
                 break
             rows.append(row)

@@ -6,10 +6,13 @@ from lagosync.planner.ops import FORMAT_VERSION
 
 
 def op(action: str, kind: str = "plan", key: str = "pro", reasons=(), details=None, version=None,
-       impact=None) -> dict:
-    return {"action": action, "kind": kind, "key": key, "reasons": list(reasons), "changes": [],
-            "before": None, "after": None, "details": details or {}, "depends_on": [], "version": version,
-            "impact": list(impact or [])}
+       impact=None, block=None) -> dict:
+    doc = {"action": action, "kind": kind, "key": key, "reasons": list(reasons), "changes": [],
+           "before": None, "after": None, "details": details or {}, "depends_on": [], "version": version,
+           "impact": list(impact or [])}
+    if block is not None:
+        doc["blocked"] = block
+    return doc
 
 
 def paid(change: str = "price", sub: str = "s1") -> list[dict]:

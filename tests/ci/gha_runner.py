@@ -4,8 +4,9 @@ It executes what GitHub would: each ``run:`` script with ``bash -eo pipefail``, 
 workflow, job and step evaluated from the expression contexts, ``if:`` conditions,
 ``continue-on-error``, ``$GITHUB_OUTPUT``/``$GITHUB_ENV`` files, job outputs, ``needs`` and
 ``strategy.matrix.include``. Steps that only prepare a GitHub runner are not run:
-``actions/checkout`` (the work directory is already the checkout), ``actions/setup-python`` and the
-step with ``id: install`` (lagosync is installed in this virtualenv). ``upload-artifact`` and
+``actions/checkout`` (the work directory is already the checkout), ``actions/setup-python``,
+``actions/cache`` and the step with ``id: install`` (lagosync is installed in this virtualenv).
+Each ``run:`` step gets its own ``$GITHUB_STEP_SUMMARY`` file; what it wrote is ``StepResult.summary``. ``upload-artifact`` and
 ``download-artifact`` are emulated with a store that the fake GitHub also serves.
 
 Expressions: literals, context paths (``a.b``, ``a[b.c]``), ``!``, ``==``, ``!=``, ``&&``, ``||``,
@@ -29,7 +30,7 @@ from typing import Any
 
 import yaml
 
-PREP_ACTIONS = ("actions/checkout@", "actions/setup-python@")
+PREP_ACTIONS = ("actions/checkout@", "actions/setup-python@", "actions/cache@")
 SKIPPED_RUN_IDS = {"install"}
 
 
@@ -211,6 +212,7 @@ class StepResult:
     stdout: str = ""
     stderr: str = ""
     outputs: dict = field(default_factory=dict)
+    summary: str = ""  # what the step wrote to $GITHUB_STEP_SUMMARY
 
 
 @dataclass
@@ -230,6 +232,11 @@ class JobResult:
     @property
     def log(self) -> str:
         return "\n".join(f"--- {s.name} [{s.outcome} rc={s.returncode}]\n{s.stdout}{s.stderr}" for s in self.steps)
+
+    @property
+    def summary(self) -> str:
+        """The job's summary page: what its steps wrote to $GITHUB_STEP_SUMMARY, in order."""
+        return "".join(s.summary for s in self.steps)
 
 
 def _read_kv_file(path: Path) -> dict[str, str]:
@@ -359,15 +366,18 @@ class Runner:
         out_file = self.workdir / ".runner-temp" / f"out_{self._counter}"
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text("")
+        summary_file = out_file.with_name(f"summary_{self._counter}")
+        summary_file.write_text("")
         proc_env = {**self.base_env, **self._github_env_vars(), **step_env,
-                    "GITHUB_OUTPUT": str(out_file), "GITHUB_ENV": str(github_env)}
+                    "GITHUB_OUTPUT": str(out_file), "GITHUB_ENV": str(github_env),
+                    "GITHUB_STEP_SUMMARY": str(summary_file)}
         with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False, dir=out_file.parent) as fh:
             fh.write(step["run"])
         cmd = ["bash", "--noprofile", "--norc", "-eo", "pipefail", fh.name]
         proc = subprocess.run(cmd, cwd=self.workdir, env=proc_env, capture_output=True, text=True, timeout=300)
         outputs = _read_kv_file(out_file)
         return StepResult(label, sid, "success" if proc.returncode == 0 else "failure", proc.returncode,
-                          proc.stdout, proc.stderr, outputs)
+                          proc.stdout, proc.stderr, outputs, summary_file.read_text())
 
     def _github_env_vars(self) -> dict:
         g = self.github
@@ -415,7 +425,8 @@ class Runner:
         failed = bool(actx.get("_failed"))
         outputs = {k: _env_str(interpolate(v["value"], actx)) for k, v in action.get("outputs", {}).items()}
         log = "\n".join(f"--- {s.name} [{s.outcome} rc={s.returncode}]\n{s.stdout}{s.stderr}" for s in steps)
-        res = StepResult(label, sid, "failure" if failed else "success", 1 if failed else 0, log, "", outputs)
+        res = StepResult(label, sid, "failure" if failed else "success", 1 if failed else 0, log, "", outputs,
+                         "".join(s.summary for s in steps))
         res.inner = steps  # type: ignore[attr-defined]
         return res
 

@@ -61,7 +61,8 @@ def test_pr_comment_starts_with_the_environment_marker_and_names_labels():
         sha="0123456789abcdef", run_url="https://github.com/acme/billing/actions/runs/7"), artifact="a-name")
     lines = body.splitlines()
     assert lines[0] == "<!-- lagosync:plan:production -->"
-    assert "`lagosync:destroy`" in lines[1] and "`production`" in lines[1]
+    assert lines[1].startswith("### lagosync plan for `production`")
+    assert "`lagosync:destroy`" in lines[3] and lines[3].startswith("Labels: ")
     assert "--allow-destroy" in body
     assert "### Plan: 0 to create, 1 to delete" in body
     assert "commit `0123456789ab`" in body and "actions/runs/7" in body and "`a-name`" in body
@@ -170,3 +171,96 @@ def test_pr_comment_renders_the_saved_plan_with_the_planners_markdown():
     small = ci.pr_comment_body(plan_doc("staging", [op("create", kind="customer", key=f"org_{i}", reasons=["new"])
                                                     for i in range(3000)]), limit=20000)
     assert len(small) <= 20000
+
+
+def test_pr_comment_has_one_title_and_ends_with_next_steps():
+    plan = plan_doc("production", [op("create", reasons=["new"])])
+    rendered = ci.render_plan_markdown(plan)
+    assert rendered.startswith("### lagosync plan for environment 'production'")  # the renderer's own title
+    body = ci.pr_comment_body(plan, rendered, artifact="lagosync-plan-production-pr5")
+    assert [line for line in body.splitlines() if line.startswith("### ")] == [
+        "### lagosync plan for `production` (https://lago.example/api/v1)"]
+    steps = body[body.index("#### Next steps"):]
+    assert body.index("**Plan: 1 to create") < body.index("#### Next steps") < body.index("\n---\n")
+    assert "**On merge** to the default branch, the `lagosync apply` workflow applies the saved plan " \
+           "(artifact `lagosync-plan-production-pr5`) to `production`" in steps
+    assert "allow-destroy" not in steps and "allow-reprice" not in steps
+
+    empty = ci.pr_comment_body(plan_doc("production"), None)
+    assert "- Nothing to apply: Lago `production` already matches the workspace" in empty
+
+
+def test_next_steps_of_a_destroying_and_repricing_plan_say_exactly_what_to_do():
+    plan = plan_doc("production", [op("delete", reasons=["removed"]),
+                                   op("update", key="pro", reasons=["changed"], impact=paid())])
+    steps = ci.next_steps(plan, "lagosync-plan-production-pr5")
+    text = "\n".join(steps)
+    assert "This plan **deletes or terminates** (1 operation(s)): the apply on merge refuses it without " \
+           "`--allow-destroy`." in text
+    assert "**changes what existing subscribers pay** (1 operation(s))" in text and "`--allow-reprice`" in text
+    assert ("a person runs **Actions → lagosync apply → Run workflow** with apply-mode `reviewed`, environments "
+            "`production` and `allow-destroy` and `allow-reprice` ticked") in text
+    assert "`allow-destroy: true`, `allow-reprice: true`" in text  # the composite action's inputs
+    assert "`lagosync apply plan.json -e production --allow-destroy --allow-reprice`" in text
+    blocked = plan_doc("production", [op("update", key="seats", kind="billable_metric", reasons=["metric_locked"],
+                                         block={"why": "locked", "hint": "declare a new metric"})])
+    assert "**1 operation(s) cannot be applied** (marked `!!`): metric 'seats'" in "\n".join(ci.next_steps(blocked))
+
+
+def test_a_large_plan_is_grouped_by_kind_and_action_with_counts_first():
+    ops = [op("create", kind="plan", key=f"p{i}", reasons=["new"]) for i in range(15)]
+    ops += [op("create", kind="tax", key=f"t{i}", reasons=["new"]) for i in range(3)]
+    ops += [op("update", kind="plan", key=f"u{i}", reasons=["changed"]) for i in range(4)]
+    ops += [op("delete", kind="coupon", key="old", reasons=["removed"])]
+    md = ci.render_plan_markdown(plan_doc("production", ops))
+    lines = md.splitlines()
+    counts = lines.index("| kind | to create | to update | to delete |")
+    assert lines[counts + 2: counts + 5] == ["| plan | 15 | 4 |  |", "| tax | 3 |  |  |", "| coupon |  |  | 1 |"]
+    groups = [line for line in lines if line.startswith("| | **")]
+    assert groups == ["| | **plan: 15 to create** | |", "| | **tax: 3 to create** | |", "| | **plan: 4 to update** | |",
+                      "| | **coupon: 1 to delete** | |"]
+    assert counts < lines.index(groups[0]) < lines.index("| `+` | plan 'p0' | new |")
+    assert lines.index("| `+` | tax 't0' | new |") < lines.index("| `~` | plan 'u0' | changed |")
+    small = ci.render_plan_markdown(plan_doc("production", ops[:5]))
+    assert "| kind |" not in small and "| | **" not in small  # a small plan is one table
+
+
+def test_error_comment_replaces_the_plan_with_the_error_and_what_to_do():
+    raw = ("::error file=orgs.yaml,line=13,col=20,title=lagosync validate::orgs[0].plan_code: unknown plan "
+           "'no_such_plan' (declared: starter, pro)\n\x1b[31mvalidate: 1 error\x1b[0m\n")
+    body = ci.error_comment_body("production", raw, context=ci.RunContext(
+        sha="0123456789abcdef", run_url="https://github.com/acme/billing/actions/runs/7"))
+    lines = body.splitlines()
+    assert lines[0] == ci.plan_marker("production")  # the same sticky comment as the plan's
+    assert lines[1] == "### lagosync plan for `production`: failed"
+    assert "**lagosync could not plan this change:**" in body
+    assert "orgs.yaml:13:20: orgs[0].plan_code: unknown plan 'no_such_plan' (declared: starter, pro)" in lines
+    assert "validate: 1 error" in lines and "\x1b" not in body
+    assert "#### Next steps" in body and "Fix what the error says and push" in body
+    assert "commit `0123456789ab`" in body and "actions/runs/7" in body
+    nothing = ci.error_comment_body("production", "", context=ci.RunContext(run_url="https://x/runs/7"))
+    assert "the workflow failed before lagosync could say why" in nothing and "https://x/runs/7" in nothing
+    long = ci.error_comment_body("production", "\n".join(f"line {i}" for i in range(500)))
+    assert "line 59" in long and "line 60" not in long and "440 more line(s)" in long
+    fenced = ci.error_comment_body("production", "a ``` b")
+    assert "````text" in fenced  # the error cannot close the code block
+
+
+def test_dry_run_prints_the_comment_and_calls_no_github(tmp_path, write_json):
+    plan = write_json("plan.json", plan_doc("production", [op("create", reasons=["new"])]))
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"number": 9, "pull_request": {"number": 9}}))
+    res = CliRunner().invoke(main, ["ci", "github", "pr-comment", str(plan), "--dry-run"],
+                             env={"GITHUB_EVENT_PATH": str(event), "GITHUB_TOKEN": None,
+                                  "GITHUB_API_URL": "http://127.0.0.1:9/unreachable"})
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0] == "dry run: nothing is sent to GitHub; would create or update 1 comment(s) on pull request #9:"
+    assert "<!-- lagosync:plan:production -->" in lines and "`lagosync-plan-production-pr9`" in res.output
+    error = tmp_path / "error.txt"
+    error.write_text("error: environment 'production' needs a Lago API key\n")
+    res = CliRunner().invoke(main, ["ci", "github", "pr-comment", "--error", str(error), "-e", "production",
+                                    "--dry-run", "--pr", "3"], env={"GITHUB_TOKEN": None})
+    assert res.exit_code == 0, res.output
+    assert "on pull request #3:" in res.output and "lagosync could not plan this change" in res.output
+    assert "needs a Lago API key" in res.output

@@ -86,6 +86,19 @@ def test_pr_merge_and_drift_flows_end_to_end(world):
     body = sticky(fake)["body"]
     assert "24 to create" in body and "`lagosync:changes`" in body
     assert f"lagosync-plan-local-pr{PR}" in body and "actions/runs/4242" in body
+    # one title; a plan this size grouped by kind and action, counts first; next steps at the end
+    assert [line for line in body.splitlines() if line.startswith("### ")] == [
+        "### lagosync plan for `local` (http://lago.local/api/v1)"]
+    assert "| kind | to create |" in body and "| plan | 5 |" in body and "| | **plan: 5 to create** | |" in body
+    assert body.index("| kind | to create |") < body.index("| | **tax: 1 to create** | |")
+    assert body.index("#### Next steps") > body.index("| `+` | plan 'starter' | new |")
+    assert "**On merge** to the default branch, the `lagosync apply` workflow applies the saved plan " \
+           f"(artifact `lagosync-plan-local-pr{PR}`) to `local`" in body
+    # the run's summary page has the same plan (without the hidden marker)
+    summary = plan_job.step("Sticky PR comment (and the job summary)").summary
+    assert summary.startswith("### lagosync plan for `local`") and "24 to create" in summary
+    assert "<!-- lagosync" not in summary and plan_job.summary == summary
+    assert plan_job.step("The error in the sticky PR comment (no earlier plan stays up)").outcome == "skipped"
     assert fake.issue_labels[PR] == ["lagosync:changes"]
     files = artifacts[f"lagosync-plan-local-pr{PR}"]
     assert {"plan.json", "plan.md", "plan.render.json"} <= set(files)
@@ -165,9 +178,14 @@ def test_pr_merge_and_drift_flows_end_to_end(world):
 
 def test_pr_flow_fails_clearly_on_an_invalid_workspace(world):
     fake, url, ws = world
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts={})
+    only(r.run_workflow(WF / "lagosync-pr.yml"), "labels")  # a first push: its plan is the comment
+    planned = sticky(fake)
+    assert "24 to create" in planned["body"]
+
     (ws / "orgs.yaml").write_text((ws / "orgs.yaml").read_text().replace("plan_code: enterprise",
                                                                          "plan_code: no_such_plan", 1))
-    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts={})
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD2, event=pr_event(HEAD2), artifacts={})
     res = r.run_workflow(WF / "lagosync-pr.yml")
     validate = res["validate"][0]
     assert validate.failed
@@ -177,7 +195,55 @@ def test_pr_flow_fails_clearly_on_an_invalid_workspace(world):
     assert "::error file=orgs.yaml,line=13,col=20,title=lagosync validate::" in step.stdout
     assert "unknown plan 'no_such_plan'" in step.stdout
     assert res["plan"] == [] and res["labels"] == []
-    assert fake.comments == {} and fake.issue_labels == {}
+    # the earlier push's plan is gone from the comment: the same comment now holds the error
+    posted = validate.step("The error in the sticky PR comment of every environment (no earlier plan stays up)")
+    assert posted.outcome == "success", posted.stdout + posted.stderr
+    assert "with the error" in posted.stdout
+    comment = sticky(fake)
+    assert comment["id"] == planned["id"] and len(fake.comments[PR]) == 1
+    body = comment["body"]
+    assert body.splitlines()[1] == "### lagosync plan for `local`: failed"
+    assert "**lagosync could not plan this change:**" in body and "24 to create" not in body
+    assert any(line.startswith("orgs.yaml:13:20: ") and "unknown plan 'no_such_plan'" in line
+               for line in body.splitlines()), body
+    assert f"commit `{HEAD2[:12]}`" in body and "Fix what the error says and push" in body
+    assert "lagosync could not plan this change" in validate.summary
+
+    # fixed and pushed again: the plan is back in the same comment
+    (ws / "orgs.yaml").write_text((ws / "orgs.yaml").read_text().replace("plan_code: no_such_plan",
+                                                                         "plan_code: enterprise", 1))
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts={})
+    only(r.run_workflow(WF / "lagosync-pr.yml"), "labels")
+    assert sticky(fake)["id"] == planned["id"] and "24 to create" in sticky(fake)["body"]
+
+
+def test_pr_flow_puts_a_failed_plan_into_the_comment(world):
+    """The plan step fails (Lago cannot be reached): the plan job's failure step posts the error."""
+    fake, url, ws = world
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    settings = (ws / "lagosync.yaml").read_text()
+    (ws / "lagosync.yaml").write_text(settings.replace("https://lago.staging.example.com", f"http://127.0.0.1:{port}"))
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts={})
+    r.vars = {"LAGOSYNC_ENVIRONMENTS": "staging"}
+    r.secrets = {"LAGO_STAGING_API_KEY": "lago_key_for_a_closed_port"}
+    r.base_env = {**r.base_env, "LAGOSYNC_MAX_RETRIES": "1"}
+    res = r.run_workflow(WF / "lagosync-pr.yml")
+    failed = res["plan"][0]
+    assert failed.failed and res["labels"] == []
+    assert failed.step("Plan").returncode == 1
+    assert "retrying in" in failed.step("Plan").stderr
+    posted = failed.step("The error in the sticky PR comment (no earlier plan stays up)")
+    assert posted.outcome == "success", posted.stdout + posted.stderr
+    body = sticky(fake, "staging")["body"]
+    assert "**lagosync could not plan this change:**" in body
+    assert f"error: cannot reach Lago at http://127.0.0.1:{port}/api/v1 for environment 'staging'" in body
+    assert "connection refused" in body and "lago_key_for_a_closed_port" not in body
+    assert "lagosync could not plan this change" in failed.summary
 
 
 def test_composite_action_plan_comments_labels_and_outputs(world):
@@ -218,19 +284,37 @@ def test_pr_flow_for_a_remote_environment_uses_its_secret_and_never_prints_it(wo
         everything = plan_job.log + json.dumps([c["body"] for c in fake.comments[PR]])
         assert secret not in everything
 
-        # without the secret: a clear error naming the secret to create, and no comment
+        # without the secret: a clear error naming the secret to create, put into the same comment in
+        # place of the earlier plan
         before = [dict(c) for c in fake.comments[PR]]
-        fake.requests.clear()
         r.secrets = {}
         res = r.run_workflow(WF / "lagosync-pr.yml")
         failed = res["plan"][0]
         assert failed.failed and res["labels"] == []
         step = failed.step("API key from the secret named like api_key_env in lagosync.yaml")
         assert "set the secret LAGO_STAGING_API_KEY" in step.stderr
-        assert fake.comments[PR] == before and fake.writes() == []
+        assert failed.step("Plan").outcome == "skipped"
+        [after] = fake.comments[PR]
+        assert after["id"] == before[0]["id"] and "24 to create" not in after["body"]
+        assert "lagosync could not plan this change" in after["body"]
+        assert "set the secret LAGO_STAGING_API_KEY" in after["body"] and secret not in after["body"]
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_composite_action_plan_failure_posts_the_error(world):
+    fake, url, ws = world
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts={},
+               action_root=ROOT)
+    (ws / "plans" / "plans.yaml").write_text((ws / "plans" / "plans.yaml").read_text() + "\n  - bad: [\n")
+    [res] = r.run_steps([{"uses": "./", "with": {"command": "plan", "environment": "local"}}], r._ctx(), {})
+    assert res.outcome == "failure"
+    inner = {s.name: s for s in res.inner}
+    assert inner["Validate"].returncode == 1 and inner["Plan"].outcome == "skipped"
+    assert inner["The error in the sticky PR comment (no earlier plan stays up)"].outcome == "success"
+    body = sticky(fake)["body"]
+    assert "lagosync could not plan this change" in body and "plans/plans.yaml:" in body
 
 
 def test_composite_action_drift_opens_the_issue_once(world):
@@ -286,6 +370,12 @@ def test_pr_destroy_and_reprice_labels_and_the_merge_gates(world):
     assert "> [!WARNING]" in body and "`--allow-destroy`" in body and "`--allow-reprice`" in body
     assert "re-prices 1 active subscription on 'starter'" in body
     assert "removes charge 'active_users' from plan 'professional'" in body
+    # the next steps say exactly what lets this plan through: the flags, by hand, as the merge below does
+    steps = body[body.index("#### Next steps"):]
+    assert "the apply on merge refuses it without `--allow-destroy`" in steps
+    assert "the apply on merge refuses it without `--allow-reprice`" in steps
+    assert ("**Actions → lagosync apply → Run workflow** with apply-mode `reviewed`, environments `local` and "
+            "`allow-destroy` and `allow-reprice` ticked") in steps
 
     # merge: the reviewed plan is refused without the flags, and Lago is left as it was
     fake.pulls_by_commit[MERGE] = [{"number": PR, "merged_at": "2025-01-02T00:00:00Z", "merge_commit_sha": MERGE,

@@ -4,6 +4,7 @@ the apply flags, the internal links), so a change on either side shows up here."
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -121,3 +122,22 @@ def test_a_create_lists_what_the_user_wrote_and_plan_v_lists_every_field(example
     assert "+ amount_cents = 1900" in short.output  # what the workspace writes is shown
     assert set(short.output.splitlines()) < set(full.output.splitlines())
     assert len(full.output.splitlines()) - len(short.output.splitlines()) >= 40  # one default per charge at least
+
+
+def test_the_ci_statements_match_the_comment(example: Path, tmp_path: Path) -> None:
+    from lagosync import ci
+    from lagosync.render.markdown import GROUP_FROM
+
+    assert f"a plan of more than {GROUP_FROM} operations\n  is grouped" in README
+    assert '"lagosync could not plan this change:"' in README
+    error = tmp_path / "error.txt"
+    error.write_text("error: something\n")
+    result = CliRunner().invoke(main, ["ci", "pr-comment", "--error", str(error), "-w", str(example)])
+    assert result.exit_code == 0 and "lagosync could not plan this change:" in result.output
+    assert "an environment is for CI when it has an `api_url`, and the embedded\n   emulator `local` only when it " \
+           "is the only one" in README
+    environments = CliRunner().invoke(main, ["ci", "environments", "-w", str(example)])
+    assert [m["environment"] for m in json.loads(environments.output)] == ["staging", "production"]
+    assert ci.GITHUB_BODY_LIMIT == 65536
+    for flag in ("--dry-run", "--error FILE"):
+        assert flag in README, flag
