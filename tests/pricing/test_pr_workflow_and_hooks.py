@@ -65,7 +65,11 @@ def test_pr_flow_runs_the_pricing_tests_and_a_failure_stops_it(world):
     assert step.returncode == 1
     assert ("pricing_tests/more.yaml:2: starter costs 19: expected subscription fee 19.01 USD, computed 19.00 USD"
             in step.stdout)
-    assert res["plan"] == [] and fake.comments == {}
+    assert res["plan"] == []
+    # no plan is posted; the sticky comment says why instead (the failed case as lagosync test printed it)
+    [comment] = fake.comments[PR]
+    assert "lagosync could not plan this change" in comment["body"]
+    assert "pricing_tests/more.yaml:2: starter costs 19: expected subscription fee 19.01 USD" in comment["body"]
 
 
 def test_the_composite_action_runs_them_for_plan():
