@@ -1,6 +1,8 @@
-"""The README says what lagosync does: these check the statements a newcomer runs literally
-(validate's count on the example workspace, the -e default, the JSON kinds and reason codes,
-the apply flags, the internal links), so a change on either side shows up here."""
+"""The README and the reference in docs/ say what lagosync does: these check the statements a
+newcomer runs literally (validate's count on the example workspace, the -e default, the JSON kinds
+and reason codes, the apply flags, the internal links), so a change on either side shows up here.
+The reference moved from README.md into docs/*.md: a statement is looked for in README.md and those
+files together, and the links of every one of them must resolve."""
 
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ from lagosync.cli import main
 from lagosync.planner import KINDS, REASONS
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# The user documentation: README.md and the docs/ files it links. docs/ARCHITECTURE.md (contracts
+# for contributors) and docs/lago-behaviour.md (Lago's rules, tests/docs) are link-checked only.
+USER_DOCS = [p for p in DOC_FILES if p.name not in ("ARCHITECTURE.md", "lago-behaviour.md")]
+README = "\n".join(p.read_text(encoding="utf-8") for p in USER_DOCS)
 
 
 @pytest.fixture
@@ -68,29 +74,41 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def test_internal_links_resolve() -> None:
+def _headings(path: Path) -> set[str]:
     slugs, in_code = set(), False
-    for line in README.splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("```"):
             in_code = not in_code
         elif not in_code and re.match(r"#+ ", line):
             slugs.add(_slug(line.lstrip("#")))
-    anchors = re.findall(r"\]\(#([^)]+)\)", README)
-    assert anchors
-    assert [a for a in anchors if a not in slugs] == []
-    for target in re.findall(r"\]\(([^#:)]+)\)", README):
-        assert (ROOT / target).exists(), target
-    # links into another file's section, e.g. (docs/lago-behaviour.md#plan-locked-fields)
-    for target, anchor in re.findall(r"\]\(([^#:)]+)#([^)]+)\)", README):
-        assert (ROOT / target).is_file(), target
-        headings = set()
-        in_code = False
-        for line in (ROOT / target).read_text(encoding="utf-8").splitlines():
-            if line.startswith("```"):
-                in_code = not in_code
-            elif not in_code and re.match(r"#+ ", line):
-                headings.add(_slug(line.lstrip("#")))
-        assert anchor in headings, f"{target}#{anchor}"
+    return slugs
+
+
+def test_internal_links_resolve() -> None:
+    assert re.findall(r"\]\(#([^)]+)\)", (ROOT / "README.md").read_text(encoding="utf-8"))
+    into_docs = 0
+    for source in DOC_FILES:
+        text = source.read_text(encoding="utf-8")
+        name = source.relative_to(ROOT)
+        anchors = re.findall(r"\]\(#([^)]+)\)", text)
+        assert [a for a in anchors if a not in _headings(source)] == [], name
+        # paths are relative to the file that links them
+        for target in re.findall(r"\]\(([^#:)]+)\)", text):
+            assert (source.parent / target).exists(), f"{name}: {target}"
+        # links into another file's section, e.g. (docs/lago-behaviour.md#plan-locked-fields)
+        for target, anchor in re.findall(r"\]\(([^#:)]+)#([^)]+)\)", text):
+            assert (source.parent / target).is_file(), f"{name}: {target}"
+            assert anchor in _headings(source.parent / target), f"{name}: {target}#{anchor}"
+            into_docs += source.name == "README.md" and target.startswith("docs/")
+    assert into_docs >= 10, "README links into the reference in docs/"
+
+
+def test_every_docs_file_is_in_the_readme_documentation_table() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("\n## Documentation\n"):]
+    listed = set(re.findall(r"^\| \[(docs/[\w.-]+\.md)\]\(\1\) \| \S", table, re.M))
+    assert listed == {str(p.relative_to(ROOT)) for p in DOC_FILES[1:]}
+    assert "<!-- section:quickstart -->" in readme
 
 
 def test_no_stale_statements() -> None:
