@@ -129,8 +129,8 @@ def _env_option_defaulting_to(what: str):
 
 
 class _Group(click.Group):
-    """Usage errors (unknown option, bad --format value) exit 1 like every other error (README
-    "Commands and exit codes"), not click's 2: exit 2 means "changes" for plan --detailed-exitcode
+    """Usage errors (unknown option, bad --format value) exit 1 like every other error
+    (docs/commands.md), not click's 2: exit 2 means "changes" for plan --detailed-exitcode
     and "drift" for drift, so a CI job must never read a typo as one of them."""
 
     group_class = type  # sub-groups (ci, emulator) are _Group too: -v after any subcommand

@@ -13,7 +13,7 @@ disagree (and normalisation lives only in ``lagosync.model``). Mapping of plan o
 plus user-based customers (``migration.is_user_customer``: ``migrate_from``, ``user_id_prefix`` or
 ``org_id_prefix``) that still have active subscriptions, coverage, and
 ignore rules from ``lagosync.yaml``. The JSON document (``format_version`` 1) is a stable contract
-read by CI workflows; its fields are documented in README "Drift".
+read by CI workflows; its fields are documented in docs/drift-import.md "Drift".
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``lagosync init``: a minimal valid workspace, or one imported from an existing Lago (``--from``).
 
 The files carry modelines naming the JSON Schemas that ``lagosync.schemafiles`` writes into the
-workspace's ``schemas/`` (README "Start your own workspace").
+workspace's ``schemas/`` (docs/workspace.md "Start your own workspace").
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from .workspace.pricing_tests import TESTS_DIR, load_pricing_tests
 if TYPE_CHECKING:
     from .live import LiveState
 
-# exit codes of `lagosync plan --detailed-exitcode` (README "Plans: reading the output")
+# exit codes of `lagosync plan --detailed-exitcode` (docs/plans.md)
 EXIT_NO_CHANGES = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2

@@ -1,5 +1,5 @@
 """The Lago servers a target-agnostic test runs against: the embedded emulator always, and a real Lago
-when LAGO_API_URL and LAGO_API_KEY are set (README "The embedded Lago emulator": measuring fidelity).
+when LAGO_API_URL and LAGO_API_KEY are set (docs/emulator.md "The embedded Lago emulator": measuring fidelity).
 
 A test takes the ``lago`` fixture (tests/emulator/conftest.py) and talks HTTP through ``Target``;
 without the variables only the emulator case exists, so nothing is reported as skipped. Against a

@@ -1,6 +1,6 @@
 """``apply``: plan (or load a saved plan), check, confirm, execute, verify, re-plan.
 
-Exit codes (README "Apply"): 0 applied and converged (or nothing to do); 1 an error, a refusal
+Exit codes (docs/apply.md): 0 applied and converged (or nothing to do); 1 an error, a refusal
 (no terminal without --auto-approve, destructive or re-pricing operation without its flag,
 preflight failure, lock held) or a partial failure; 3 the saved plan is stale or was made for
 another environment, Lago URL, organization or workspace.

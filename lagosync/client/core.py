@@ -7,7 +7,8 @@ What it does for every call (issue 3):
   502/503/504, connection errors and timeouts, and for reads (GET) also on 500; every wait is
   capped (``MAX_RETRY_AFTER`` each, ``MAX_TOTAL_WAIT`` per request) and a long one is logged;
 - requests paced from the ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` headers of any host
-  (lago-behaviour#cloud-rate-limits): when none remain, no request starts before the window resets;
+  (lago-behaviour#cloud-rate-limits, ``_HeaderPacer``): what the window still allows is spread over
+  the time to its reset, and when none remain no request starts before the window resets;
 - a total deadline per attempt (``deadline``, ``LAGOSYNC_DEADLINE``): a server that answers one byte
   at a time cannot stall a run; bodies over ``MAX_RESPONSE_BYTES`` are refused while being read;
 - what a read gets is checked, never guessed (``LagoBadResponse``): a GET must be answered 200 with
@@ -208,6 +209,115 @@ class _RateLimiter:
             await self._sleep(wait)
 
 
+class _HeaderPacer:
+    """Request starts paced from the ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` headers of any
+    host's answers (lago-behaviour#cloud-rate-limits), shared by the client's concurrent requests.
+
+    The newest answer says how many requests its window still allows and when it resets. Every request
+    started after that one is taken off that budget, and what is left is spread evenly over the time
+    to the reset (a token bucket whose rate is the budget over that time); with nothing left no
+    request starts before the reset. A request started before the newest answer's and still
+    unanswered may not have been counted yet: the last requests of a budget start only when it cannot
+    take them over the limit, or once it has been answered (a wait for an answer, not for time). Once
+    the reset has passed nothing is known until the next answer, which counts every request of the new
+    window. Starts are decided one at a time, under a lock, so a wait is slept by one request while the
+    others queue behind it.
+
+    The pacer's time never runs behind the end of a wait it or the client slept: an injected sleep
+    that lets no clock time pass still ends a hold (``passed``)."""
+
+    def __init__(self, sleep: Callable[[float], Awaitable[Any]], clock: Callable[[], float], waits: list[float]):
+        self._sleep = sleep
+        self._clock = clock
+        self._waits = waits  # the client's record of every wait it chose
+        self._lock = asyncio.Lock()
+        self._answer = asyncio.Event()  # set (and replaced) at every answer
+        self._floor = 0.0  # the end of the latest wait slept
+        self._started = 0  # requests started so far; each gets the next number
+        self._unanswered: set[int] = set()
+        self._answered = 0  # number of the newest answer with the headers, 0: nothing known
+        self._remaining = 0  # what that answer's window still allowed
+        self.resets_at = 0.0
+        self._last = 0.0  # when the latest request started (its slot, when it waited for one)
+        self.sleeps = 0  # waits slept by the pacer (a bound on them is tested)
+
+    def now(self) -> float:
+        return max(self._clock(), self._floor)
+
+    def passed(self, until: float) -> None:
+        """A wait until ``until`` (pacer time) was slept."""
+        self._floor = max(self._floor, until)
+
+    def _budget(self, now: float) -> tuple[int, int] | None:
+        """(starts still allowed, of which surely allowed) before the reset; None: nothing known."""
+        if not self._answered:
+            return None
+        if now >= self.resets_at:
+            self._answered = 0  # a new window: its first answers say what it allows
+            return None
+        allowed = self._remaining - (self._started - self._answered)
+        uncounted = sum(1 for n in self._unanswered if n < self._answered)
+        return allowed, allowed - uncounted
+
+    def hold_left(self) -> float:
+        """Seconds until the window resets when it allows no more requests, else 0."""
+        now = self.now()
+        budget = self._budget(now)
+        if budget is None or budget[0] >= 1:
+            return 0.0
+        return self.resets_at - now
+
+    async def start(self, on_hold: Callable[[float], None]) -> int:
+        """Wait for the next request's turn; its number, for ``answered``."""
+        async with self._lock:
+            waited = False
+            while True:
+                now = self.now()
+                budget = self._budget(now)
+                if budget is None:
+                    slot = now
+                elif budget[0] < 1:
+                    slot = self.resets_at
+                    on_hold(slot - now)
+                elif budget[1] < 1:
+                    await self._answer.wait()  # an earlier request's answer says whether it was counted
+                    continue
+                else:
+                    slot = self._last + (self.resets_at - self._last) / (budget[0] + 1)
+                if slot <= now:
+                    break
+                self.sleeps += 1
+                self._waits.append(slot - now)
+                await self._sleep(slot - now)
+                self.passed(slot)
+                waited = True
+            # a start that waited for its slot is at the slot (the sleep's lateness is not spacing)
+            self._last = slot if waited else now
+            self._started += 1
+            self._unanswered.add(self._started)
+            return self._started
+
+    def answered(self, number: int, headers: httpx.Headers | None) -> None:
+        """The request ``number`` got an answer with these headers (None: no answer)."""
+        self._unanswered.discard(number)
+        self._answer.set()
+        self._answer = asyncio.Event()
+        if headers is None or number < self._answered:
+            return  # an older answer than the one the budget comes from says less
+        try:
+            remaining = int(headers.get("x-ratelimit-remaining", ""))
+        except ValueError:
+            return
+        reset = LagoClient._reset_seconds(headers.get("x-ratelimit-reset"))
+        if reset is None:
+            if remaining > 0:
+                return  # a budget without its window's end cannot be spread
+            reset = 1.0
+        self._answered = number
+        self._remaining = remaining
+        self.resets_at = self.now() + min(MAX_RETRY_AFTER, reset)
+
+
 Recover = Callable[[], Awaitable[Any]]
 
 
@@ -267,8 +377,8 @@ class LagoClient:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._limiter = _RateLimiter(rate_limit, sleep, clock) if rate_limit else None
         self._clock = clock
-        self._hold_until = 0.0  # no request starts before (X-RateLimit-Remaining: 0 until the reset)
-        self.waits: list[float] = []  # every wait the client chose (retries and rate-limit holds)
+        self.waits: list[float] = []  # every wait the client chose (retries, rate-limit holds and pacing)
+        self._pacer = _HeaderPacer(sleep, clock, self.waits)  # X-RateLimit-* of the answers (any host)
         self._http: httpx.AsyncClient | None = None
         self.request_count = 0
         self.in_flight = 0
@@ -322,9 +432,12 @@ class LagoClient:
     async def _send(self, method: str, url: str, params, json) -> httpx.Response:
         http = self._open()
         async with self._semaphore:
-            await self._pace(method, url)
             if self._limiter is not None:
                 await self._limiter.acquire()
+            number = await self._pacer.start(lambda wait: self._notice(wait, (
+                f"Lago's rate limit is used up (X-RateLimit-Remaining: 0): waiting {wait:.1f} s "
+                f"before {method} {self._display(url)}")))
+            answer: httpx.Headers | None = None
             self.request_count += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -344,9 +457,10 @@ class LagoClient:
                 except asyncio.TimeoutError:
                     raise DeadlineExceeded(
                         f"no complete answer within {self.deadline:g} s", request=request) from None
+                answer = response.headers
             finally:
                 self.in_flight -= 1
-            self._note_rate_headers(response)
+                self._pacer.answered(number, answer)
             if log.isEnabledFor(logging.DEBUG):
                 sent = dict(response.request.headers)
                 sent["authorization"] = "Bearer ***"
@@ -378,35 +492,13 @@ class LagoClient:
             headers=[(k, v) for k, v in response.headers.multi_items() if k.lower() not in drop],
         )
 
-    def _note_rate_headers(self, response: httpx.Response) -> None:
-        """``X-RateLimit-Remaining: 0`` (any host, lago-behaviour#cloud-rate-limits): hold every
-        request start until ``X-RateLimit-Reset`` (capped at MAX_RETRY_AFTER)."""
-        try:
-            remaining = int(response.headers.get("x-ratelimit-remaining", ""))
-        except ValueError:
-            return
-        if remaining > 0:
-            return
-        reset = self._reset_seconds(response.headers.get("x-ratelimit-reset"))
-        hold = min(MAX_RETRY_AFTER, reset if reset is not None else 1.0)
-        self._hold_until = max(self._hold_until, self._clock() + hold)
-
-    async def _pace(self, method: str, url: str) -> None:
-        wait = self._hold_until - self._clock()
-        if wait <= 0:
-            return
-        self._notice(wait, f"Lago's rate limit is used up (X-RateLimit-Remaining: 0): waiting {wait:.1f} s "
-                           f"before {method} {self._display(url)}")
-        await self._hold(wait)
-
     async def _hold(self, wait: float) -> None:
         """Sleep ``wait`` seconds; a rate-limit hold that ends within them is over afterwards (also with
         an injected sleep that lets no time pass)."""
-        ends = self._clock() + wait
+        ends = self._pacer.now() + wait
         self.waits.append(wait)
         await self._sleep(wait)
-        if self._hold_until <= ends:
-            self._hold_until = 0.0
+        self._pacer.passed(ends)
 
     def _notice(self, wait: float, text: str) -> None:
         (log.warning if wait >= WAIT_NOTICE else log.info)("%s", text)
@@ -613,7 +705,7 @@ class LagoClient:
                     if asked is not None and asked > MAX_RETRY_AFTER:
                         raise self._wait_refused(response, method, url, asked, attempts)
                     wait = asked if asked is not None else self._backoff_delay(attempt)
-                    wait = max(wait, self._hold_until - self._clock())  # a rate-limit hold is waited once
+                    wait = max(wait, self._pacer.hold_left())  # a rate-limit hold is waited once
                     if waited + wait <= MAX_TOTAL_WAIT:
                         self._notice(wait, f"Lago answered HTTP {status} to {method} {self._display(path)}: "
                                            f"retrying in {wait:.1f} s (retry {attempt + 1} of {self.max_retries})")

@@ -9,6 +9,7 @@ handling it, drop the connection before handling it, or handle it and then lose 
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable
@@ -51,6 +52,7 @@ class Faults:
         self.writes = 0
         self._window_start: float | None = None
         self._window_count = 0
+        self._decided_at = 0.0
 
     def delay(self) -> float:
         if isinstance(self.latency, tuple):
@@ -80,26 +82,41 @@ class Faults:
         return decision
 
     def _over_rate_limit(self) -> bool:
+        """Count this request in the current one-second window (a fixed window, opened by the first
+        request after the previous one ended) and say whether it is over the limit."""
         assert self.rps_limit is not None  # only called with a limit set
         now = self.clock()
         if self._window_start is None or now - self._window_start >= 1.0:
             self._window_start, self._window_count = now, 0
         self._window_count += 1
+        self._decided_at = now
         return self._window_count > self.rps_limit
 
     def rate_headers(self) -> dict[str, str]:
-        """Lago Cloud's headers (lago-behaviour#cloud-rate-limits)."""
-        limit = int(self.rps_limit) if self.rps_limit is not None else 0
-        remaining = max(0, limit - self._window_count) if self.rps_limit is not None else 0
-        reset = 1 if self.rps_limit is not None else self.retry_after
+        """Lago Cloud's headers as the emulator models them (lago-behaviour#cloud-rate-limits), as of the
+        last request counted: the limit, the requests still allowed in the window and the seconds
+        until it resets (a decimal, rounded up to the millisecond, so the reset is never announced early)."""
+        if self.rps_limit is None or self._window_start is None:
+            return {"x-ratelimit-limit": "0", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(self.retry_after)}
+        limit = int(self.rps_limit)
+        remaining = max(0, limit - self._window_count)
+        left = max(0.0, self._window_start + 1.0 - self._decided_at)
+        reset = math.ceil(round(left * 1000, 6)) / 1000
         return {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
-                "x-ratelimit-reset": str(reset)}
+                "x-ratelimit-reset": f"{reset:.3f}"}
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers every answer carries: with ``rps_limit`` set, the X-RateLimit-* ones (Lago Cloud
+        sends them on every response, lago-behaviour#cloud-rate-limits); otherwise none (a self-hosted Lago)."""
+        return self.rate_headers() if self.rps_limit is not None else {}
 
     def error_response(self, decision: str) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and body of an injected error answer."""
         if decision in (E429, RATE_LIMITED):
             headers = {"content-type": "application/json", **self.rate_headers()}
-            headers["retry-after"] = headers["x-ratelimit-reset"] if decision == RATE_LIMITED else str(self.retry_after)
+            # Retry-After is whole seconds (RFC 9110 delay-seconds): the window's reset rounded up
+            headers["retry-after"] = (str(math.ceil(float(headers["x-ratelimit-reset"])))
+                                      if decision == RATE_LIMITED else str(self.retry_after))
             if decision == E429:
                 headers["x-ratelimit-reset"] = str(self.retry_after)
             body = json.dumps({"status": 429, "error": "Too Many Requests"}).encode()

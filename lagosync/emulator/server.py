@@ -38,8 +38,10 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
             decision = OK
+            extra: dict[str, str] = {}
             if faults is not None:
                 decision = faults.decide(self.command, parts.path)
+                extra = faults.response_headers()  # as of the request's arrival
                 delay = faults.delay()
                 if delay:
                     faults.sleep(delay)
@@ -58,7 +60,7 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
                 faults.after_response(self.command, resp.status)
             if decision == COMMIT_DROP:
                 return self._drop()
-            self._send(resp.status, resp.headers, resp.body)
+            self._send(resp.status, {**resp.headers, **extra}, resp.body)
 
         def _send(self, status: int, headers: dict, payload: bytes) -> None:
             self.send_response(status)

@@ -16,16 +16,17 @@ class EmulatorTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         self.faults = faults
         self.request_count = 0
 
-    def _pre(self, request: httpx.Request) -> str:
+    def _pre(self, request: httpx.Request) -> tuple[str, dict[str, str]]:
+        """The request's fate and the headers its answer carries, both as of its arrival."""
         self.request_count += 1
         if self.faults is None:
-            return OK
+            return OK, {}
         decision = self.faults.decide(request.method, request.url.path)
         if decision == DROP:
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
-        return decision
+        return decision, self.faults.response_headers()
 
-    def _call(self, request: httpx.Request, decision: str) -> httpx.Response:
+    def _call(self, request: httpx.Request, decision: str, extra: dict[str, str]) -> httpx.Response:
         faults = self.faults
         if decision not in (OK, COMMIT_DROP):
             assert faults is not None  # _pre decides OK without faults
@@ -41,22 +42,23 @@ class EmulatorTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
                 raise httpx.ReadError("Connection lost while reading the response.", request=request)
             if crash:
                 raise EmulatorCrash(f"simulated crash after write #{faults.writes}")
-        return httpx.Response(resp.status, headers=resp.headers, content=resp.body, request=request)
+        headers = {**resp.headers, **extra} if extra else resp.headers
+        return httpx.Response(resp.status, headers=headers, content=resp.body, request=request)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
-        decision = self._pre(request)
+        decision, extra = self._pre(request)
         if self.faults is not None:
             delay = self.faults.delay()
             if delay:
                 self.faults.sleep(delay)
-        return self._call(request, decision)
+        return self._call(request, decision, extra)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
-        decision = self._pre(request)
+        decision, extra = self._pre(request)
         if self.faults is not None:
             delay = self.faults.delay()
             if delay:
                 await asyncio.sleep(delay)
-        return self._call(request, decision)
+        return self._call(request, decision, extra)

@@ -40,7 +40,7 @@ class Action(str, Enum):
 ACTIONS: tuple[str, ...] = tuple(a.value for a in Action) + ("no-op",)
 """Actions as they appear in plan summaries; ``no-op`` counts declared objects that already match."""
 
-# Reason codes (docs/ARCHITECTURE.md "Plan"); each is explained in README "Plans: reading the output".
+# Reason codes (docs/ARCHITECTURE.md "Plan"); each is explained in docs/plans.md.
 REASONS = (
     "new",
     "changed",

@@ -1,4 +1,4 @@
-"""``lagosync test``: the workspace's pricing test cases priced offline and compared (README "Pricing tests").
+"""``lagosync test``: the workspace's pricing test cases priced offline and compared (docs/pricing-tests.md).
 
 ``run_tests(root)`` loads the workspace (every diagnostic, those of pricing_tests/*.yaml included,
 is a WorkspaceError: exit 1), prices each case with the engine and reports, for each failure,

@@ -1,8 +1,8 @@
 """Price impact: the invoice of one billing period before and after a plan, for the workspace's usage
 profiles (pure, offline).
 
-The usage profiles are the workspace's pricing test cases (pricing_tests/*.yaml, README "Pricing
-tests"): each is a customer's usage of one period on a plan ("typical", "heavy"...). For every plan the
+The usage profiles are the workspace's pricing test cases (pricing_tests/*.yaml,
+docs/pricing-tests.md): each is a customer's usage of one period on a plan ("typical", "heavy"...). For every plan the
 plan's money impact touches (its prices in place, a new version, a tax it carries), each profile of
 that plan is priced with Lago as it is (the live plan, taxes and metrics) and as the plan leaves it
 (the workspace's), with the pricing engine. What the engine cannot model is listed, never guessed.

@@ -1,4 +1,4 @@
-"""JSON renderer: the plan document itself (format_version 1, see README "Plans: reading the output")."""
+"""JSON renderer: the plan document itself (format_version 1, see docs/plans.md)."""
 
 from __future__ import annotations
 

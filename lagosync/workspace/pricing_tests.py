@@ -1,4 +1,4 @@
-"""Pricing test cases of a workspace: ``pricing_tests/*.yaml`` (README "Pricing tests").
+"""Pricing test cases of a workspace: ``pricing_tests/*.yaml`` (docs/pricing-tests.md).
 
 Each file holds ``pricing_tests:``, a list of cases: a plan, the usage of one billing period and the
 amounts expected. They are read with positions, checked against ``schemas/pricing_tests.schema.json``

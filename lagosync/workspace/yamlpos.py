@@ -33,8 +33,8 @@ _YAML_TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 _COLLECTION_TAGS = frozenset({_YAML_TAG + "seq", _YAML_TAG + "map"})
 
-# Limits that keep the work of reading one file bounded by its size (README "What `lagosync validate`
-# checks"): a pull request cannot make validate, plan or CI hang or exhaust memory.
+# Limits that keep the work of reading one file bounded by its size (docs/workspace.md "What
+# `lagosync validate` checks"): a pull request cannot make validate, plan or CI hang or exhaust memory.
 MAX_FILE_BYTES = 32 * 1024 * 1024  # a workspace file larger than this is refused unread
 MAX_DEPTH = 200  # nesting levels of mappings and lists
 # Aliases (``*name``) repeat what their anchor holds: together they may add at most this many values

@@ -1,5 +1,5 @@
 """Client-level contract scenario: always against the emulator; against a real Lago too when
-LAGO_API_URL and LAGO_API_KEY are set (issue 3, "Conformance"). See README (Development)."""
+LAGO_API_URL and LAGO_API_KEY are set (issue 3, "Conformance"). See docs/development.md."""
 
 from __future__ import annotations
 
