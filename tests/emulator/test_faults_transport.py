@@ -70,12 +70,25 @@ def test_rate_limit_answers_429_like_lago_cloud():
     now = [100.0]
     faults = Faults(rps_limit=3, clock=lambda: now[0])
     c = client(Emulator(api_key=KEY), faults)
-    codes = [c.get("/taxes").status_code for _ in range(5)]
-    assert codes == [200, 200, 200, 429, 429]
+    answers = []
+    for step in (0.0, 0.25, 0.25, 0.0, 0.1):
+        now[0] += step
+        answers.append(c.get("/taxes"))
+    assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
+    # every answer announces the limit, what the window still allows and the seconds to its reset
+    assert [(r.headers["x-ratelimit-limit"], r.headers["x-ratelimit-remaining"], r.headers["x-ratelimit-reset"])
+            for r in answers] == [("3", "2", "1.000"), ("3", "1", "0.750"), ("3", "0", "0.500"),
+                                  ("3", "0", "0.500"), ("3", "0", "0.400")]
+    assert answers[4].headers["retry-after"] == "1"  # whole seconds, rounded up
+    now[0] += 0.4
     r = c.get("/taxes")
-    assert r.headers["x-ratelimit-limit"] == "3" and r.headers["x-ratelimit-remaining"] == "0"
-    now[0] += 1.0
-    assert c.get("/taxes").status_code == 200
+    assert r.status_code == 200 and r.headers["x-ratelimit-remaining"] == "2"
+
+
+def test_no_rate_limit_no_rate_headers():
+    # a self-hosted Lago sends none (lago-behaviour#cloud-rate-limits)
+    r = client(Emulator(api_key=KEY), Faults()).get("/taxes")
+    assert r.status_code == 200 and not any(k.startswith("x-ratelimit") for k in r.headers)
 
 
 def test_latency_uses_the_injected_sleep():
