@@ -15,3 +15,19 @@ def copy_example(root: Path) -> Path:
     shutil.copytree(REPO / "plans", root / "plans")
     shutil.copy(REPO / "orgs.yaml", root / "orgs.yaml")
     return root
+
+
+def run(*args: str):
+    """``lagosync ARGS`` in-process (click's runner; exceptions propagate)."""
+    from click.testing import CliRunner
+
+    from lagosync.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def init_workspace(tmp_path: Path) -> Path:
+    """A fresh workspace written by ``lagosync init`` (tmp_path/billing)."""
+    root = tmp_path / "billing"
+    assert run("init", str(root)).exit_code == 0
+    return root

@@ -9,21 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from lagosync.cli import main
+from cli_helpers import init_workspace, run
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
 @pytest.fixture
 def ws(tmp_path):
-    root = tmp_path / "billing"
-    assert run("init", str(root)).exit_code == 0
+    root = init_workspace(tmp_path)
     (root / "plans" / "deep" / "er").mkdir(parents=True)
     return root
 

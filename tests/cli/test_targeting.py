@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
+from cli_helpers import init_workspace, run
 
-from lagosync.cli import main
 from lagosync.errors import UserError
 from lagosync.planner.ops import Action, Operation, Plan
 from lagosync.planner.targeting import Targeting, apply_targeting
@@ -16,15 +15,9 @@ from lagosync.planner.targeting import Targeting, apply_targeting
 WARNING = "Warning: Resource targeting is in effect"
 
 
-def run(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
 @pytest.fixture
 def ws(tmp_path):
-    root = tmp_path / "billing"
-    assert run("init", str(root)).exit_code == 0
-    return str(root)
+    return str(init_workspace(tmp_path))
 
 
 def planned(output: str) -> list[str]:

@@ -6,20 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from lagosync.cli import main
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+from cli_helpers import init_workspace, run
 
 
 @pytest.fixture
 def ws(tmp_path):
-    root = tmp_path / "billing"
-    assert run("init", str(root)).exit_code == 0
-    return root
+    return init_workspace(tmp_path)
 
 
 def break_indent(ws) -> None:
