@@ -30,6 +30,7 @@ import httpx
 from .errors import LagosyncError, UserError
 from .planner import Plan
 from .planner.ops import Operation
+from .planner.targeting import Targeting, recorded_warnings
 from .render import render_markdown
 from .workflow import ENV_NAME as _ENV_NAME
 from .workflow import load_plan
@@ -162,7 +163,7 @@ def plan_marker(env: str) -> str:
 
 def render_plan_markdown(plan: Mapping, limit: int = GITHUB_BODY_LIMIT) -> str:
     """The planner's own markdown rendering of a saved plan (as ``lagosync show plan.json --format markdown``)."""
-    return render_markdown(Plan.from_dict(dict(plan)), limit=limit)
+    return render_markdown(Plan.from_dict(dict(plan)), warnings=recorded_warnings(plan), limit=limit)
 
 
 def _truncate(text: str, budget: int, note: str) -> str:
@@ -199,6 +200,10 @@ def pr_comment_body(plan: Mapping, markdown: str | None = None, *, context: RunC
         warn.append("> This plan **destroys** data in Lago; apply refuses it without `--allow-destroy`.")
     if LABEL_REPRICE in labels:
         warn.append("> This plan **changes what existing subscribers pay**; apply refuses it without `--allow-reprice`.")
+    flags = Targeting.from_dict(plan.get("targeting")).flags()
+    if flags:
+        warn.append("> This plan was made with " + " ".join(f"`{f}`" for f in flags)
+                    + ": it holds **only part** of the workspace's changes (see the warnings below).")
     if warn:
         head += ["> [!WARNING]", *warn, ""]
     ctx = context or RunContext()

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -24,7 +24,7 @@ from .live import read_live
 from .planner import Plan, make_plan, stale_objects
 from .planner.ops import FORMAT_VERSION, PriceImpact, UsageImpact
 from .planner.policies import evaluate as evaluate_policies
-from .planner.targeting import Targeting, apply_targeting
+from .planner.targeting import Targeting, apply_targeting, recorded_warnings
 from .planner.versions import Directives
 from .pricing.impact import price_impact
 from .pricing.usage_impact import Reading, affected_subscriptions, plans_to_read, usage_impact
@@ -181,12 +181,15 @@ async def plan_workspace(
         return (await read_and_plan(workspace, client, env_name, prune=prune))[1]
 
 
-def save_plan(plan: Plan, path: str | Path, targeting: Targeting | None = None) -> None:
+def save_plan(plan: Plan, path: str | Path, targeting: Targeting | None = None,
+              warnings: Sequence[str] = ()) -> None:
     """Write the plan document (JSON) to ``path``; a plan made with --target/--exclude records them
-    (``targeting``: apply re-plans with them after its writes)."""
+    (``targeting``: apply re-plans with them after its writes) and the ``warnings`` it was shown with
+    (``show`` and the PR comment show them again)."""
     text = plan.to_json()
     if targeting is not None and targeting.active:
-        text = json.dumps({**plan.to_dict(), "targeting": targeting.to_dict()}, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps({**plan.to_dict(), "targeting": targeting.to_dict(warnings)},
+                          indent=2, ensure_ascii=False) + "\n"
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -342,7 +345,7 @@ def run_plan(
     plan = asyncio.run(plan_workspace(root, env, prune=prune, client_factory=client_factory))
     plan, warnings = apply_targeting(plan, targeting or Targeting())
     if out is not None:
-        save_plan(plan, out, targeting)
+        save_plan(plan, out, targeting, warnings)
     return PlanRun(plan=plan, output=render(plan, fmt, color=color, warnings=warnings, verbose=verbose))
 
 
@@ -357,12 +360,13 @@ def run_show(
     client_factory: Callable[[Any, str], Any] | None = None,
     verbose: bool = False,
 ) -> str:
-    """``lagosync show plan.json``: render a saved plan; a stale plan still renders, with warnings."""
+    """``lagosync show plan.json``: render a saved plan, its targeting warnings first; a stale plan
+    still renders, with warnings."""
     _check_format(fmt)
     plan = load_plan(path)
-    warnings: list[str] = []
+    warnings = recorded_warnings(load_plan(path, raw=True))
     if check:
-        warnings = asyncio.run(staleness_warnings(plan, root, env, client_factory=client_factory))
+        warnings += asyncio.run(staleness_warnings(plan, root, env, client_factory=client_factory))
     return render(plan, fmt, color=color, warnings=warnings, verbose=verbose)
 
 

@@ -41,15 +41,28 @@ class Targeting:
         return ([f"--target {k}:{key}" for k, key in self.targets]
                 + [f"--exclude {k}:{key}" for k, key in self.excludes])
 
-    def to_dict(self) -> dict[str, list[str]]:
-        return {"target": [f"{k}:{key}" for k, key in self.targets],
-                "exclude": [f"{k}:{key}" for k, key in self.excludes]}
+    def to_dict(self, warnings: Sequence[str] = ()) -> dict[str, list[str]]:
+        """As a saved plan records it: the flags, and the ``warnings`` the plan was shown with."""
+        d = {"target": [f"{k}:{key}" for k, key in self.targets],
+             "exclude": [f"{k}:{key}" for k, key in self.excludes]}
+        if warnings:
+            d["warnings"] = [str(w) for w in warnings]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Targeting:
         if not isinstance(d, Mapping):
             return cls()
         return cls.parse([str(t) for t in d.get("target") or ()], [str(e) for e in d.get("exclude") or ()])
+
+
+def recorded_warnings(document: Mapping[str, Any]) -> list[str]:
+    """The targeting warnings a saved plan document was made with (``show`` and the PR comment show
+    them first, as ``plan`` did); none for an untargeted plan."""
+    saved = document.get("targeting")
+    if not isinstance(saved, Mapping) or not isinstance(saved.get("warnings"), list):
+        return []
+    return [str(w) for w in saved["warnings"]]
 
 
 def _parse(flag: str, text: str) -> tuple[str, str]:

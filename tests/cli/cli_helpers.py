@@ -17,13 +17,13 @@ def copy_example(root: Path) -> Path:
     return root
 
 
-def run(*args: str):
-    """``lagosync ARGS`` in-process (click's runner; exceptions propagate)."""
+def run(*args: str, env: dict[str, str | None] | None = None):
+    """``lagosync ARGS`` in-process (click's runner; exceptions propagate), ``env`` set around it."""
     from click.testing import CliRunner
 
     from lagosync.cli import main
 
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return CliRunner().invoke(main, list(args), catch_exceptions=False, env=env)
 
 
 def init_workspace(tmp_path: Path) -> Path:

@@ -75,10 +75,25 @@ def test_a_saved_targeted_plan_records_its_targeting_and_apply_uses_it(ws, tmp_p
     made = run("plan", "-w", ws, "--exclude", "org:org_example", "--out", str(out))
     assert made.exit_code == 0
     doc = json.loads(out.read_text())
-    assert doc["targeting"] == {"target": [], "exclude": ["customer:org_example"]}
+    left_out = ("Resource targeting is in effect: --exclude customer:org_example leaves out customer 'org_example', "
+                "subscription 'sub_org_example'")
+    assert doc["targeting"] == {"target": [], "exclude": ["customer:org_example"], "warnings": [
+        left_out, "left out because they depend on an excluded change: subscription 'sub_org_example'"]}
     assert [op["id"] for op in doc["operations"]] == ["billable_metric:api_calls", "plan:starter"]
     shown = run("show", str(out), "-w", ws, "--format", "json", "--no-check")
     assert shown.exit_code == 0
+    assert json.loads(shown.stdout)["warnings"][0] == left_out
+    text = run("show", str(out), "-w", ws, "--no-color")
+    assert text.exit_code == 0 and text.stdout.startswith("Warning: " + left_out), text.output
+    md = tmp_path / "plan.md"
+    md.write_text(run("show", str(out), "-w", ws, "--no-check", "--format", "markdown").stdout)
+    for extra in ([], ["--markdown", str(md)]):  # rendered by the comment itself, or by show (the workflow)
+        comment = run("ci", "github", "pr-comment", str(out), *extra, "--dry-run", "--pr", "5",
+                      env={"GITHUB_TOKEN": None})
+        assert comment.exit_code == 0, comment.output
+        assert ("> This plan was made with `--exclude customer:org_example`: it holds **only part** of the "
+                "workspace's changes") in comment.stdout
+        assert f"> {left_out}" in comment.stdout
     applied = run("apply", str(out), "-w", ws, "--no-color")
     assert applied.exit_code == 0, applied.output  # the re-plan after the writes is targeted too
     assert "Apply summary: 2 done (2 created), 0 failed, 0 skipped." in applied.stdout
