@@ -67,11 +67,26 @@ def _find_workspace(ctx, param, value):
         raise _CleanError(str(exc)) from None
 
 
-def workspace_option(fn):
+def _find_workspace_if_any(ctx, param, value):
+    """As _find_workspace, but None when there is none (a command that may not need it says so later)."""
+    if value is not None:
+        return value
+    from .workspace import find_root  # start-up: loaded when a command runs
+
+    try:
+        return str(find_root())
+    except LagosyncError:
+        return None
+
+
+def workspace_option(fn=None, *, optional: bool = False):
     """``-w/--workspace DIR``: the workspace root (default: the nearest folder with a lagosync.yaml,
-    from the current directory up)."""
+    from the current directory up); ``optional``: None when there is none."""
+    if fn is None:
+        return lambda f: workspace_option(f, optional=optional)
     return click.option(
-        "-w", "--workspace", "workspace", default=None, callback=_find_workspace,
+        "-w", "--workspace", "workspace", default=None,
+        callback=_find_workspace_if_any if optional else _find_workspace,
         type=click.Path(), help="Workspace root (holds lagosync.yaml, plans/, orgs.yaml). "
                                 "Default: the current folder or the nearest one above it with a lagosync.yaml.",
     )(fn)
@@ -293,7 +308,7 @@ def plan_cmd(workspace, env, fmt, out, prune, no_color, detailed_exitcode, targe
 
 @main.command("show")
 @click.argument("plan_file", type=click.Path(dir_okay=False))
-@workspace_option
+@workspace_option(optional=True)  # --no-check renders the file alone, from any folder
 @_env_option_defaulting_to("the plan's environment")
 @click.option("--format", "fmt", type=_FORMAT, default="text", show_default=True, help="Output format.")
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also when NO_COLOR is set).")
@@ -304,7 +319,9 @@ def show_cmd(plan_file, workspace, env, fmt, no_color, no_check, verbose_after):
     """Render a saved plan; a stale plan still renders, with a warning (exit 0, or 1 on error)."""
     from . import workflow  # start-up: loaded when the command runs
 
-    click.echo(workflow.run_show(plan_file, workspace, env, fmt=fmt, color=workflow.use_color(no_color),
+    if workspace is None and not no_check:
+        workspace = _find_workspace(None, None, None)  # the check compares with the workspace: say where it is
+    click.echo(workflow.run_show(plan_file, workspace or ".", env, fmt=fmt, color=workflow.use_color(no_color),
                                  check=not no_check, verbose=_show_all(verbose_after)), nl=False)
 
 

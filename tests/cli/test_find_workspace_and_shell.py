@@ -57,6 +57,19 @@ def test_no_workspace_up_to_the_root_says_so(tmp_path, monkeypatch):
         assert "lagosync init" in res.stderr and "Traceback" not in res.output
 
 
+def test_show_no_check_renders_a_saved_plan_from_any_folder(ws, tmp_path, monkeypatch):
+    saved = tmp_path / "out" / "plan.json"
+    saved.parent.mkdir()
+    assert run("plan", "-w", str(ws), "--out", str(saved)).exit_code == 0
+    monkeypatch.chdir(saved.parent)  # no lagosync.yaml here or above: the file alone is enough to render it
+    shown = run("show", "plan.json", "--no-check", "--format", "markdown")
+    assert shown.exit_code == 0, shown.stderr
+    assert "**Plan: 4 to create" in shown.stdout
+    checked = run("show", "plan.json")  # comparing with the workspace needs one
+    assert checked.exit_code == 1 and checked.stderr.startswith(f"error: no lagosync.yaml in {saved.parent}")
+    assert run("show", "plan.json", "-w", str(ws), "--no-color").exit_code == 0
+
+
 def test_verbose_works_after_the_subcommand(ws, monkeypatch):
     monkeypatch.chdir(ws)
     quiet = run("plan")
