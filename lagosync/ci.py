@@ -44,6 +44,10 @@ LABEL_CHANGES = "lagosync:changes"
 LABEL_DESTROY = "lagosync:destroy"
 LABEL_REPRICE = "lagosync:reprice"
 LABEL_DRIFT = "lagosync:drift"
+# A person's approval of a violated billing policy on the pull request: lagosync:approve:NAME makes
+# the apply on merge run with --override-policy NAME (docs/policies.md).
+LABEL_APPROVE = "lagosync:approve:"
+_POLICY_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # what may become a command-line word
 # name -> (colour, description); the labels lagosync owns on a pull request.
 PLAN_LABELS: dict[str, tuple[str, str]] = {
     LABEL_NO_CHANGES: ("c2e0c6", "lagosync plan: nothing to change in Lago"),
@@ -276,8 +280,11 @@ def next_steps(plan: Mapping, artifact: str | None = None) -> list[str]:
     policies = [p for p in (plan.get("policies") or []) if isinstance(p, Mapping) and p.get("ok") is False]
     if policies:
         names = ", ".join(f"`{p.get('name')}`" for p in policies)
+        approve = ", ".join(f"`{LABEL_APPROVE}{p.get('name')}`" for p in policies)
         lines.append(f"- Billing policies violated: {names}. Apply refuses the plan unless it is run with "
-                     "`--override-policy NAME` for each (recorded in the audit log); or change the workspace.")
+                     "`--override-policy NAME` for each (recorded in the audit log): to approve on this pull "
+                     f"request, add the label {approve} before merging, and the apply on merge passes it; "
+                     "or change the workspace.")
     return lines
 
 
@@ -702,7 +709,19 @@ def fetch_reviewed_plan(gh: GitHub, env: str, out: str | Path, *, sha: str | Non
     plan = load_plan(out, raw=True)
     if plan["environment"] != env:
         raise UserError(f"artifact '{name}' holds a plan for '{plan['environment']}', not '{env}'")
-    return {"pr": number, "artifact": name, "artifact_id": art["id"], "head_sha": head, "out": str(out)}
+    labels = [str(lbl.get("name")) for lbl in gh.paginate(f"/repos/{gh.repo}/issues/{number}/labels")
+              if isinstance(lbl, Mapping)]
+    return {"pr": number, "artifact": name, "artifact_id": art["id"], "head_sha": head, "out": str(out),
+            "approved": approved_policies(plan, labels)}
+
+
+def approved_policies(plan: Mapping, labels: Iterable[str]) -> list[str]:
+    """The policies ``plan`` violates that a ``lagosync:approve:NAME`` label of its pull request approves
+    (a label for a policy the plan does not violate approves nothing)."""
+    wanted = {lbl[len(LABEL_APPROVE):] for lbl in labels if lbl.startswith(LABEL_APPROVE)}
+    violated = [str(p.get("name")) for p in plan.get("policies") or ()
+                if isinstance(p, Mapping) and p.get("ok") is False]
+    return [n for n in dict.fromkeys(violated) if n in wanted and _POLICY_NAME.match(n)]
 
 
 # --------------------------------------------------------------------------- workflow plumbing
@@ -1009,5 +1028,9 @@ def gh_fetch_plan(env: str, out: str | Path, *, sha: str | None = None, environ:
                   transport: httpx.BaseTransport | None = None) -> str:
     with _github(environ, transport) as gh:
         r = fetch_reviewed_plan(gh, env, out, sha=sha)
-    _maybe_output(environ, {"pr": str(r["pr"]), "plan": r["out"]})
-    return f"the plan reviewed on pull request #{r['pr']} (artifact {r['artifact']}) saved to {r['out']}"
+    flags = " ".join(f"--override-policy {n}" for n in r["approved"])
+    _maybe_output(environ, {"pr": str(r["pr"]), "plan": r["out"], "override_flags": flags})
+    said = f"the plan reviewed on pull request #{r['pr']} (artifact {r['artifact']}) saved to {r['out']}"
+    if r["approved"]:
+        said += "; approved by label on the pull request, so applied with " + flags
+    return said

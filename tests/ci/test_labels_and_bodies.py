@@ -264,3 +264,14 @@ def test_dry_run_prints_the_comment_and_calls_no_github(tmp_path, write_json):
     assert res.exit_code == 0, res.output
     assert "on pull request #3:" in res.output and "lagosync could not plan this change" in res.output
     assert "needs a Lago API key" in res.output
+
+
+def test_approval_labels_approve_only_the_violated_policies_they_name():
+    plan = {"policies": [{"name": "approve-prices", "ok": False}, {"name": "small-batches", "ok": True},
+                         {"name": "ten-percent", "ok": False}]}
+    labels = ["lagosync:reprice", "lagosync:approve:ten-percent", "lagosync:approve:small-batches",
+              "lagosync:approve:", "approve-prices"]
+    assert ci.approved_policies(plan, labels) == ["ten-percent"]
+    assert ci.approved_policies({"policies": [{"name": "x; rm -rf /", "ok": False}]},
+                                ["lagosync:approve:x; rm -rf /"]) == []  # never a shell word
+    assert ci.approved_policies({}, ["lagosync:approve:ten-percent"]) == []

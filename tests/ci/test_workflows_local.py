@@ -458,3 +458,43 @@ def test_composite_action_apply_reviewed_then_fresh(world):
     [res] = push.run_steps([{"uses": "./", "with": {**fresh, "allow-reprice": "true"}}], push._ctx(), {})
     assert res.outcome == "success", res.stdout
     assert "Lago matches the workspace" in {s.name: s for s in res.inner}["Apply"].stdout
+
+
+def test_an_approval_label_on_the_pr_lets_the_apply_pass_a_violated_policy(world):
+    from click.testing import CliRunner
+
+    from lagosync.cli import main
+
+    fake, url, ws = world
+    assert CliRunner().invoke(main, ["apply", "-w", str(ws), "--auto-approve"]).exit_code == 0
+    # the pull request: a price rise on starter, under a policy that wants a person's approval for it
+    with (ws / "lagosync.yaml").open("a") as fh:
+        fh.write("policies:\n  - {name: approve-prices, kind: requires_approval, changes: [price]}\n")
+    plans = ws / "plans" / "plans.yaml"
+    text = plans.read_text()
+    assert text.count("amount_cents: 1900\n") == 1
+    plans.write_text(text.replace("amount_cents: 1900\n", "amount_cents: 2400\n"))
+    r = runner(fake, url, ws, event_name="pull_request", sha=HEAD1, event=pr_event(HEAD1), artifacts={})
+    only(r.run_workflow(WF / "lagosync-pr.yml"), "plan")
+    assert "add the label `lagosync:approve:approve-prices` before merging" in sticky(fake)["body"]
+
+    # merged, and run by a person with allow-reprice: the policy still refuses it without the label
+    fake.pulls_by_commit[MERGE] = [{"number": PR, "merged_at": "2025-01-02T00:00:00Z", "merge_commit_sha": MERGE,
+                                    "head": {"sha": HEAD1}}]
+    step = "Apply the reviewed plan (refused if Lago or the workspace changed since)"
+    dispatch = runner(fake, url, ws, event_name="workflow_dispatch", sha=MERGE, event={}, artifacts={})
+    inputs = {"apply-mode": "reviewed", "environments": "local", "allow-destroy": False, "allow-reprice": True}
+    refused = dispatch.run_workflow(WF / "lagosync-apply.yml", inputs=inputs)["apply"][0]
+    assert refused.failed and refused.step(step).returncode == 1
+    assert "approve-prices" in refused.step(step).stdout + refused.step(step).stderr
+    # a label for a policy the plan does not violate approves nothing
+    fake.issue_labels.setdefault(PR, []).append("lagosync:approve:some-other-policy")
+    assert dispatch.run_workflow(WF / "lagosync-apply.yml", inputs=inputs)["apply"][0].failed
+
+    fake.issue_labels[PR].append("lagosync:approve:approve-prices")
+    applied = only(dispatch.run_workflow(WF / "lagosync-apply.yml", inputs=inputs), "apply")
+    fetched = applied.step("Fetch the plan reviewed on the merged pull request")
+    assert fetched.outputs["override_flags"] == "--override-policy approve-prices"
+    assert "approved by label on the pull request, so applied with --override-policy approve-prices" in fetched.stdout
+    assert applied.step(step).returncode == 0
+    assert CliRunner().invoke(main, ["plan", "-w", str(ws), "--detailed-exitcode"]).exit_code == 0
