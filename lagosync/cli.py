@@ -259,14 +259,18 @@ def schema_cmd(directory, workspace):
 
 @main.command("test")
 @workspace_option
+@click.option("-e", "--env", "env", default=None, metavar="ENV",
+              help="Also run each case live against this (sandbox) Lago: a throwaway customer and subscription, "
+                   "the usage as events, its current usage compared; all removed after.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: every case with its computed breakdown.")
 @handle_errors
-def test_cmd(workspace, fmt):
-    """Price the cases of pricing_tests/*.yaml offline (no Lago). Exit 0 all pass, 1 on a failure or an invalid case."""
+def test_cmd(workspace, env, fmt):
+    """Price the cases of pricing_tests/*.yaml offline (no Lago); with -e ENV also live.
+    Exit 0 all pass, 1 on a failure or an invalid case."""
     from .pricing.cases import run_tests  # start-up: loaded when the command runs
 
-    run = run_tests(workspace)
+    run = run_tests(workspace, env)
     click.echo(run.json() if fmt == "json" else run.text(), nl=False)
     if run.exit_code:
         record_error(run.text())

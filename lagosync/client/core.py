@@ -1135,6 +1135,13 @@ class LagoClient:
 
     delete_subscription = terminate_subscription
 
+    async def send_events(self, events: list[dict]) -> None:
+        """``POST /events/batch``: at most 100 events, each with its ``transaction_id`` (Lago deduplicates
+        on it per subscription, so a re-send is harmless; lago-behaviour#event-ingestion)."""
+        if len(events) > 100:
+            raise ValueError("a batch holds at most 100 events")
+        await self.request("POST", "/events/batch", json={"events": events})
+
     async def current_usage(self, external_customer_id: str, external_subscription_id: str) -> dict:
         """``GET /customers/{id}/current_usage``: the active subscription's usage of its current billing
         period, charges only, priced by Lago (lago-behaviour#current-usage; no licence needed).

@@ -7,6 +7,7 @@ is a WorkspaceError: exit 1), prices each case with the engine and reports, for 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from .. import model
 from ..workspace import load_workspace
 from ..workspace.pricing_tests import PER_CODE, TOTALS, PricingCase, load_pricing_tests
 from .engine import AppliedCoupon, PeriodPrice, PricingInput, PricingInputError, UsageEntry, price_period
+from .live import LiveResult, run_case_live
 from .money import subunit_to_unit, units_text
 
 __all__ = ["CaseResult", "TestRun", "run_case", "run_tests"]
@@ -41,6 +43,8 @@ class CaseResult:
 class TestRun:
     results: list[CaseResult]
     files: int
+    live: list[LiveResult] = field(default_factory=list)  # with -e ENV: the cases run against that Lago
+    environment: str | None = None
 
     @property
     def failed(self) -> list[CaseResult]:
@@ -48,7 +52,29 @@ class TestRun:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_FAILED if self.failed else EXIT_PASSED
+        return EXIT_FAILED if self.failed or any(not r.passed for r in self.live) else EXIT_PASSED
+
+    def live_text(self) -> list[str]:
+        """What the live run adds: each case's live failures, then a summary line."""
+        if self.environment is None:
+            return []
+        lines = []
+        for r in self.live:
+            where = f"{r.case.where}: {r.case.name}"
+            lines += [f"{where}: {f}" for f in r.failures]
+            if r.error is not None:
+                lines.append(f"{where}: live run failed: {r.error}")
+            if r.skipped is not None:
+                lines.append(f"{where}: not run live: {r.skipped}")
+            if r.leftover is not None:
+                lines.append(f"{where}: {r.leftover}")
+        ran = [r for r in self.live if r.error is None and r.skipped is None]
+        bad = [r for r in self.live if not r.passed]
+        skipped = len([r for r in self.live if r.skipped is not None])
+        head = (f"live against '{self.environment}': {len(ran)} case(s) run, {sum(r.checked for r in ran)} charge "
+                "amount(s) compared with Lago's current usage" + (f", {skipped} not run live" if skipped else ""))
+        lines.append(head + ("; all as expected" if not bad else f"; {len(bad)} case(s) failed"))
+        return lines
 
     def text(self) -> str:
         lines: list[str] = []
@@ -67,6 +93,7 @@ class TestRun:
         else:
             what = f"{n} pricing test{'s' if n != 1 else ''} in {self.files} file{'s' if self.files != 1 else ''}"
             lines.append(f"ok: {what} passed" if not bad else f"{bad} of {what} failed")
+        lines += self.live_text()
         return "\n".join(lines) + "\n"
 
     def json(self) -> str:
@@ -74,6 +101,12 @@ class TestRun:
             {"file": r.case.file, "line": r.case.line, "name": r.case.name, "plan": r.case.plan,
              "passed": r.passed, "failures": r.failures, "error": r.error,
              "result": r.price.to_dict() if r.price is not None else None} for r in self.results]}
+        if self.environment is not None:
+            doc["live"] = {"environment": self.environment, "cases": [
+                {"file": r.case.file, "line": r.case.line, "name": r.case.name, "passed": r.passed,
+                 "checked": r.checked, "failures": list(r.failures), "error": r.error, "skipped": r.skipped,
+                 "leftover": r.leftover}
+                for r in self.live]}
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -162,12 +195,26 @@ def _input(case: PricingCase, desired: Mapping[str, Mapping[str, Mapping[str, An
                         premium=premium if case.premium is None else case.premium)
 
 
-def run_tests(root: str = ".") -> TestRun:
-    """``lagosync test``: every case of the workspace (offline; the workspace must be valid)."""
+def run_tests(root: str = ".", env: str | None = None) -> TestRun:
+    """``lagosync test``: every case of the workspace (offline; the workspace must be valid). With
+    ``env``, each case that passes offline also runs live against that Lago (lagosync.pricing.live)."""
     workspace = load_workspace(root)
     cases, _ = load_pricing_tests(workspace.root, workspace.desired)
     settings = workspace.settings
     default = settings.environments.get(settings.default_environment)
     premium = bool(default and default.premium)
     results = [run_case(case, workspace.desired, premium=premium) for case in cases]
-    return TestRun(results, files=len({c.file for c in cases}))
+    run = TestRun(results, files=len({c.file for c in cases}))
+    if env is not None:
+        run.live = asyncio.run(_run_live(workspace, env, [r.case for r in results if r.passed]))
+        run.environment = env
+    return run
+
+
+async def _run_live(workspace: Any, env: str, cases: list[PricingCase]) -> list[LiveResult]:
+    from ..client.connect import check_organization, connect  # start-up: only a live run needs the client
+
+    metrics = {code: obj for code, obj in workspace.desired.get("billable_metric", {}).items()}
+    async with connect(workspace, env) as client:
+        await check_organization(client)
+        return [await run_case_live(client, case, metrics) for case in cases]
