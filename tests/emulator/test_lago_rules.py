@@ -173,3 +173,35 @@ def test_subscription_update_uses_the_only_row_whatever_its_status(lago):
     assert (updated["lago_id"], updated["name"], updated["status"]) == (active["lago_id"], "Old", "terminated")
     assert lago.put(f"/subscriptions/{segment(lago.id('none'))}", {"subscription": {"name": "x"}})[1]["code"] == \
         "subscription_not_found"
+
+
+# ------------------------------------------- lagosync test -e ENV (lago-behaviour#current-usage, #event-ingestion)
+
+def test_a_pricing_case_runs_live_and_leaves_nothing_behind(lago):
+    """The live pricing run against this target: Lago's own current usage of the events it sent."""
+    import asyncio
+    from decimal import Decimal
+
+    from lagosync.client.core import LagoClient
+    from lagosync.emulator import EmulatorTransport
+    from lagosync.pricing.live import run_case_live
+    from lagosync.workspace.pricing_tests import CaseUsage, PricingCase
+
+    metric = {"name": "m", "code": lago.id("calls"), "aggregation_type": "count_agg"}
+    created = lago.ok("POST", "/billable_metrics", {"billable_metric": metric})["billable_metric"]
+    plan = lago.plan("live", charges=[{"billable_metric_id": created["lago_id"], "charge_model": "standard",
+                                       "properties": {"amount": "0.25"}}])
+    case = PricingCase("pricing_tests/x.yaml", 2, "7 calls", plan["code"], {metric["code"]: [CaseUsage(Decimal(7))]},
+                       [], [], None, [("charges", metric["code"], Decimal("1.75"))])
+
+    async def run():
+        transport = None if lago.emulator is None else EmulatorTransport(lago.emulator)
+        base = str(lago.http.base_url)
+        key = lago.http.headers["Authorization"].removeprefix("Bearer ")
+        async with LagoClient(base, key, transport=transport) as client:
+            return await run_case_live(client, case, {metric["code"]: metric})
+
+    result = asyncio.run(run())
+    assert result.passed and result.checked == 1, (result.failures, result.error, result.leftover)
+    status, data = lago.get("/customers", {"per_page": 100})
+    assert status == 200 and not [c for c in data["customers"] if c["external_id"].startswith("lagosync-test-")]
