@@ -145,6 +145,15 @@ class ResourceBase:
         return [("POST", base, create), ("GET", base, list_), ("GET", one, get), ("PUT", one, update),
                 ("DELETE", one, delete)]
 
+    def _end_subscriptions(self, field: str, value: str, now: str | None) -> None:
+        """Every subscription whose ``field`` is ``value`` ends: an active one is terminated, a pending one
+        canceled (lago-behaviour#customer-delete, lago-behaviour#plan-delete-async)."""
+        for s in self.store.find(SUB, field, value):
+            if s["status"] == "active":
+                self.store.edit(SUB, s["lago_id"]).update(status="terminated", terminated_at=now)
+            elif s["status"] == "pending":
+                self.store.edit(SUB, s["lago_id"]).update(status="canceled", canceled_at=now)
+
     def _check_code(self, kind: str, obj: dict, errors: Errors) -> None:
         """code required and unique among non-deleted objects of the kind (lago-behaviour#value-already-exist)."""
         if blank(obj.get("code")):

@@ -255,13 +255,7 @@ class CustomersMixin(TaxesMixin):
         c["_deleted_at"] = now
         # lago-behaviour#customer-delete: terminates active subscriptions, cancels pending ones, terminates applied
         # coupons (run synchronously here)
-        for s in self.store.find(SUB, "_customer_id", c["lago_id"]):
-            if s["status"] in ("active", "pending"):
-                s = self.store.edit(SUB, s["lago_id"])
-                if s["status"] == "active":
-                    s.update(status="terminated", terminated_at=now)
-                else:
-                    s.update(status="canceled", canceled_at=now)
+        self._end_subscriptions("_customer_id", c["lago_id"], now)
         for a in self.store.find(APPLIED, "_customer_id", c["lago_id"]):
             if a["status"] == "active":
                 self.store.edit(APPLIED, a["lago_id"]).update(status="terminated", terminated_at=now)

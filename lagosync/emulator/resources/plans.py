@@ -350,13 +350,7 @@ class PlansMixin(FixedChargesMixin):
         if plan is None or plan.get("_deleted_at"):
             return
         now = iso(self.emu.now())
-        for s in self.store.find(SUB, "_plan_id", plan_id):
-            if s["status"] in ("active", "pending"):
-                s = self.store.edit(SUB, s["lago_id"])
-                if s["status"] == "active":
-                    s.update(status="terminated", terminated_at=now)
-                else:
-                    s.update(status="canceled", canceled_at=now)
+        self._end_subscriptions("_plan_id", plan_id, now)
         plan = self.store.edit(PLAN, plan_id)
         plan["_deleted_at"] = now
 
