@@ -211,6 +211,31 @@ def load_plan(path: str | Path, *, raw: bool = False) -> Plan | dict[str, Any]:
     checked for what ``lagosync.ci`` reads from it (``format_version``, ``operations`` with an
     ``action``, a plain ``environment`` name), and words its errors as the ``ci`` commands always did.
     """
+    data = _read_plan_file(path, raw)
+    if raw:
+        return _checked_plan_document(path, data)
+    return _plan_from(path, data)
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A saved plan and what its file records besides: the --target/--exclude it was made with (apply
+    re-plans with them) and the warnings those gave (show prints them again)."""
+
+    plan: Plan
+    targeting: Targeting
+    warnings: list[str]
+
+
+def load_saved_plan(path: str | Path) -> SavedPlan:
+    """``load_plan`` with the file's targeting, from one read of the file."""
+    data = _read_plan_file(path, raw=False)
+    plan = _plan_from(path, data)
+    return SavedPlan(plan, Targeting.from_dict(data.get("targeting")), recorded_warnings(data))
+
+
+def _read_plan_file(path: str | Path, raw: bool) -> Any:
+    """The JSON value of a plan file (errors worded for ``ci`` when ``raw``)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -226,24 +251,20 @@ def load_plan(path: str | Path, *, raw: bool = False) -> Plan | dict[str, Any]:
             raise UserError(f"{path}: cannot read the {_SAVED_PLAN}: {exc.strerror}") from None
         raise UserError(f"{path}: cannot read the plan file ({exc})") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         where = f"{path}:{exc.lineno}:{exc.colno}"
         if raw:
             raise UserError(f"{where}: not valid JSON ({exc.msg}); expected a {_SAVED_PLAN}") from None
         raise UserError(f"{where}: not JSON ({exc.msg}); make the file with lagosync plan --out") from None
-    if raw:
-        return _checked_plan_document(path, data)
+
+
+def _plan_from(path: str | Path, data: Any) -> Plan:
     try:
         return Plan.from_dict(data)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise UserError(f"{path}: not a lagosync plan ({what}); make one with lagosync plan --out") from None
-
-
-def saved_targeting(path: str | Path) -> Targeting:
-    """The --target/--exclude a saved plan was made with (none for most plans)."""
-    return Targeting.from_dict(load_plan(path, raw=True).get("targeting"))
 
 
 def _checked_plan_document(path: str | Path, data: Any) -> dict[str, Any]:
@@ -363,8 +384,8 @@ def run_show(
     """``lagosync show plan.json``: render a saved plan, its targeting warnings first; a stale plan
     still renders, with warnings."""
     _check_format(fmt)
-    plan = load_plan(path)
-    warnings = recorded_warnings(load_plan(path, raw=True))
+    saved = load_saved_plan(path)
+    plan, warnings = saved.plan, list(saved.warnings)
     if check:
         warnings += asyncio.run(staleness_warnings(plan, root, env, client_factory=client_factory))
     return render(plan, fmt, color=color, warnings=warnings, verbose=verbose)

@@ -26,7 +26,7 @@ from ..planner.ops import Action
 from ..planner.stale import live_fingerprints
 from ..planner.targeting import Targeting, apply_targeting
 from ..render import render_text
-from ..workflow import desired_state, load_plan, read_and_plan, saved_targeting
+from ..workflow import desired_state, load_saved_plan, read_and_plan
 from ..workspace import load_workspace
 from .audit import AuditLog
 from .execute import Context, Outcome, run_all
@@ -205,11 +205,12 @@ async def apply_async(
 
     saved = None
     if plan_file is not None:
-        saved = load_plan(plan_file)
+        file = load_saved_plan(plan_file)
+        saved = file.plan
         # the re-plan after apply must see what the saved plan saw: a plan made with --prune prunes
         prune = prune or saved.pruned
         if targeting is None or not targeting.active:  # a plan saved with --target re-plans with it
-            targeting = saved_targeting(plan_file)
+            targeting = file.targeting
     targeting = targeting or Targeting()
 
     # a loaded Workspace may be passed instead of a directory (tests, callers that already loaded it)

@@ -926,6 +926,10 @@ class LagoClient:
     async def get_plan(self, code: str) -> dict:
         return await self._get("plans", "plan", code)
 
+    async def get_plan_or_none(self, code: str) -> dict | None:
+        """The plan with this code, None when Lago has none."""
+        return await self._get_or_none(_object_path("plans", code), "plan")
+
     async def create_plan(self, body: dict) -> dict:
         return await self._create("plans", "plan", body)
 
@@ -937,7 +941,7 @@ class LagoClient:
         ``code`` if given, ``charge_model`` and sent ``properties``); otherwise the 422 is raised."""
 
         async def recover():
-            found = await self._get_or_none(f"/plans/{seg(code)}", "plan")
+            found = await self.get_plan_or_none(code)
             if isinstance(found, dict) and _charges_landed(body.get("charges"), found.get("charges")):
                 return found
             return None

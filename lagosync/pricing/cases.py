@@ -214,7 +214,7 @@ def run_tests(root: str = ".", env: str | None = None) -> TestRun:
 async def _run_live(workspace: Any, env: str, cases: list[PricingCase]) -> list[LiveResult]:
     from ..client.connect import check_organization, connect  # start-up: only a live run needs the client
 
-    metrics = {code: obj for code, obj in workspace.desired.get("billable_metric", {}).items()}
+    metrics = workspace.desired.get("billable_metric", {})
     async with connect(workspace, env) as client:
         await check_organization(client)
         return [await run_case_live(client, case, metrics) for case in cases]

@@ -98,17 +98,16 @@ def live_events(metric: Mapping[str, Any], entries: list[CaseUsage]) -> list[dic
     return out
 
 
-def _expected_cents(case: PricingCase, currency: str) -> list[tuple[str, int, str]]:
+def _expected_cents(case: PricingCase, currency: str) -> list[tuple[str, Decimal, str]]:
     """(charge code, expected cents, as the case wrote it) of the expectations Lago's current usage answers."""
     out = []
     for what, code, expected in case.expect:
         if what not in ("charges", "charges_cents") or code is None:
             continue
         if isinstance(expected, int):
-            out.append((code, expected, f"{expected} cents"))
-        else:
-            cents = expected * subunit_to_unit(currency)
-            out.append((code, int(cents), f"{expected:f} {currency}"))
+            out.append((code, Decimal(expected), f"{expected} cents"))
+        else:  # exact: "0.005" USD is half a cent, which no integer amount equals
+            out.append((code, expected * subunit_to_unit(currency), f"{expected:f} {currency}"))
     return out
 
 
@@ -125,7 +124,7 @@ async def _usage(client: Any, customer: str, subscription: str, sent: int, settl
 async def run_case_live(client: Any, case: PricingCase, metrics: Mapping[str, Mapping[str, Any]], *,
                         settle_seconds: float = 30.0) -> LiveResult:
     """Run one case against Lago through ``client`` (a LagoClient); everything it creates is removed."""
-    plan = await client.get_or_none(f"/plans/{case.plan}", "plan")
+    plan = await client.get_plan_or_none(case.plan)
     if plan is None:
         return LiveResult(case, error=f"plan '{case.plan}' is not in this Lago; apply the workspace to it first")
     currency = str(plan.get("amount_currency") or "")

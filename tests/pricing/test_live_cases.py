@@ -116,7 +116,7 @@ class FailingEvents:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    async def get_or_none(self, path: str, root: str):
+    async def get_plan_or_none(self, code: str):
         return {"code": "starter", "amount_currency": "USD"}
 
     async def create_customer(self, body: dict):
@@ -145,3 +145,12 @@ def test_what_a_failed_live_case_created_is_removed() -> None:
     customer = created.removeprefix("create customer ")
     assert customer.startswith("lagosync-test-") and sub == f"create subscription {customer}-sub"
     assert terminated == f"terminate {customer}-sub" and deleted == f"delete {customer}"
+
+
+def test_live_expectations_stay_exact() -> None:
+    from lagosync.pricing.live import _expected_cents
+
+    case = PricingCase("pricing_tests/x.yaml", 2, "c", "starter", {}, [], [], None,
+                       [("charges", "m", Decimal("0.005")), ("charges_cents", "n", 3), ("total", None, Decimal(1))])
+    # half a cent is never rounded down to a whole one to compare with Lago's integer amount
+    assert _expected_cents(case, "USD") == [("m", Decimal("0.5"), "0.005 USD"), ("n", Decimal(3), "3 cents")]
