@@ -167,7 +167,8 @@ async def run_case_live(client: Any, case: PricingCase, metrics: Mapping[str, Ma
         left = []
         if "subscription" in created:
             try:
-                await client.terminate_subscription(subscription)
+                # no termination invoice for a throwaway subscription (lago-behaviour#subscription-termination-options)
+                await client.terminate_subscription(subscription, on_termination_invoice="skip")
             except LagosyncError:
                 left.append(f"subscription '{subscription}'")
         if "customer" in created:

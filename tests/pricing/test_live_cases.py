@@ -128,8 +128,9 @@ class FailingEvents:
     async def send_events(self, events: list):
         raise LagoValidationError("POST /events/batch: code does not exist", status=422)
 
-    async def terminate_subscription(self, external_id: str):
+    async def terminate_subscription(self, external_id: str, on_termination_invoice: str | None = None):
         self.calls.append(f"terminate {external_id}")
+        self.termination_invoice = on_termination_invoice
 
     async def delete_customer(self, external_id: str):
         self.calls.append(f"delete {external_id}")
@@ -145,6 +146,7 @@ def test_what_a_failed_live_case_created_is_removed() -> None:
     customer = created.removeprefix("create customer ")
     assert customer.startswith("lagosync-test-") and sub == f"create subscription {customer}-sub"
     assert terminated == f"terminate {customer}-sub" and deleted == f"delete {customer}"
+    assert client.termination_invoice == "skip"  # a throwaway subscription leaves no invoice
 
 
 def test_live_expectations_stay_exact() -> None:
