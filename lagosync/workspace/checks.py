@@ -8,7 +8,6 @@ users state the rule itself and cite nothing.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import difflib
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ from ..kinds import CATALOG_KINDS, KINDS, charge_code, fixed_charge_code, looks_
 from ..kinds import kind as kind_info
 from ..kinds import label as kind_label
 from ..model import ALL_FILTER_VALUES
-from .model import Location
-from .yamlpos import Document, PathT, format_path
+from .model import Sources
+from .yamlpos import Document, PathT
 
 SECTIONS = {kind_info(k).section: k for k in CATALOG_KINDS}  # plans/*.yaml top-level key -> kind
 
@@ -60,6 +59,17 @@ class Entry:
     def where(self, sub: PathT = ()) -> str:
         line, _ = self.doc.where(self.path + tuple(sub))
         return f"{self.doc.file}:{line}"
+
+
+def _plain_copy(value: Any) -> Any:
+    """A deep copy of parsed YAML values (dicts, lists and immutable scalars), several times faster
+    than copy.deepcopy, which also tracks shared and cyclic objects that parsed values never hold."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _plain_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_plain_copy(v) for v in value]
+    return value
 
 
 def _is_int(v: Any) -> bool:
@@ -679,12 +689,13 @@ class Checker:
                     checks[kind](entry)
         self.check_org_currencies()
 
-    def desired(self) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], Location]]:
+    def desired(self) -> tuple[dict[str, dict[str, dict]], Sources]:
+        """The declared objects (copies: the documents' values stay as read) and where each is declared
+        (positions found only for the objects a message names)."""
         desired: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
-        sources: dict[tuple[str, str], Location] = {}
+        sources: dict[tuple[str, str], tuple[Document, PathT]] = {}
         for kind in KINDS:
             for key, entry in self.index[kind].items():
-                desired[kind][key] = copy.deepcopy(entry.obj)
-                line, col = entry.doc.where(entry.path)
-                sources[(kind, key)] = Location(entry.doc.file, line, col, format_path(entry.path))
-        return desired, sources
+                desired[kind][key] = _plain_copy(entry.obj)
+                sources[(kind, key)] = (entry.doc, entry.path)
+        return desired, Sources(sources)

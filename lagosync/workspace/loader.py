@@ -58,6 +58,7 @@ class _Run:
         self.files: list[str] = []
         self.syntax: list[Diagnostic] = []  # YAML syntax errors: listed first
         self.broken_words: set[str] = set()  # every word of the files that did not parse
+        self.docs: list[Document] = []
 
     def read(self, path: Path, schema_name: str) -> tuple[Document | None, set[tuple]]:
         rel = path.relative_to(self.root).as_posix()
@@ -67,6 +68,8 @@ class _Run:
             self.hasher.update(rel.encode() + b"\0" + data + b"\0")
             self.files.append(rel)
             doc, errors = parse_yaml_bytes(data, rel)
+            if doc is not None:
+                self.docs.append(doc)
             if errors and (doc is None or doc.data is None):
                 self.syntax.extend(errors)
                 self.broken_words |= set(_WORDS.findall(data.decode("utf-8", "replace")))
@@ -238,15 +241,17 @@ def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
 
     checker.run()
     diags = run.diags + checker.diags
-    diags += load_pricing_tests(root, checker.desired()[0])[1]  # pricing_tests/*.yaml, lagosync test
+    desired, sources = checker.desired()
+    diags += load_pricing_tests(root, desired)[1]  # pricing_tests/*.yaml, lagosync test
     if run.broken_words:
         diags = [d for d in diags if not _caused_by_broken_file(d, run.broken_words)]
     syntax = set(run.syntax)  # the real cause first: a file that does not parse
     diags.sort(key=lambda d: (d not in syntax, d.file != SETTINGS_FILE, d.file, d.line, d.column, d.path,
                               d.message))
-    desired, sources = checker.desired()
     workspace = Workspace(root=root, settings=settings, desired=desired, sources=sources,
                           digest=run.hasher.hexdigest(), files=sorted(run.files))
+    for doc in run.docs:  # the workspace holds copies; a document is kept only to find positions in
+        doc.data = None
     return workspace, diags
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..kinds import KINDS, PRICE_CHANGES
+from .yamlpos import format_path
 
-__all__ = ["KINDS", "LOCAL", "PRICE_CHANGES", "Environment", "Location", "Settings", "Workspace"]
+__all__ = ["KINDS", "LOCAL", "PRICE_CHANGES", "Environment", "Location", "Settings", "Sources", "Workspace"]
 
 LOCAL = "local"
-
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,25 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+class Sources(Mapping[tuple[str, str], Location]):
+    """Where each declared object is, by (kind, key): found in its file when first asked (a clean
+    plan of a large workspace asks for none)."""
+
+    def __init__(self, declared: dict[tuple[str, str], tuple[Any, tuple]]):
+        self._declared = declared  # (kind, key) -> (yamlpos.Document, path inside it)
+
+    def __getitem__(self, item: tuple[str, str]) -> Location:
+        doc, path = self._declared[item]
+        line, column = doc.where(path)
+        return Location(doc.file, line, column, format_path(path))
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._declared)
+
+    def __len__(self) -> int:
+        return len(self._declared)
 
 
 @dataclass
@@ -54,7 +75,7 @@ class Workspace:
     root: Path
     settings: Settings
     desired: dict[str, dict[str, dict]]
-    sources: dict[tuple[str, str], Location]
+    sources: Mapping[tuple[str, str], Location]
     digest: str
     files: list[str] = field(default_factory=list)  # workspace files read, relative posix paths
 

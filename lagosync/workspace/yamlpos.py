@@ -1,9 +1,13 @@
-"""YAML loading that keeps the position of every node.
+"""YAML loading that knows the position of every node.
 
-PyYAML's composer gives a node tree with marks; we build plain Python values from it ourselves
-(safe constructors only) and record, for every path inside the document, the line and column of
-its node, of its mapping key, and the raw text of scalars (so a float can be quoted back to the
-user exactly as written). Timestamps stay strings (dates are compared as text, never converted).
+A plain document (the usual case) is read by a fast path: values straight from libyaml's event
+stream, with no node tree, and positions found again in the file's events only when a message needs
+one. Any other document (anchors, aliases, tags, merge keys, duplicate or non-string keys, great
+depth, a syntax error) is read by the careful builder: from PyYAML's node tree with marks, recording
+for every path the line and column of its node, of its mapping key, and the raw text of scalars (so
+a float can be quoted back to the user exactly as written); it words every problem. Both give the
+same values (tests/workspace/test_yaml_fast_path.py). Timestamps stay strings (dates are compared as
+text, never converted).
 """
 
 from __future__ import annotations
@@ -15,12 +19,22 @@ import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.events import (
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
 
 from ..errors import Diagnostic
 
@@ -80,26 +94,73 @@ def format_path(path: PathT) -> str:
     return clean_text(out)
 
 
-@dataclass
 class Document:
-    """One parsed workspace file: its data and where each node sits."""
+    """One parsed workspace file: its data and where each node sits.
 
-    file: str  # path relative to the workspace root, posix style
-    data: Any = None
-    positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)  # node of the value
-    key_positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)  # mapping key
-    raw: dict[PathT, str] = field(default_factory=dict)  # raw text of scalars
+    A document read by the fast path (``_fast_values``) holds no positions: they are found when a
+    message first needs one, by scanning the file's events again (only the asked path for the first
+    few questions, every path after that), so a clean workspace never pays for them."""
+
+    def __init__(self, file: str, data: Any = None):
+        self.file = file  # path relative to the workspace root, posix style
+        self.data = data
+        self._positions: dict[PathT, tuple[int, int]] = {}  # node of the value
+        self._key_positions: dict[PathT, tuple[int, int]] = {}  # mapping key
+        self._raw: dict[PathT, str] = {}  # raw text of scalars
+        self._text: str | None = None  # set while positions are still to be found in it
+        self._asked = 0
+
+    def _unlocated(self, text: str) -> Document:
+        self._text = text
+        return self
+
+    def _locate(self, path: PathT | None) -> None:
+        """Find the positions of ``path`` and its ancestors (every path when None, or once a few
+        paths were asked: then one scan answers all the others)."""
+        if self._text is None:
+            return
+        self._asked += 1
+        if path is None or self._asked > _TARGETED_SCANS:
+            path = None
+            text, self._text = self._text, None
+        else:
+            text = self._text
+        _scan(text, self, None if path is None else {path[:n] for n in range(len(path) + 1)})
+
+    @property
+    def positions(self) -> dict[PathT, tuple[int, int]]:
+        self._locate(None)
+        return self._positions
+
+    @property
+    def key_positions(self) -> dict[PathT, tuple[int, int]]:
+        self._locate(None)
+        return self._key_positions
+
+    @property
+    def raw(self) -> dict[PathT, str]:
+        self._locate(None)
+        return self._raw
+
+    def raw_text(self, path: PathT) -> str | None:
+        """The scalar at ``path`` as written in the file."""
+        path = tuple(path)
+        if path not in self._raw:
+            self._locate(path)
+        return self._raw.get(path)
 
     def where(self, path: PathT, *, key: bool = False) -> tuple[int, int]:
         """Line/column (1-based) of the node at ``path`` (its key when ``key``), else the nearest ancestor."""
         path = tuple(path)
-        if key and path in self.key_positions:
-            return self.key_positions[path]
+        if path not in self._positions:
+            self._locate(path)
+        if key and path in self._key_positions:
+            return self._key_positions[path]
         while path:
-            if path in self.positions:
-                return self.positions[path]
+            if path in self._positions:
+                return self._positions[path]
             path = path[:-1]
-        return self.positions.get((), (1, 1))
+        return self._positions.get((), (1, 1))
 
     def diag(self, path: PathT, message: str, hint: str = "", *, key: bool = False) -> Diagnostic:
         line, col = self.where(path, key=key)
@@ -121,7 +182,7 @@ class _Builder:
         self._stack: set[int] = set()
 
     def build(self, node: yaml.Node, path: PathT) -> Any:
-        self.doc.positions[path] = _pos(node.start_mark)
+        self.doc._positions[path] = _pos(node.start_mark)
         if id(node) in self._stack:
             self.errors.append(self.doc.diag(path, "recursive YAML structure: an alias refers to a value "
                                              "that contains it", "remove the self-referencing alias"))
@@ -155,7 +216,7 @@ class _Builder:
         return None  # pragma: no cover - PyYAML has no other node kinds
 
     def _scalar(self, node: yaml.ScalarNode, path: PathT) -> Any:
-        self.doc.raw[path] = node.value
+        self.doc._raw[path] = node.value
         if node.tag == _TIMESTAMP:
             return node.value
         try:
@@ -212,12 +273,12 @@ class _Builder:
                 from_merge.add(key)
             if key in result:
                 line, col = _pos(key_node.start_mark)
-                first = self.doc.key_positions.get(child, (0, 0))
+                first = self.doc._key_positions.get(child, (0, 0))
                 self.errors.append(Diagnostic(self.doc.file, line, col, format_path(child),
                                               clean_text(f"duplicate key '{key}' (first at line {first[0]})"),
                                               "keep only one of them"))
                 continue
-            self.doc.key_positions[child] = _pos(key_node.start_mark)
+            self.doc._key_positions[child] = _pos(key_node.start_mark)
             result[key] = self.build(value_node, child)
         return result
 
@@ -340,9 +401,183 @@ def _compose(text: str):
     return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
+# -- the fast path: values straight from libyaml's events ------------------------------------------
+#
+# Most workspace files are plain: no anchors, aliases, tags, merge keys, duplicate or non-string
+# keys, moderate depth. For those, values are built from the parser's event stream with no node tree
+# (it was most of the memory of reading a large orgs.yaml) and no positions (found later, only when a
+# message needs one). Anything else makes the fast path give up, and the file is read again by the
+# positions-keeping builder above, which has the words for every problem: both give the same values.
+
+_TARGETED_SCANS = 8  # positions asked one path at a time before a document is scanned whole
+_FAST_DEPTH = MAX_DEPTH // 2  # deeper documents go to the careful builder (its depth messages)
+_RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers  # plain scalar -> tag, by first character
+_STR_TAG = _YAML_TAG + "str"
+_CONSTRUCTED = {_YAML_TAG + t: getattr(SafeConstructor, "construct_yaml_" + t) for t in ("int", "float", "bool")}
+_NULL_TAG = _YAML_TAG + "null"
+_NO_KEY = object()  # a mapping waiting for its next key
+
+
+class _GiveUp(Exception):
+    """The fast path does not read this document; the careful builder will."""
+
+
+def _plain_tag(value: str) -> str:
+    """The tag YAML 1.1 gives a plain (unquoted, untagged) scalar, as PyYAML's resolver does."""
+    for tag, regexp in _RESOLVERS.get(value[0] if value else "", ()):
+        if regexp.match(value):
+            return tag
+    return _STR_TAG
+
+
+def _fast_scalar(event) -> tuple[Any, bool]:
+    """(value, is a string) of a scalar event; raises _GiveUp for anything but plain data."""
+    if event.anchor is not None or event.tag is not None:
+        raise _GiveUp
+    value = event.value
+    if not event.implicit[0]:  # quoted
+        return value, True
+    tag = _plain_tag(value)
+    if tag == _STR_TAG:
+        return value, True
+    if tag == _TIMESTAMP:
+        return value, False  # kept as text (module docstring); never a key
+    if tag == _NULL_TAG:
+        return None, False
+    construct = _CONSTRUCTED.get(tag)
+    if construct is None:  # merge (<<), value (=)
+        raise _GiveUp
+    try:
+        return construct(_CONSTRUCTOR, yaml.ScalarNode(tag, value)), False
+    except (ValueError, TypeError, OverflowError, ConstructorError) as exc:
+        raise _GiveUp from exc
+
+
+_CONSTRUCTOR = SafeConstructor()
+
+
+def _fast_values(text: str) -> Any:
+    """The document's values built from libyaml's events; raises _GiveUp when the document is not
+    plain data (see above) or does not parse."""
+    if _FAST_LOADER is None:
+        raise _GiveUp
+    loader = _FAST_LOADER(text)
+    try:
+        get = loader.get_event
+        root: Any = None
+        stack: list[Any] = []  # open collections
+        keys: list[Any] = []  # per open collection: a mapping's pending key (_NO_KEY when none)
+        names: dict[str, str] = {}
+        documents = 0
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is ScalarEvent:
+                value, is_str = _fast_scalar(event)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None or len(stack) >= _FAST_DEPTH:
+                    raise _GiveUp
+                value, is_str = ({} if kind is MappingStartEvent else []), False
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                stack.pop()
+                keys.pop()
+                continue
+            elif kind is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _GiveUp
+                continue
+            elif kind is StreamEndEvent:
+                return root
+            elif kind is StreamStartEvent or kind is DocumentEndEvent:
+                continue
+            else:  # an alias
+                raise _GiveUp
+            if not stack:
+                root = value
+            else:
+                top = stack[-1]
+                if type(top) is list:
+                    top.append(value)
+                else:
+                    key = keys[-1]
+                    if key is _NO_KEY:
+                        if not is_str or value in top:  # a non-string or repeated key
+                            raise _GiveUp
+                        # one str per distinct key: a large orgs.yaml repeats the same few keys
+                        keys[-1] = names.setdefault(value, value)
+                    else:
+                        top[key] = value
+                        keys[-1] = _NO_KEY
+            if not is_str and (kind is MappingStartEvent or kind is SequenceStartEvent):
+                stack.append(value)
+                keys.append(_NO_KEY)
+    except yaml.YAMLError as exc:
+        raise _GiveUp from exc
+    finally:
+        loader.dispose()
+
+
+def _scan(text: str, doc: Document, wanted: set[PathT] | None) -> None:
+    """Record into ``doc`` the positions (and raw scalar text) of the nodes at ``wanted`` paths, of
+    every node when None, from the events of a document the fast path read."""
+    loader = _FAST_LOADER(text)  # type: ignore[misc]  # only fast-path documents are scanned
+    positions, key_positions, raw = doc._positions, doc._key_positions, doc._raw
+    try:
+        get = loader.get_event
+        # per open collection: its path, and the next index (a list) or the pending key (a mapping)
+        paths: list[PathT] = []
+        nexts: list[Any] = []
+        is_map: list[bool] = []
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is StreamEndEvent:
+                return
+            if kind is MappingEndEvent or kind is SequenceEndEvent:
+                paths.pop()
+                nexts.pop()
+                is_map.pop()
+                continue
+            if kind is not ScalarEvent and kind is not MappingStartEvent and kind is not SequenceStartEvent:
+                continue
+            if not paths:
+                path: PathT = ()
+            elif is_map[-1]:
+                if nexts[-1] is _NO_KEY:  # a key (always a plain string here)
+                    nexts[-1] = event.value
+                    child = paths[-1] + (event.value,)
+                    if wanted is None or child in wanted:
+                        key_positions[child] = _pos(event.start_mark)
+                    continue
+                path = paths[-1] + (nexts[-1],)
+                nexts[-1] = _NO_KEY
+            else:
+                path = paths[-1] + (nexts[-1],)
+                nexts[-1] += 1
+            if wanted is None or path in wanted:
+                positions[path] = _pos(event.start_mark)
+                if kind is ScalarEvent:
+                    raw[path] = event.value
+            if kind is not ScalarEvent:
+                paths.append(path)
+                nexts.append(_NO_KEY if kind is MappingStartEvent else 0)
+                is_map.append(kind is MappingStartEvent)
+    finally:
+        loader.dispose()
+
+
 def parse_yaml(text: str, file: str) -> tuple[Document, list[Diagnostic]]:
     """Parse one YAML document keeping positions; never raises for bad input."""
-    doc = Document(file=file)
+    try:
+        return Document(file, _fast_values(text))._unlocated(text), []
+    except _GiveUp:
+        return parse_yaml_carefully(text, file)
+
+
+def parse_yaml_carefully(text: str, file: str) -> tuple[Document, list[Diagnostic]]:
+    """Parse with the positions-keeping builder, which words every problem (parse_yaml's fallback)."""
+    doc = Document(file)
     try:
         node = _compose(text)
     except yaml.MarkedYAMLError as exc:
