@@ -245,9 +245,11 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
         to_read = {**{u: {} for u in migrate_from}, **declared_customers}
         customers, subscriptions, probes = await _read_narrow(client, to_read, index, fact_plans)
     else:
+        keep = _Sparse()
         customers, subscriptions = await asyncio.gather(
-            client.list_all("/customers", "customers") if customer_total else _empty(),
-            client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES)) if sub_total else _empty(),
+            client.list_all("/customers", "customers", keep=keep) if customer_total else _empty(),
+            client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES), keep=keep)
+            if sub_total else _empty(),
         )
     _require_keys("customer", customers)
     _require_keys("subscription", subscriptions)
@@ -293,6 +295,29 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     _user_subscriptions_into(migrate_from, getattr(settings, "user_id_prefix", None), state, raw, facts,
                              org_prefix=getattr(settings, "org_id_prefix", None), declared=declared_customers)
     return LiveState(state=state, raw=raw, facts=facts)
+
+
+class _Sparse:
+    """What is kept of each listed customer and subscription (one per org: most of what a large read
+    holds): the object without its null fields, its short strings shared. Every reader of raw
+    objects asks ``obj.get(field)``, which answers None for a null field and for a missing one alike."""
+
+    SHORT = 32  # timestamps, enums, currencies, plan codes repeat across objects; ids do not
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+
+    def __call__(self, obj: dict) -> dict:
+        return self._value(obj)
+
+    def _value(self, value: Any) -> Any:
+        if type(value) is dict:
+            return {k: self._value(v) for k, v in value.items() if v is not None}
+        if type(value) is list:
+            return [self._value(v) for v in value]
+        if type(value) is str and len(value) <= self.SHORT:
+            return self._strings.setdefault(value, value)
+        return value
 
 
 def _applied_coupons_into(applied, desired, state: State, facts: LiveFacts) -> None:

@@ -782,13 +782,18 @@ class LagoClient:
                 raise self._bad("GET", url, f"meta.{field} in {where} is {value!r}, not a count")
         return items, meta
 
-    async def _get_page(self, path: str, root: str, base: list, page: int) -> tuple[list[dict], dict]:
+    async def _get_page(self, path: str, root: str, base: list, page: int,
+                        keep: Callable[[dict], dict] | None = None) -> tuple[list[dict], dict]:
         body = await self.request("GET", path, params=base + [("page", str(page)), ("per_page", str(PER_PAGE))])
-        return self._list_page(body, path, root, page, PER_PAGE)
+        items, meta = self._list_page(body, path, root, page, PER_PAGE)
+        return (items if keep is None else [keep(item) for item in items]), meta
 
-    async def list_all(self, path: str, root: str, params: Any = None) -> list[dict]:
+    async def list_all(self, path: str, root: str, params: Any = None, *,
+                       keep: Callable[[dict], dict] | None = None) -> list[dict]:
         """All items of a paginated list (lago-behaviour#pagination): page 1 first, then the remaining pages
         (``meta.total_pages``) concurrently; items in page order, de-duplicated by ``lago_id``.
+        ``keep``: what to keep of each item, applied as each page arrives (a large list is never
+        held whole in its full form).
 
         Bounded whatever the server says: ``total_pages`` must agree with ``total_count`` at
         ``per_page`` and be at most MAX_PAGES; every page but the last must be full; without
@@ -796,7 +801,7 @@ class LagoClient:
         Anything else is a ``LagoBadResponse`` naming the endpoint: a partial list is never returned."""
         base = _param_list(params)
         url = self._url(path)
-        first, meta = await self._get_page(path, root, base, 1)
+        first, meta = await self._get_page(path, root, base, 1, keep)
         pages = [first]
         total = meta.get("total_pages")
         count = meta.get("total_count")
@@ -807,7 +812,7 @@ class LagoClient:
             if total > MAX_PAGES:
                 raise self._bad("GET", url, f"meta says {total:,} pages; lagosync reads at most {MAX_PAGES:,} "
                                             f"pages of {PER_PAGE} from one list")
-            rest = await asyncio.gather(*(self._get_page(path, root, base, n) for n in range(2, total + 1)))
+            rest = await asyncio.gather(*(self._get_page(path, root, base, n, keep) for n in range(2, total + 1)))
             pages.extend(items for items, _ in rest)
         elif total is None and meta.get("next_page") is not None:
             page, following = 1, meta.get("next_page")
@@ -825,7 +830,7 @@ class LagoClient:
                                                 f"{PER_PAGE}, yet meta.next_page says more follow")
                 page = following
                 seen.add(page)
-                items, page_meta = await self._get_page(path, root, base, page)
+                items, page_meta = await self._get_page(path, root, base, page, keep)
                 pages.append(items)
                 following = page_meta.get("next_page")
         for number, items in enumerate(pages[:-1], 1):

@@ -318,3 +318,26 @@ def test_migrate_from_users_and_their_active_subscriptions(emulator, seed):
     assert set(live.facts.user_subscriptions) == {"usr_1", "usr_2"}  # usr_9 does not exist in Lago
     assert [s["external_id"] for s in live.facts.user_subscriptions["usr_1"]] == ["sub_usr_1"]
     assert live.facts.user_subscriptions["usr_2"] == []
+
+
+def test_listed_customers_and_subscriptions_are_kept_sparse(big_org):
+    # wide read: most of what a large read holds is one customer and one subscription per org, so
+    # their null fields are not kept (obj.get answers None either way) and short strings are shared
+    live, _ = read(big_org, workspace(**big_workspace(N_ORGS)))
+    customers = list(live.raw["customer"].values())
+    subscriptions = list(live.raw["subscription"].values())
+    assert len(customers) == N_ORGS and len(subscriptions) == N_ORGS
+
+    def nulls(value) -> int:
+        if isinstance(value, dict):
+            return sum(v is None or nulls(v) for v in value.values())
+        if isinstance(value, list):
+            return sum(nulls(v) for v in value)
+        return 0
+    assert sum(nulls(obj) for obj in customers + subscriptions) == 0
+    assert customers[0].get("legal_name") is None and customers[0]["currency"] == "USD"
+    assert customers[0]["currency"] is customers[-1]["currency"]  # one str for every org's "USD"
+    assert subscriptions[0]["status"] is subscriptions[-1]["status"]
+    assert subscriptions[0].get("ending_at") is None and subscriptions[0]["plan_code"] == "starter"
+    assert {m["key"] for m in customers[0]["metadata"]} == {"managed_by", "billing_type"}
+    assert all(m.get("lago_id") for m in customers[0]["metadata"])  # the ids the applier re-sends
