@@ -8,11 +8,14 @@ measured in the same run on the same files and machine:
   checks, canonical desired state); floor: ``yaml.load`` with libyaml's CLoader and the garbage
   collector paused, on the same files.
 - read live: wall time of reading Lago (workspace in sync) from an emulator that adds a fixed latency
-  to every request (default 50 ms, Faults latency); floor: requests x latency / concurrency. "emulator
-  CPU" is the emulator's own time for those requests (it must stay negligible next to the latency).
+  to every request (default 50 ms, Faults latency); floor: requests x latency / concurrency. Measured
+  twice: with the emulator in this process (its own CPU, shown, competes with the client's), and
+  served over HTTP by ``lagosync emulator serve`` in another process, as a real Lago is (its CPU is
+  then on the other core, and the client's CPU is what remains next to the latency).
 - make_plan: CPU of the pure planner; floor: comparing every desired object with its live one (``==``).
 - render: CPU of the text rendering of the (empty) plan.
-- plan (whole): load + read + make_plan + render, wall; floor: the two floors above added.
+- plan (whole): load + read (over HTTP) + make_plan + render; floor: the page floor
+  (requests x latency / concurrency), and the validate floor added to it.
 - apply: the workspace of ``--apply-orgs`` orgs from an empty Lago that limits every client to
   ``--rps`` requests per second (Lago Cloud's limit, announced in X-RateLimit-* headers); floor:
   requests / limit; "429s" counts the refused requests.
@@ -28,7 +31,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -39,6 +45,8 @@ import yaml
 from _common import ROOT, Lago, example_workspace, machine, parser, quiet, table
 
 from lagosync.applier import apply_async
+from lagosync.client import LagoClient
+from lagosync.client.connect import LOCAL_API_KEY
 from lagosync.emulator import Faults
 from lagosync.emulator.faults import RATE_LIMITED
 from lagosync.live import read_live
@@ -156,6 +164,46 @@ async def seed(root: Path, lago: Lago) -> None:
     assert result.ok, "seeding apply did not converge"
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Served:
+    """``lagosync emulator serve`` on a database file, in its own process, with a fixed latency."""
+
+    def __init__(self, db: Path, latency: float):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lagosync", "emulator", "serve", "--db", str(db), "--port", "0",
+             "--latency", str(latency)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.proc.stderr is not None
+        line = self.proc.stderr.readline()
+        if "listening on " not in line:
+            self.proc.kill()
+            raise RuntimeError(f"emulator serve did not start: {line}{self.proc.stderr.read()}")
+        self.url = line.split("listening on ", 1)[1].split()[0]
+
+    def cpu(self) -> float:
+        return _cpu_seconds(self.proc.pid)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+async def read_over_http(served: Served, workspace, concurrency: int):
+    """(wall, client CPU, server CPU, requests, live) of one read_live against the served emulator."""
+    client = LagoClient(served.url, LOCAL_API_KEY, environment="bench", concurrency=concurrency)
+    server_before = served.cpu()
+    wall = time.perf_counter()
+    cpu_start = time.process_time()
+    async with client:
+        live = await read_live(client, workspace)
+    return (time.perf_counter() - wall, time.process_time() - cpu_start, served.cpu() - server_before,
+            client.request_count, live)
+
+
 async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> list[list]:
     root = scale_workspace(tmp / f"ws-{n}", n)
     floor_yaml = yaml_floor(root)
@@ -180,6 +228,15 @@ async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> l
     emulator_s = timed.seconds
     floor_read = requests * latency / concurrency
 
+    lago.emulator.close()  # the database file is served by another process now
+    served = Served(tmp / f"lago-{n}" / "bench.db", latency)
+    try:
+        await read_over_http(served, workspace, concurrency)  # connections and server caches warm
+        http_wall, http_cpu, server_cpu, http_requests, live = await read_over_http(served, workspace, concurrency)
+    finally:
+        served.close()
+    floor_http = http_requests * latency / concurrency
+
     plan_cpu, plan = cpu(lambda: make_plan(desired, live, environment="local", lago_url=client.base_url,
                                            workspace_digest=workspace.digest))
     assert not plan.operations, f"{len(plan.operations)} operations on a workspace in sync"
@@ -189,20 +246,24 @@ async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> l
     floor_plan, same = cpu(compare_all)
     render_cpu, _ = cpu(lambda: render(plan, "text"))
 
-    whole = load_cpu + desired_cpu + read_wall + plan_cpu + render_cpu
-    floor_whole = floor_yaml + floor_read
+    whole = load_cpu + desired_cpu + http_wall + plan_cpu + render_cpu
     label = f"{n:,}"
     return [
         [label, "load+validate (CPU)", validate_cpu, floor_yaml, "yaml.load CLoader, gc paused",
          validate_cpu / floor_yaml],
         [label, "load_workspace + desired state (CPU)", load_cpu + desired_cpu, floor_yaml, "same floor",
          (load_cpu + desired_cpu) / floor_yaml],
-        [label, f"read live, {latency * 1000:.0f} ms latency (wall)", read_wall, floor_read,
+        [label, f"read live, emulator in process, {latency * 1000:.0f} ms (wall)", read_wall, floor_read,
          f"{requests} requests x latency / {concurrency}", read_wall / floor_read],
-        [label, "  read live: client+emulator CPU", read_cpu, "", f"emulator {emulator_s:.2f} s", ""],
+        [label, "  its CPU: client + emulator", read_cpu, "", f"emulator {emulator_s:.2f} s", ""],
+        [label, f"read live, emulator served over HTTP, {latency * 1000:.0f} ms (wall)", http_wall, floor_http,
+         f"{http_requests} requests x latency / {concurrency}", http_wall / floor_http],
+        [label, "  its CPU: client (this process)", http_cpu, "", f"server {server_cpu:.2f} s (other process)", ""],
         [label, "make_plan (CPU)", plan_cpu, floor_plan, f"== on {same:,} objects", plan_cpu / max(floor_plan, 1e-6)],
         [label, "render text (CPU)", render_cpu, "", "", ""],
-        [label, "plan in sync (whole)", whole, floor_whole, "validate floor + read floor", whole / floor_whole],
+        [label, "plan in sync (whole)", whole, floor_http, "page floor (read over HTTP)", whole / floor_http],
+        [label, "  the same, against", whole, floor_http + floor_yaml, "page floor + validate floor",
+         whole / (floor_http + floor_yaml)],
     ]
 
 

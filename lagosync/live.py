@@ -12,8 +12,10 @@ else is read; its name goes into ``LiveFacts.organization``, the client's ``prem
 Request budget: after that one request, the catalogue (taxes, metrics, add-ons, plans, coupons)
 is listed, one request per page. Customers and subscriptions are read the cheaper way: every page of the list
 endpoints ("wide"), or, when the workspace declares few orgs compared with the number of
-pages, one GET per declared org plus one count probe per plan ("narrow"). The request count
-grows with pages, never with the number of objects in a page.
+pages, one GET per declared org plus one count probe per plan ("narrow"). The two size probes are
+page 1 of each list, which the wide read reuses. The request count grows with pages, never with
+the number of objects in a page. The plans' fixed charges are read while the customers and
+subscriptions are.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from .model import (
     yearly_amount_cents,
 )
 from .planner.moves import is_user_customer
+from .runtime import frozen_heap
 
 PER_PAGE = 100  # lago-behaviour#pagination (default page size, the one LagoClient.list_all uses)
 SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # lago-behaviour#subscription-statuses
@@ -206,6 +209,11 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     ``prune=True`` always lists every customer and subscription, so managed orgs removed
     from the workspace are found (in the "narrow" mode only declared orgs are read).
     """
+    with frozen_heap():
+        return await _read_live(client, workspace, prune=prune)
+
+
+async def _read_live(client, workspace, *, prune: bool) -> LiveState:
     desired: Mapping[str, Mapping[str, Mapping[str, Any]]] = workspace.desired or {}
     declared_customers: Mapping[str, Mapping[str, Any]] = desired.get("customer") or {}
     declared_coupons = sorted((desired.get("coupon") or {}).keys())
@@ -215,7 +223,7 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     organization = await check_organization(client)
 
     # 1. catalogue lists and the two size probes, all at once
-    (taxes, metrics, add_ons, plans, coupons, applied, customer_total, sub_total) = await asyncio.gather(
+    (taxes, metrics, add_ons, plans, coupons, applied, customers_first, subs_first) = await asyncio.gather(
         client.list_all("/taxes", "taxes"),
         client.list_all("/billable_metrics", "billable_metrics"),
         client.list_all("/add_ons", "add_ons"),
@@ -224,9 +232,11 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
         # lago-behaviour#coupon-locked-fields: a coupon is locked once applied (any status), so only declared coupons matter
         client.list_all("/applied_coupons", "applied_coupons", [("coupon_code[]", c) for c in declared_coupons])
         if declared_coupons else _empty(),
-        _count(client, "/customers", []),
-        _count(client, "/subscriptions", _statuses(SUB_STATUSES)),
+        # size probes: page 1 of each, reused when every page is listed
+        client.first_page("/customers", "customers"),
+        client.first_page("/subscriptions", "subscriptions", _statuses(SUB_STATUSES)),
     )
+    customer_total, sub_total = customers_first[2], subs_first[2]
     for kind, items in (("tax", taxes), ("billable_metric", metrics), ("add_on", add_ons), ("plan", plans),
                         ("coupon", coupons)):
         _require_keys(kind, items)
@@ -240,17 +250,26 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
     narrow_cost = 2 * len(set(declared_customers) | set(migrate_from)) + 2 * len(fact_plans)
     narrow = not prune and narrow_cost + NARROW_MARGIN < wide_cost
     probes: dict[str, tuple[int, int]] = {}
-    if narrow:
-        # the users an org replaces are read with the orgs (issue 6)
-        to_read = {**{u: {} for u in migrate_from}, **declared_customers}
-        customers, subscriptions, probes = await _read_narrow(client, to_read, index, fact_plans)
-    else:
-        keep = _Sparse()
-        customers, subscriptions = await asyncio.gather(
-            client.list_all("/customers", "customers", keep=keep) if customer_total else _empty(),
-            client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES), keep=keep)
-            if sub_total else _empty(),
-        )
+    # the plans' fixed charges are read meanwhile: they need only the plan list
+    fixed_charges = asyncio.ensure_future(_fixed_charge_bodies(client, desired, index))
+    try:
+        if narrow:
+            # the users an org replaces are read with the orgs (issue 6)
+            to_read = {**{u: {} for u in migrate_from}, **declared_customers}
+            customers, subscriptions, probes = await _read_narrow(client, to_read, index, fact_plans)
+        else:
+            keep = _Sparse()
+            customers, subscriptions = await asyncio.gather(
+                client.list_all("/customers", "customers", keep=keep, first=customers_first)
+                if customer_total else _empty(),
+                client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES), keep=keep,
+                                first=subs_first) if sub_total else _empty(),
+            )
+        fixed_bodies = await fixed_charges
+    finally:
+        if not fixed_charges.done():
+            fixed_charges.cancel()
+            await asyncio.gather(fixed_charges, return_exceptions=True)
     _require_keys("customer", customers)
     _require_keys("subscription", subscriptions)
 
@@ -273,7 +292,7 @@ async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
 
     _plans_into(index, plans, state, raw, facts)
     facts.unused_versions = unused
-    await _fixed_charges_into(client, desired, index, state, raw)
+    _fixed_charges_into(fixed_bodies, state, raw)
     _customers_into(customers, declared_customers, state, raw, facts)
     _subscriptions_into(subscriptions, index, state, raw, facts, count_facts=not narrow,
                         declared=desired.get("subscription") or {})
@@ -308,16 +327,22 @@ class _Sparse:
         self._strings: dict[str, str] = {}
 
     def __call__(self, obj: dict) -> dict:
-        return self._value(obj)
-
-    def _value(self, value: Any) -> Any:
-        if type(value) is dict:
-            return {k: self._value(v) for k, v in value.items() if v is not None}
-        if type(value) is list:
-            return [self._value(v) for v in value]
-        if type(value) is str and len(value) <= self.SHORT:
-            return self._strings.setdefault(value, value)
-        return value
+        strings = self._strings
+        short = self.SHORT
+        out = {}
+        for key, value in obj.items():
+            kind = type(value)
+            if kind is str:
+                if len(value) <= short:
+                    value = strings.setdefault(value, value)
+            elif value is None:
+                continue
+            elif kind is dict:
+                value = self(value)
+            elif kind is list:
+                value = [self(item) if type(item) is dict else item for item in value]
+            out[key] = value
+        return out
 
 
 def _applied_coupons_into(applied, desired, state: State, facts: LiveFacts) -> None:
@@ -439,19 +464,24 @@ def _plans_into(index: _PlanIndex, plans, state: State, raw, facts: LiveFacts) -
                 facts.metrics_in_use.add(charge["billable_metric_code"])
 
 
-async def _fixed_charges_into(client, desired, index: _PlanIndex, state: State, raw) -> None:
+async def _fixed_charge_bodies(client, desired, index: _PlanIndex) -> list[tuple[str, dict | None]]:
     """lago-behaviour#plan-list-no-fixed-charges: the plan LIST has no fixed_charges. Only when the workspace declares fixed charges
     (a plan with a ``fixed_charges`` key), one GET /plans/{code} per such plan present in Lago
-    fills them in (canonical and raw); a plan without the key leaves its fixed charges unmanaged,
-    so nothing is read for it and the canonical live plan carries ``fixed_charges: {}`` like the
-    YAML. A raw plan holding a ``fixed_charges`` key tells the applier they were read (it only then
-    sends that key)."""
+    (``_fixed_charges_into`` then fills them in); a plan without the key leaves its fixed charges
+    unmanaged, so nothing is read for it and the canonical live plan carries ``fixed_charges: {}``
+    like the YAML."""
     plans = desired.get("plan") or {}
     logicals = [c for c in declared_plan_codes(desired)
                 if c in index.current and isinstance(plans.get(c), Mapping) and "fixed_charges" in plans[c]]
     bodies = await asyncio.gather(*(
         _get_or_none(client, f"/plans/{_seg(index.current[c].live_code)}", "plan") for c in logicals))
-    for logical, body in zip(logicals, bodies, strict=True):
+    return list(zip(logicals, bodies, strict=True))
+
+
+def _fixed_charges_into(bodies: list[tuple[str, dict | None]], state: State, raw) -> None:
+    """The fixed charges read by ``_fixed_charge_bodies``, canonical and raw. A raw plan holding a
+    ``fixed_charges`` key tells the applier they were read (it only then sends that key)."""
+    for logical, body in bodies:
         if body is None:
             continue
         items = body.get("fixed_charges") or []

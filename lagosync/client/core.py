@@ -661,6 +661,10 @@ class LagoClient:
             attempts = attempt + 1
             try:
                 response = await self._send(method, url, params, json)
+                # the slot is free: let a request waiting for it be sent before this answer is decoded
+                # and used, so its latency runs while this task computes (else every page waits for
+                # the CPU of the pages answered before it: a 10,000-org read took 1.5x longer)
+                await asyncio.sleep(0)
             except _FATAL as exc:
                 raise LagoConnectionError(
                     f"cannot send {method} {self._display(path)} to Lago at {self.base_url} "
@@ -788,12 +792,22 @@ class LagoClient:
         items, meta = self._list_page(body, path, root, page, PER_PAGE)
         return (items if keep is None else [keep(item) for item in items]), meta
 
+    async def first_page(self, path: str, root: str, params: Any = None) -> tuple[list[dict], dict, int]:
+        """Page 1 of a list at the full page size: (items, meta, ``meta.total_count``). A count probe
+        whose items ``list_all(..., first=...)`` then reuses instead of asking for them again."""
+        items, meta = await self._get_page(path, root, _param_list(params), 1)
+        total = meta.get("total_count")
+        if not isinstance(total, int):
+            raise self._bad("GET", self._url(path), "meta has no total_count")
+        return items, meta, total
+
     async def list_all(self, path: str, root: str, params: Any = None, *,
-                       keep: Callable[[dict], dict] | None = None) -> list[dict]:
+                       keep: Callable[[dict], dict] | None = None,
+                       first: tuple[list[dict], dict, int] | None = None) -> list[dict]:
         """All items of a paginated list (lago-behaviour#pagination): page 1 first, then the remaining pages
         (``meta.total_pages``) concurrently; items in page order, de-duplicated by ``lago_id``.
         ``keep``: what to keep of each item, applied as each page arrives (a large list is never
-        held whole in its full form).
+        held whole in its full form). ``first``: page 1 as ``first_page`` read it with the same params.
 
         Bounded whatever the server says: ``total_pages`` must agree with ``total_count`` at
         ``per_page`` and be at most MAX_PAGES; every page but the last must be full; without
@@ -801,8 +815,11 @@ class LagoClient:
         Anything else is a ``LagoBadResponse`` naming the endpoint: a partial list is never returned."""
         base = _param_list(params)
         url = self._url(path)
-        first, meta = await self._get_page(path, root, base, 1, keep)
-        pages = [first]
+        if first is None:
+            page_one, meta = await self._get_page(path, root, base, 1, keep)
+        else:
+            page_one, meta = first[0] if keep is None else [keep(item) for item in first[0]], first[1]
+        pages = [page_one]
         total = meta.get("total_pages")
         count = meta.get("total_count")
         if isinstance(total, int) and isinstance(count, int) and total != -(-count // PER_PAGE):

@@ -42,12 +42,12 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
             if faults is not None:
                 decision = faults.decide(self.command, parts.path)
                 extra = faults.response_headers()  # as of the request's arrival
-                delay = faults.delay()
-                if delay:
-                    faults.sleep(delay)
-                if decision == DROP:
-                    return self._drop()
-                if decision != COMMIT_DROP and decision != OK:
+                delay, arrived = faults.delay(), faults.clock()
+                if decision == DROP or (decision != COMMIT_DROP and decision != OK):
+                    if delay:
+                        faults.sleep(delay)
+                    if decision == DROP:
+                        return self._drop()
                     status, headers, payload = faults.error_response(decision)
                     return self._send(status, headers, payload)
             query = parse_qsl(parts.query, keep_blank_values=True)
@@ -58,6 +58,11 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
                 return self._send(500, {"content-type": "text/html"}, b"<html><body>Internal Server Error</body></html>")
             if faults is not None:
                 faults.after_response(self.command, resp.status)
+                # latency: from the request's arrival to its answer, this work included (as a remote
+                # server's is), so the emulator's own CPU does not add to what was asked
+                left = delay - (faults.clock() - arrived)
+                if left > 0:
+                    faults.sleep(left)
             if decision == COMMIT_DROP:
                 return self._drop()
             self._send(resp.status, {**resp.headers, **extra}, resp.body)

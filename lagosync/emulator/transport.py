@@ -45,20 +45,33 @@ class EmulatorTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         headers = {**resp.headers, **extra} if extra else resp.headers
         return httpx.Response(resp.status, headers=headers, content=resp.body, request=request)
 
+    # Latency is the time from a request's arrival to its answer, the emulator's own work included (as
+    # a remote server's is): the answer is computed first, then held for what is left of the latency.
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
         decision, extra = self._pre(request)
-        if self.faults is not None:
-            delay = self.faults.delay()
-            if delay:
-                self.faults.sleep(delay)
-        return self._call(request, decision, extra)
+        faults = self.faults
+        if faults is None:
+            return self._call(request, decision, extra)
+        delay, arrived = faults.delay(), faults.clock()
+        try:
+            return self._call(request, decision, extra)
+        finally:
+            left = delay - (faults.clock() - arrived)
+            if left > 0:
+                faults.sleep(left)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         decision, extra = self._pre(request)
-        if self.faults is not None:
-            delay = self.faults.delay()
-            if delay:
-                await asyncio.sleep(delay)
-        return self._call(request, decision, extra)
+        faults = self.faults
+        if faults is None:
+            return self._call(request, decision, extra)
+        delay, arrived = faults.delay(), faults.clock()
+        try:
+            return self._call(request, decision, extra)
+        finally:
+            left = delay - (faults.clock() - arrived)
+            if left > 0:
+                await asyncio.sleep(left)

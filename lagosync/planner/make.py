@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from .. import model
 from ..facts import LiveState, State
 from ..kinds import KINDS, RANK, references, version_code
+from ..runtime import paused_gc
 from .compare import COMPARE, Context, create_op, delete_op, is_absent, strip, view
 from .impact import money_impact
 from .migrations import plan_migrations
@@ -17,6 +18,7 @@ from .stale import live_fingerprints
 from .versions import Directives
 
 
+@paused_gc()
 def make_plan(
     desired: State,
     live: LiveState,

@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 
 from ..errors import Diagnostic, UserError, WorkspaceError
 from ..kinds import KINDS_BY_NAME
+from ..runtime import paused_gc
 from .checks import Checker
 from .model import LOCAL, PRICE_CHANGES, Environment, Settings, Workspace
 from .pricing_tests import load_pricing_tests
 from .schema import check_schema
-from .yamlpos import Document, parse_yaml_bytes, paused_gc, read_file_bytes
+from .yamlpos import Document, parse_yaml_bytes, read_file_bytes
 
 SETTINGS_FILE = "lagosync.yaml"
 ORGS_FILE = "orgs.yaml"

@@ -12,13 +12,10 @@ text, never converted).
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import re
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +57,6 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$@/+-]+$")
 # C0/C1 controls and the Unicode line/paragraph separators: str.splitlines (and terminals, log tools)
 # break lines on \x85, \u2028, \u2029 too
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused while a workspace is read: parsing creates millions of
-    objects that live on, and each automatic collection would walk all of them again (a 100,000-org
-    file took 3x longer). Nested uses keep it paused; it runs again as before afterwards."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def clean_text(text: str) -> str:

@@ -98,6 +98,9 @@ def test_scale_bench():
     for stage in ("load+validate (CPU)", "make_plan (CPU)", "render text (CPU)", "plan in sync (whole)"):
         assert ("20", stage) in stages, rows
     assert any(r[1].startswith("read live") and "(wall)" in r[1] for r in rows)
+    # the read is also measured against `lagosync emulator serve` in another process, as a real Lago
+    served = next(r for r in rows if r[1].startswith("read live, emulator served over HTTP"))
+    assert _num(served[2]) > 0 and _num(served[5]) > 0, served
     assert any(r[0] == "5" and r[1].startswith("apply from empty") and "NOT CONVERGED" not in r[4] for r in rows)
     memory_at = next(i for i, r in enumerate(rows) if r[1] == "what")  # the second table's header
     rows, memory = rows[:memory_at], rows[memory_at + 1:]

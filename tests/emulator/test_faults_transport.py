@@ -96,7 +96,17 @@ def test_latency_uses_the_injected_sleep():
     c = client(Emulator(api_key=KEY), Faults(latency=0.25, sleep=slept.append))
     c.get("/taxes")
     c.get("/taxes")
-    assert slept == [0.25, 0.25]
+    assert len(slept) == 2 and all(0.2 < s <= 0.25 for s in slept)
+
+
+def test_latency_includes_the_emulators_own_work():
+    # the latency asked is the time to the answer: the emulator's own work is part of it, not added
+    ticks = iter([10.0, 10.1, 20.0, 20.3])  # arrival, answer computed (0.1 s; then 0.3 s)
+    slept: list[float] = []
+    c = client(Emulator(api_key=KEY), Faults(latency=0.25, sleep=slept.append, clock=lambda: next(ticks)))
+    assert c.get("/taxes").status_code == 200
+    assert c.get("/taxes").status_code == 200  # slower than the latency: answered at once
+    assert slept == [pytest.approx(0.15)]
 
 
 def test_crash_after_kth_write():
