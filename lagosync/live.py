@@ -318,10 +318,20 @@ async def _read_live(client, workspace, *, prune: bool) -> LiveState:
 
 class _Sparse:
     """What is kept of each listed customer and subscription (one per org: most of what a large read
-    holds): the object without its null fields, its short strings shared. Every reader of raw
-    objects asks ``obj.get(field)``, which answers None for a null field and for a missing one alike."""
+    holds): the object without its null fields and without the fields no part of lagosync reads
+    (``NOT_READ``), its short strings shared. Every reader of raw objects asks ``obj.get(field)``,
+    which answers None for a null field and for a missing one alike."""
 
     SHORT = 32  # timestamps, enums, currencies, plan codes repeat across objects; ids do not
+    # Lago's fields of a customer or subscription that lagosync never reads (tests/live/test_live.py
+    # checks that no module outside the emulator names them)
+    NOT_READ = frozenset({
+        "sequential_id", "slug", "updated_at", "applicable_timezone", "account_type", "billing_entity_code",
+        "skip_invoice_custom_sections", "integration_customers", "lago_customer_id", "activated_at",
+        "subscription_at", "trial_ended_at", "canceled_at", "cancellation_reason", "payment_method",
+        "activation_rules", "progressive_billing_disabled", "consolidate_invoice", "plan_amount_cents",
+        "plan_amount_currency", "previous_plan_code",
+    })
 
     def __init__(self) -> None:
         self._strings: dict[str, str] = {}
@@ -329,8 +339,11 @@ class _Sparse:
     def __call__(self, obj: dict) -> dict:
         strings = self._strings
         short = self.SHORT
+        not_read = self.NOT_READ
         out = {}
         for key, value in obj.items():
+            if key in not_read:
+                continue
             kind = type(value)
             if kind is str:
                 if len(value) <= short:

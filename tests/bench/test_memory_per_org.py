@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 PLANS = ("starter", "professional", "enterprise", "trial", "founders_friend")
 KIB = 1024
 # per org, at the margin between 200 and 2,000 orgs
-PEAK_PER_ORG = 14 * KIB  # measured 7.1 KiB (the live objects, sparse, and the workspace)
-HELD_PER_ORG = 14 * KIB  # measured 7.3 KiB (raw and canonical live objects, the workspace)
+PEAK_PER_ORG = 14 * KIB  # measured 6.2 KiB (the live objects, sparse, and the workspace)
+HELD_PER_ORG = 14 * KIB  # measured 6.5 KiB (raw and canonical live objects, the workspace)
 
 
 def _workspace(root: Path, n: int) -> Path:

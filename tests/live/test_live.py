@@ -341,3 +341,28 @@ def test_listed_customers_and_subscriptions_are_kept_sparse(big_org):
     assert subscriptions[0].get("ending_at") is None and subscriptions[0]["plan_code"] == "starter"
     assert {m["key"] for m in customers[0]["metadata"]} == {"managed_by", "billing_type"}
     assert all(m.get("lago_id") for m in customers[0]["metadata"])  # the ids the applier re-sends
+
+
+def test_the_fields_the_sparse_read_drops_are_read_nowhere():
+    # a field dropped from raw customers and subscriptions must stay unread: a module that named one
+    # would get None for it; outside the emulator (which makes them), no module may name them
+    import re
+    from pathlib import Path
+
+    from lagosync.live import _Sparse
+
+    package = Path(__file__).resolve().parents[2] / "lagosync"
+    named: dict[str, list[str]] = {}
+    for path in package.rglob("*.py"):
+        rel = path.relative_to(package).as_posix()
+        if rel.startswith("emulator/"):
+            continue
+        text = path.read_text()
+        if rel == "live.py":  # its own list
+            text = re.sub(r"NOT_READ = frozenset\(\{.*?\}\)", "", text, flags=re.S)
+        for field in _Sparse.NOT_READ:
+            if re.search(rf"[\"']{field}[\"']", text):
+                named.setdefault(field, []).append(rel)
+    assert named == {}
+    assert {"lago_id", "metadata", "taxes", "plan_code", "next_plan_code", "status", "created_at",
+            "current_billing_period_ending_at", "downgrade_plan_date"}.isdisjoint(_Sparse.NOT_READ)
