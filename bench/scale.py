@@ -52,7 +52,7 @@ from lagosync.emulator.faults import RATE_LIMITED
 from lagosync.live import read_live
 from lagosync.planner import make_plan
 from lagosync.render import render
-from lagosync.workflow import desired_state
+from lagosync.workflow import desired_state, read_and_plan
 from lagosync.workspace import load_workspace, validation_report
 
 N_PLANS = 50
@@ -192,14 +192,15 @@ class Served:
         self.proc.wait(timeout=30)
 
 
-async def read_over_http(served: Served, workspace, concurrency: int):
-    """(wall, client CPU, server CPU, requests, live) of one read_live against the served emulator."""
+async def read_over_http(served: Served, workspace, concurrency: int, desired):
+    """(wall, client CPU, server CPU, requests, live) of one read_live against the served emulator
+    (sharing the objects in sync with ``desired``, as read_and_plan does)."""
     client = LagoClient(served.url, LOCAL_API_KEY, environment="bench", concurrency=concurrency)
     server_before = served.cpu()
     wall = time.perf_counter()
     cpu_start = time.process_time()
     async with client:
-        live = await read_live(client, workspace)
+        live = await read_live(client, workspace, share=desired)
     return (time.perf_counter() - wall, time.process_time() - cpu_start, served.cpu() - server_before,
             client.request_count, live)
 
@@ -231,8 +232,9 @@ async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> l
     lago.emulator.close()  # the database file is served by another process now
     served = Served(tmp / f"lago-{n}" / "bench.db", latency)
     try:
-        await read_over_http(served, workspace, concurrency)  # connections and server caches warm
-        http_wall, http_cpu, server_cpu, http_requests, live = await read_over_http(served, workspace, concurrency)
+        await read_over_http(served, workspace, concurrency, desired)  # connections and server caches warm
+        http_wall, http_cpu, server_cpu, http_requests, live = await read_over_http(served, workspace, concurrency,
+                                                                                    desired)
     finally:
         served.close()
     floor_http = http_requests * latency / concurrency
@@ -294,9 +296,8 @@ async def measure_memory(n: int, tmp: Path) -> list[list]:
     _, after_load = tracemalloc.get_traced_memory()
     client = lago.client()
     async with client:
-        live = await read_live(client, workspace)
-    plan = make_plan(desired, live, environment="local", lago_url=client.base_url,
-                     workspace_digest=workspace.digest)
+        _live, plan = await read_and_plan(workspace, client, "local", desired=desired)  # what plan runs
+    assert not plan.operations
     render(plan, "text")
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

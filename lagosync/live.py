@@ -203,17 +203,26 @@ async def _empty() -> list:
 # --------------------------------------------------------------------------- read_live
 
 
-async def read_live(client, workspace, *, prune: bool = False) -> LiveState:
+async def read_live(client, workspace, *, prune: bool = False, share: State | None = None) -> LiveState:
     """Read what ``workspace`` manages from Lago (see the module docstring for the budget).
 
     ``prune=True`` always lists every customer and subscription, so managed orgs removed
     from the workspace are found (in the "narrow" mode only declared orgs are read).
+    ``share``: the canonical desired state; a live customer or subscription equal to its desired
+    one is that same object (in sync, the usual case, one copy of each is held, not two; nothing
+    mutates canonical objects once built).
     """
     with frozen_heap():
-        return await _read_live(client, workspace, prune=prune)
+        return await _read_live(client, workspace, prune=prune, share=share or {})
 
 
-async def _read_live(client, workspace, *, prune: bool) -> LiveState:
+def _shared(obj: dict, kind: str, key: str, share: State) -> dict:
+    """``obj``, or the equal desired object of ``share`` (read_live's ``share``)."""
+    desired = (share.get(kind) or {}).get(key)
+    return desired if desired is not None and desired == obj else obj
+
+
+async def _read_live(client, workspace, *, prune: bool, share: State) -> LiveState:
     desired: Mapping[str, Mapping[str, Mapping[str, Any]]] = workspace.desired or {}
     declared_customers: Mapping[str, Mapping[str, Any]] = desired.get("customer") or {}
     declared_coupons = sorted((desired.get("coupon") or {}).keys())
@@ -250,6 +259,7 @@ async def _read_live(client, workspace, *, prune: bool) -> LiveState:
     narrow_cost = 2 * len(set(declared_customers) | set(migrate_from)) + 2 * len(fact_plans)
     narrow = not prune and narrow_cost + NARROW_MARGIN < wide_cost
     probes: dict[str, tuple[int, int]] = {}
+    customer_pages: _CustomerPages | None = None
     # the plans' fixed charges are read meanwhile: they need only the plan list
     fixed_charges = asyncio.ensure_future(_fixed_charge_bodies(client, desired, index))
     try:
@@ -258,9 +268,10 @@ async def _read_live(client, workspace, *, prune: bool) -> LiveState:
             to_read = {**{u: {} for u in migrate_from}, **declared_customers}
             customers, subscriptions, probes = await _read_narrow(client, to_read, index, fact_plans)
         else:
-            keep = _Sparse()
+            keep = _Sparse([declared_customers, desired.get("subscription") or {}])
+            customer_pages = _CustomerPages(declared_customers, keep, share)
             customers, subscriptions = await asyncio.gather(
-                client.list_all("/customers", "customers", keep=keep, first=customers_first)
+                client.list_all("/customers", "customers", keep=customer_pages, first=customers_first)
                 if customer_total else _empty(),
                 client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES), keep=keep,
                                 first=subs_first) if sub_total else _empty(),
@@ -293,9 +304,10 @@ async def _read_live(client, workspace, *, prune: bool) -> LiveState:
     _plans_into(index, plans, state, raw, facts)
     facts.unused_versions = unused
     _fixed_charges_into(fixed_bodies, state, raw)
-    _customers_into(customers, declared_customers, state, raw, facts)
+    _customers_into(customers, declared_customers, state, raw, facts,
+                    customer_pages.canonical if customer_pages is not None else {}, share)
     _subscriptions_into(subscriptions, index, state, raw, facts, count_facts=not narrow,
-                        declared=desired.get("subscription") or {})
+                        declared=desired.get("subscription") or {}, share=share)
     if narrow:
         for logical, (active, ever) in probes.items():
             if active:
@@ -333,10 +345,29 @@ class _Sparse:
         "plan_amount_currency", "previous_plan_code",
     })
 
-    def __init__(self) -> None:
+    def __init__(self, declared: Iterable[Any] = ()) -> None:
+        """``declared``: workspace objects whose short strings the live ones then share (an org's
+        external_id, name, plan code: the same text read from the YAML and from Lago)."""
         self._strings: dict[str, str] = {}
+        self._learn(list(declared))
+
+    def _learn(self, values: list[Any]) -> None:
+        strings, short = self._strings, self.SHORT
+        while values:
+            value = values.pop()
+            kind = type(value)
+            if kind is str:
+                if len(value) <= short:
+                    strings.setdefault(value, value)
+            elif kind is dict:
+                values.extend(value.values())
+            elif kind is list:
+                values.extend(value)
 
     def __call__(self, obj: dict) -> dict:
+        return self.sparse(obj)
+
+    def sparse(self, obj: dict) -> dict:
         strings = self._strings
         short = self.SHORT
         not_read = self.NOT_READ
@@ -351,11 +382,33 @@ class _Sparse:
             elif value is None:
                 continue
             elif kind is dict:
-                value = self(value)
+                value = self.sparse(value)
             elif kind is list:
-                value = [self(item) if type(item) is dict else item for item in value]
+                value = [self.sparse(item) if type(item) is dict else item for item in value]
             out[key] = value
         return out
+
+
+class _CustomerPages(_Sparse):
+    """Listed customers kept sparse and also made canonical as each page arrives, so that work runs
+    while the next pages are on their way rather than after the last one (``_customers_into`` uses it)."""
+
+    def __init__(self, declared: Mapping[str, Mapping[str, Any]], strings: _Sparse, share: State) -> None:
+        super().__init__()
+        self._strings = strings._strings  # one set of shared strings for both lists
+        self.declared = declared
+        self.share = share
+        # id() of a kept customer -> (that customer, its canonical form): holding the customer keeps
+        # the id its own, even for a duplicate the list drops
+        self.canonical: dict[int, tuple[dict, dict]] = {}
+
+    def __call__(self, obj: dict) -> dict:
+        kept = self.sparse(obj)
+        ext = kept.get("external_id")
+        if isinstance(ext, str) and ext:  # else _require_keys words it
+            canonical = from_api("customer", kept, declared=_customer_template(self.declared, ext))
+            self.canonical[id(kept)] = (kept, _shared(canonical, "customer", ext, self.share))
+        return kept
 
 
 def _applied_coupons_into(applied, desired, state: State, facts: LiveFacts) -> None:
@@ -503,15 +556,24 @@ def _fixed_charges_into(bodies: list[tuple[str, dict | None]], state: State, raw
         raw["plan"][logical] = {**raw["plan"][logical], "fixed_charges": items}
 
 
-def _customers_into(customers, declared, state: State, raw, facts: LiveFacts) -> None:
+def _customer_template(declared: Mapping[str, Mapping[str, Any]], ext: str) -> Mapping[str, Any] | None:
+    """The declared org that selects the fields of live customer ``ext`` (from_api's ``declared``)."""
+    template = declared.get(ext)
+    if template is not None and template.get("ensure") == "absent":
+        return None  # to be deleted: show the whole org, not only declared fields
+    return template
+
+
+def _customers_into(customers, declared, state: State, raw, facts: LiveFacts,
+                    canonical: Mapping[int, tuple[dict, dict]], share: State) -> None:
+    """``canonical``: what ``_CustomerPages`` made of each listed customer already (by id())."""
     for obj in customers:
         ext = obj.get("external_id")
         if not ext:
             continue
-        template = declared.get(ext)
-        if template is not None and template.get("ensure") == "absent":
-            template = None  # to be deleted: show the whole org, not only declared fields
-        state["customer"][ext] = from_api("customer", obj, declared=template)
+        kept, done = canonical.get(id(obj), (None, None))
+        state["customer"][ext] = done if kept is obj and done is not None else _shared(from_api(
+            "customer", obj, declared=_customer_template(declared, ext)), "customer", ext, share)
         raw["customer"][ext] = obj
         for entry in obj.get("metadata") if isinstance(obj.get("metadata"), list) else []:
             if not isinstance(entry, Mapping):
@@ -521,7 +583,8 @@ def _customers_into(customers, declared, state: State, raw, facts: LiveFacts) ->
 
 
 def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, facts: LiveFacts,
-                        *, count_facts: bool, declared: Mapping[str, Mapping[str, Any]]) -> None:
+                        *, count_facts: bool, declared: Mapping[str, Mapping[str, Any]],
+                        share: State) -> None:
     rows: dict[str, dict[str, dict]] = {}  # external_id -> status -> row
     for sub in subscriptions:
         status = sub.get("status") or "active"
@@ -542,7 +605,7 @@ def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, fac
             template = None  # to be terminated: show the whole subscription
         canonical = from_api("subscription", row, declared=template)
         canonical["plan_code"] = index.declared_code(row.get("plan_code"))
-        state["subscription"][ext] = canonical
+        state["subscription"][ext] = _shared(canonical, "subscription", ext, share)
         raw["subscription"][ext] = row
         if "active" in by_status:
             next_code = row.get("next_plan_code") or (by_status.get("pending") or {}).get("plan_code")

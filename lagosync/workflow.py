@@ -73,9 +73,9 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
     ``usage``: read the affected subscriptions' current usage for the price impact (off for drift and
     for apply's check after writing, which only need to know whether anything is left to do).
     """
-    live = await read_live(client, workspace, prune=prune if read_wide is None else read_wide)
     if desired is None:
         desired = desired_state(workspace)
+    live = await read_live(client, workspace, prune=prune if read_wide is None else read_wide, share=desired)
     plan = make_plan(desired, live, prune=prune, environment=env_name,
                      lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest,
                      directives=directives_of(workspace, client))

@@ -399,6 +399,9 @@ _STR_TAG = _YAML_TAG + "str"
 _CONSTRUCTED = {_YAML_TAG + t: getattr(SafeConstructor, "construct_yaml_" + t) for t in ("int", "float", "bool")}
 _NULL_TAG = _YAML_TAG + "null"
 _NO_KEY = object()  # a mapping waiting for its next key
+# one str per distinct short string (keys, currencies, plan codes, metadata keys): a large orgs.yaml
+# repeats the same few thousands of times
+_SHARED_STR = 32
 
 
 class _GiveUp(Exception):
@@ -450,13 +453,15 @@ def _fast_values(text: str) -> Any:
         root: Any = None
         stack: list[Any] = []  # open collections
         keys: list[Any] = []  # per open collection: a mapping's pending key (_NO_KEY when none)
-        names: dict[str, str] = {}
+        names: dict[str, str] = {}  # the shared short strings
         documents = 0
         while True:
             event = get()
             kind = type(event)
             if kind is ScalarEvent:
                 value, is_str = _fast_scalar(event)
+                if is_str and len(value) <= _SHARED_STR:
+                    value = names.setdefault(value, value)
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 if event.anchor is not None or event.tag is not None or len(stack) >= _FAST_DEPTH:
                     raise _GiveUp
@@ -487,8 +492,7 @@ def _fast_values(text: str) -> Any:
                     if key is _NO_KEY:
                         if not is_str or value in top:  # a non-string or repeated key
                             raise _GiveUp
-                        # one str per distinct key: a large orgs.yaml repeats the same few keys
-                        keys[-1] = names.setdefault(value, value)
+                        keys[-1] = value
                     else:
                         top[key] = value
                         keys[-1] = _NO_KEY

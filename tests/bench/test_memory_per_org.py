@@ -20,18 +20,16 @@ from lagosync.applier import apply_async
 from lagosync.client import LagoClient
 from lagosync.client.connect import LOCAL_API_KEY, LOCAL_BASE_URL
 from lagosync.emulator import Emulator, EmulatorTransport
-from lagosync.live import read_live
-from lagosync.planner import make_plan
 from lagosync.render import render
-from lagosync.workflow import desired_state
+from lagosync.workflow import desired_state, read_and_plan
 from lagosync.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parents[2]
 PLANS = ("starter", "professional", "enterprise", "trial", "founders_friend")
 KIB = 1024
 # per org, at the margin between 200 and 2,000 orgs
-PEAK_PER_ORG = 14 * KIB  # measured 6.2 KiB (the live objects, sparse, and the workspace)
-HELD_PER_ORG = 14 * KIB  # measured 6.5 KiB (raw and canonical live objects, the workspace)
+PEAK_PER_ORG = 10 * KIB  # measured 5.2 KiB (the workspace, the sparse raw live objects)
+HELD_PER_ORG = 10 * KIB  # measured 5.2 KiB (objects in sync are held once, shared with the desired state)
 
 
 def _workspace(root: Path, n: int) -> Path:
@@ -56,9 +54,8 @@ async def _traced_plan(root: Path, emulator: Emulator) -> tuple[int, int]:
     try:
         workspace = load_workspace(root)
         desired = desired_state(workspace)
-        async with _client(emulator) as client:
-            live = await read_live(client, workspace)
-        plan = make_plan(desired, live, environment="local", workspace_digest=workspace.digest)
+        async with _client(emulator) as client:  # the one planning path of plan, apply and drift
+            _live, plan = await read_and_plan(workspace, client, "local", desired=desired)
         render(plan, "text")
         assert not plan.operations  # in sync: what is measured is the common CI case
         held, peak = tracemalloc.get_traced_memory()

@@ -366,3 +366,21 @@ def test_the_fields_the_sparse_read_drops_are_read_nowhere():
     assert named == {}
     assert {"lago_id", "metadata", "taxes", "plan_code", "next_plan_code", "status", "created_at",
             "current_billing_period_ending_at", "downgrade_plan_date"}.isdisjoint(_Sparse.NOT_READ)
+
+
+def test_objects_in_sync_are_shared_with_the_desired_state(big_org):
+    # read_and_plan passes the canonical desired state: a live customer or subscription equal to its
+    # desired one is that very object (one copy held, not two), one that differs is Lago's own
+    desired = big_workspace(N_ORGS)
+    canonical = canonical_state(desired)
+    changed = "org_0003"
+    canonical["customer"][changed] = {**canonical["customer"][changed], "name": "Renamed in the YAML"}
+    live, _ = read(big_org, workspace(**desired), share=canonical)
+    customers, subscriptions = live.state["customer"], live.state["subscription"]
+    assert all(customers[k] is canonical["customer"][k] for k in customers if k != changed)
+    assert all(subscriptions[k] is canonical["subscription"][k] for k in subscriptions)
+    assert customers[changed] is not canonical["customer"][changed]
+    assert customers[changed]["name"] == f"Org {changed}"  # what Lago has
+    without, _ = read(big_org, workspace(**desired))
+    assert without.state == live.state  # the same values either way
+    assert not any(without.state["customer"][k] is canonical["customer"].get(k) for k in customers)
