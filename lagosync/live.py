@@ -268,13 +268,15 @@ async def _read_live(client, workspace, *, prune: bool, share: State) -> LiveSta
             to_read = {**{u: {} for u in migrate_from}, **declared_customers}
             customers, subscriptions, probes = await _read_narrow(client, to_read, index, fact_plans)
         else:
-            keep = _Sparse([declared_customers, desired.get("subscription") or {}])
-            customer_pages = _CustomerPages(declared_customers, keep, share)
+            # subscriptions are made canonical after the read: their plan's declared code depends on
+            # the versions found unused (skip_unused_versions), which needs every row
+            subscription_pages = _Sparse(desired.get("subscription") or {})
+            customer_pages = _CustomerPages(declared_customers, subscription_pages, share)
             customers, subscriptions = await asyncio.gather(
                 client.list_all("/customers", "customers", keep=customer_pages, first=customers_first)
                 if customer_total else _empty(),
-                client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES), keep=keep,
-                                first=subs_first) if sub_total else _empty(),
+                client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES),
+                                keep=subscription_pages, first=subs_first) if sub_total else _empty(),
             )
         fixed_bodies = await fixed_charges
     finally:
@@ -345,46 +347,51 @@ class _Sparse:
         "plan_amount_currency", "previous_plan_code",
     })
 
-    def __init__(self, declared: Iterable[Any] = ()) -> None:
-        """``declared``: workspace objects whose short strings the live ones then share (an org's
-        external_id, name, plan code: the same text read from the YAML and from Lago)."""
+    def __init__(self, declared: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """``declared``: the workspace's objects of this list by external_id; a kept object's text
+        equal to its declared one's is held once (an org's name, email, plan code: the same text read
+        from the YAML and from Lago)."""
         self._strings: dict[str, str] = {}
-        self._learn(list(declared))
+        self.declared = declared or {}
 
-    def _learn(self, values: list[Any]) -> None:
-        strings, short = self._strings, self.SHORT
-        while values:
-            value = values.pop()
-            kind = type(value)
-            if kind is str:
-                if len(value) <= short:
-                    strings.setdefault(value, value)
-            elif kind is dict:
-                values.extend(value.values())
-            elif kind is list:
-                values.extend(value)
+    def _adopt(self, kept: dict) -> None:
+        declared = self.declared.get(kept.get("external_id"))  # type: ignore[arg-type]
+        if not declared:
+            return
+        for key, value in kept.items():
+            if type(value) is str:
+                mine = declared.get(key)
+                if mine == value:
+                    kept[key] = mine
+        entries = declared.get("metadata")
+        if type(entries) is list and type(kept.get("metadata")) is list:
+            by_key = {e.get("key"): e for e in entries if type(e) is dict}
+            for entry in kept["metadata"]:
+                mine = by_key.get(entry.get("key"))
+                if mine is not None:
+                    entry["key"] = mine["key"]
+                    if mine.get("value") == entry.get("value"):
+                        entry["value"] = mine["value"]
 
     def __call__(self, obj: dict) -> dict:
-        return self.sparse(obj)
+        kept = self.sparse(obj)
+        self._adopt(kept)
+        return kept
 
     def sparse(self, obj: dict) -> dict:
-        strings = self._strings
-        short = self.SHORT
-        not_read = self.NOT_READ
+        strings, short, not_read, sparse = self._strings, self.SHORT, self.NOT_READ, self.sparse
         out = {}
         for key, value in obj.items():
-            if key in not_read:
+            if value is None or key in not_read:
                 continue
             kind = type(value)
             if kind is str:
                 if len(value) <= short:
                     value = strings.setdefault(value, value)
-            elif value is None:
-                continue
             elif kind is dict:
-                value = self.sparse(value)
+                value = sparse(value)
             elif kind is list:
-                value = [self.sparse(item) if type(item) is dict else item for item in value]
+                value = [sparse(item) if type(item) is dict else item for item in value]
             out[key] = value
         return out
 
@@ -394,21 +401,21 @@ class _CustomerPages(_Sparse):
     while the next pages are on their way rather than after the last one (``_customers_into`` uses it)."""
 
     def __init__(self, declared: Mapping[str, Mapping[str, Any]], strings: _Sparse, share: State) -> None:
-        super().__init__()
+        super().__init__(declared)
         self._strings = strings._strings  # one set of shared strings for both lists
-        self.declared = declared
         self.share = share
         # id() of a kept customer -> (that customer, its canonical form): holding the customer keeps
         # the id its own, even for a duplicate the list drops
         self.canonical: dict[int, tuple[dict, dict]] = {}
 
     def __call__(self, obj: dict) -> dict:
-        kept = self.sparse(obj)
+        kept = super().__call__(obj)
         ext = kept.get("external_id")
         if isinstance(ext, str) and ext:  # else _require_keys words it
             canonical = from_api("customer", kept, declared=_customer_template(self.declared, ext))
             self.canonical[id(kept)] = (kept, _shared(canonical, "customer", ext, self.share))
         return kept
+
 
 
 def _applied_coupons_into(applied, desired, state: State, facts: LiveFacts) -> None:
@@ -582,6 +589,18 @@ def _customers_into(customers, declared, state: State, raw, facts: LiveFacts,
                 facts.managed["customer"].add(ext)
 
 
+def _subscription_canonical(row: dict, ext: str, declared: Mapping[str, Mapping[str, Any]], index: _PlanIndex,
+                            share: State) -> dict:
+    """The canonical form of a live subscription row (its plan as the declared code), shared with the
+    desired one when equal."""
+    template = declared.get(ext)
+    if template is not None and template.get("ensure") == "absent":
+        template = None  # to be terminated: show the whole subscription
+    canonical = from_api("subscription", row, declared=template)
+    canonical["plan_code"] = index.declared_code(row.get("plan_code"))
+    return _shared(canonical, "subscription", ext, share)
+
+
 def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, facts: LiveFacts,
                         *, count_facts: bool, declared: Mapping[str, Mapping[str, Any]],
                         share: State) -> None:
@@ -600,12 +619,7 @@ def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, fac
         # lago-behaviour#subscription-shared-external-id: a downgraded subscription and its pending successor share the external_id;
         # the active row is the state, the pending one is the scheduled downgrade
         row = by_status.get("active") or by_status["pending"]
-        template = declared.get(ext)
-        if template is not None and template.get("ensure") == "absent":
-            template = None  # to be terminated: show the whole subscription
-        canonical = from_api("subscription", row, declared=template)
-        canonical["plan_code"] = index.declared_code(row.get("plan_code"))
-        state["subscription"][ext] = _shared(canonical, "subscription", ext, share)
+        state["subscription"][ext] = _subscription_canonical(row, ext, declared, index, share)
         raw["subscription"][ext] = row
         if "active" in by_status:
             next_code = row.get("next_plan_code") or (by_status.get("pending") or {}).get("plan_code")

@@ -179,10 +179,13 @@ def _tax_codes(obj: Mapping[str, Any], *, api: bool) -> list[str]:
 # --------------------------------------------------------------------------- helpers
 
 
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def fingerprint(canonical: Any) -> str:
-    """Stable sha256 (hex) of a canonical object: JSON with sorted keys, no whitespace."""
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """Stable sha256 (hex) of a canonical object: JSON with sorted keys, no whitespace (one encoder
+    for every call: a plan fingerprints every live object)."""
+    return hashlib.sha256(_FINGERPRINT_JSON.encode(canonical).encode("utf-8")).hexdigest()
 
 
 def yearly_amount_cents(plan: Mapping[str, Any]) -> int:

@@ -76,6 +76,8 @@ def view(obj: dict[str, Any]) -> dict[str, Any]:
 def field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     """Changes between two canonical objects. A top-level key the desired side does not carry is
     not managed (e.g. a customer field the YAML does not declare) and is never a change."""
+    if before is after:  # one object: read_live shares a live object in sync with its desired one
+        return []
     changes: list[Change] = []
     for key in sorted(after):
         if key in before:

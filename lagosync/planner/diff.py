@@ -17,6 +17,8 @@ _MISSING = object()
 
 def same(a: Any, b: Any) -> bool:
     """Equality that never confuses ``True`` with ``1`` or ``0`` with ``False``."""
+    if a is b:  # one object (read_live shares the live objects in sync with the desired ones)
+        return True
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
