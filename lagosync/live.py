@@ -354,31 +354,11 @@ class _Sparse:
         self._strings: dict[str, str] = {}
         self.declared = declared or {}
 
-    def _adopt(self, kept: dict) -> None:
-        declared = self.declared.get(kept.get("external_id"))  # type: ignore[arg-type]
-        if not declared:
-            return
-        for key, value in kept.items():
-            if type(value) is str:
-                mine = declared.get(key)
-                if mine == value:
-                    kept[key] = mine
-        entries = declared.get("metadata")
-        if type(entries) is list and type(kept.get("metadata")) is list:
-            by_key = {e.get("key"): e for e in entries if type(e) is dict}
-            for entry in kept["metadata"]:
-                mine = by_key.get(entry.get("key"))
-                if mine is not None:
-                    entry["key"] = mine["key"]
-                    if mine.get("value") == entry.get("value"):
-                        entry["value"] = mine["value"]
-
     def __call__(self, obj: dict) -> dict:
-        kept = self.sparse(obj)
-        self._adopt(kept)
-        return kept
+        return self.sparse(obj, self.declared.get(obj.get("external_id")))  # type: ignore[arg-type]
 
-    def sparse(self, obj: dict) -> dict:
+    def sparse(self, obj: dict, declared: Mapping[str, Any] | None = None) -> dict:
+        """``obj`` kept sparse; a text equal to the ``declared`` object's (the workspace's) is its str."""
         strings, short, not_read, sparse = self._strings, self.SHORT, self.NOT_READ, self.sparse
         out = {}
         for key, value in obj.items():
@@ -386,12 +366,21 @@ class _Sparse:
                 continue
             kind = type(value)
             if kind is str:
-                if len(value) <= short:
+                mine = declared.get(key) if declared is not None else None
+                if mine == value:
+                    value = mine
+                elif len(value) <= short:
                     value = strings.setdefault(value, value)
             elif kind is dict:
                 value = sparse(value)
             elif kind is list:
-                value = [sparse(item) if type(item) is dict else item for item in value]
+                entries = declared.get(key) if declared is not None else None
+                if type(entries) is list:  # an org's metadata: its entries by key
+                    by_key = {e.get("key"): e for e in entries if type(e) is dict}
+                    value = [sparse(item, by_key.get(item.get("key"))) if type(item) is dict else item
+                             for item in value]
+                else:
+                    value = [sparse(item) if type(item) is dict else item for item in value]
             out[key] = value
         return out
 
