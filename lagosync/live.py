@@ -217,9 +217,21 @@ async def read_live(client, workspace, *, prune: bool = False, share: State | No
 
 
 def _shared(obj: dict, kind: str, key: str, share: State) -> dict:
-    """``obj``, or the equal desired object of ``share`` (read_live's ``share``)."""
+    """``obj``, or the equal desired object of ``share`` (read_live's ``share``): equal as the planner
+    compares (``same``: True is not 1), since the planner takes one object for no change."""
     desired = (share.get(kind) or {}).get(key)
-    return desired if desired is not None and desired == obj else obj
+    return desired if desired is not None and desired == obj and _same_types(desired, obj) else obj
+
+
+def _same_types(a: Any, b: Any) -> bool:
+    """Two values already ``==``: of the same type all the way down (so ``same`` holds too)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return all(_same_types(value, b[key]) for key, value in a.items())
+    if type(a) is list:
+        return all(_same_types(x, y) for x, y in zip(a, b, strict=True))
+    return True
 
 
 async def _read_live(client, workspace, *, prune: bool, share: State) -> LiveState:

@@ -29,6 +29,11 @@ class EmulatorCrash(BaseException):  # noqa: N818 - it models a process death, n
     """
 
 
+# methods that change nothing: answered as of their arrival, their latency includes the emulator's
+# own work (transport and server, lago-behaviour#emulator-latency)
+READS = frozenset({"GET", "HEAD"})
+
+
 @dataclass
 class Faults:
     seed: int = 0

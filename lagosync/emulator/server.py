@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..errors import UserError
 from .core import Emulator
 from .dblock import hold_for_serving
-from .faults import COMMIT_DROP, DROP, OK, Faults
+from .faults import COMMIT_DROP, DROP, OK, READS, Faults
 
 
 def _handler_class(emulator: Emulator, faults: Faults | None):
@@ -43,6 +43,10 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
                 decision = faults.decide(self.command, parts.path)
                 extra = faults.response_headers()  # as of the request's arrival
                 delay, arrived = faults.delay(), faults.clock()
+                read = self.command in READS  # answered as of arrival, held for the rest (transport.py)
+                if delay and not read:
+                    faults.sleep(delay)
+                    delay = 0.0
                 if decision == DROP or (decision != COMMIT_DROP and decision != OK):
                     if delay:
                         faults.sleep(delay)
@@ -58,8 +62,8 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
                 return self._send(500, {"content-type": "text/html"}, b"<html><body>Internal Server Error</body></html>")
             if faults is not None:
                 faults.after_response(self.command, resp.status)
-                # latency: from the request's arrival to its answer, this work included (as a remote
-                # server's is), so the emulator's own CPU does not add to what was asked
+                # a read's latency: from its arrival to its answer, this work included (a write's was
+                # waited before it was handled)
                 left = delay - (faults.clock() - arrived)
                 if left > 0:
                     faults.sleep(left)

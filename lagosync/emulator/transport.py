@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from .core import Emulator
-from .faults import COMMIT_DROP, DROP, OK, EmulatorCrash, Faults
+from .faults import COMMIT_DROP, DROP, OK, READS, EmulatorCrash, Faults
 
 
 class EmulatorTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
@@ -45,33 +45,43 @@ class EmulatorTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         headers = {**resp.headers, **extra} if extra else resp.headers
         return httpx.Response(resp.status, headers=headers, content=resp.body, request=request)
 
-    # Latency is the time from a request's arrival to its answer, the emulator's own work included (as
-    # a remote server's is): the answer is computed first, then held for what is left of the latency.
+    # Latency (lago-behaviour#emulator-latency): a write is handled once its latency has passed (it
+    # lands as late as a slow server may apply it: after a client timeout, even after the retry); a
+    # read is answered as of its arrival and held for what is left of the latency, so the emulator's
+    # own work is part of the latency asked, not added to it.
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
         decision, extra = self._pre(request)
         faults = self.faults
-        if faults is None:
+        delay = faults.delay() if faults is not None else 0.0
+        if not delay:
             return self._call(request, decision, extra)
-        delay, arrived = faults.delay(), faults.clock()
-        try:
+        assert faults is not None
+        if request.method not in READS:
+            faults.sleep(delay)
             return self._call(request, decision, extra)
-        finally:
-            left = delay - (faults.clock() - arrived)
-            if left > 0:
-                faults.sleep(left)
+        arrived = faults.clock()
+        response = self._call(request, decision, extra)
+        left = delay - (faults.clock() - arrived)
+        if left > 0:
+            faults.sleep(left)
+        return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         decision, extra = self._pre(request)
         faults = self.faults
-        if faults is None:
+        delay = faults.delay() if faults is not None else 0.0
+        if not delay:
             return self._call(request, decision, extra)
-        delay, arrived = faults.delay(), faults.clock()
-        try:
+        assert faults is not None
+        if request.method not in READS:
+            await asyncio.sleep(delay)
             return self._call(request, decision, extra)
-        finally:
-            left = delay - (faults.clock() - arrived)
-            if left > 0:
-                await asyncio.sleep(left)
+        arrived = faults.clock()
+        response = self._call(request, decision, extra)
+        left = delay - (faults.clock() - arrived)
+        if left > 0:
+            await asyncio.sleep(left)
+        return response

@@ -315,14 +315,21 @@ def test_persistent_timeouts_give_up_with_a_clear_message(served):
 
 
 def test_timeout_on_a_create_does_not_create_it_twice(served):
-    """The timed-out POST still lands later on the server; the retry checks by code first."""
-    url, emulator = served(SlowFirst(1, 0.5, match=only_posts))
+    """The timed-out POST still lands later on the server (lago-behaviour#emulator-latency: a write is
+    handled once its latency has passed); the retry checks by code first."""
+    faults = SlowFirst(1, 0.5, match=only_posts)
+    answers: list[tuple[str, int]] = []
+    after = faults.after_response
+    faults.after_response = lambda method, status: answers.append((method, status)) or after(method, status)
+    url, emulator = served(faults)
     c = socket_client(url, timeout=0.15)
     created = run(c.create_billable_metric(metric("api_calls")))
     assert created["code"] == "api_calls"
     time.sleep(0.6)  # let the slow first POST finish on the server (it is answered 422 value_already_exist)
     clean = socket_client(url)
     assert [m["code"] for m in run(clean.list_billable_metrics())] == ["api_calls"]
+    # the retry created it, then the first POST landed late and was refused: created exactly once
+    assert [a for a in answers if a[0] == "POST"] == [("POST", 200), ("POST", 422)]
 
 
 def test_socket_faults_drop_commit_drop_503_429_create_exactly_once(served):

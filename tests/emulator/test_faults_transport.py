@@ -99,6 +99,17 @@ def test_latency_uses_the_injected_sleep():
     assert len(slept) == 2 and all(0.2 < s <= 0.25 for s in slept)
 
 
+def test_a_write_waits_its_latency_before_it_lands():
+    # lago-behaviour#emulator-latency: a write is handled once its latency has passed
+    emu = Emulator(api_key=KEY)
+    seen: list[int] = []
+    faults = Faults(latency=0.25, sleep=lambda s: seen.append(len(list(emu.store.all("tax")))))
+    c = client(emu, faults)
+    r = c.post("/taxes", json={"tax": {"code": "vat", "name": "VAT", "rate": "20"}})
+    assert r.status_code == 200
+    assert seen == [0]  # the sleep came before the tax existed
+
+
 def test_latency_includes_the_emulators_own_work():
     # the latency asked is the time to the answer: the emulator's own work is part of it, not added
     ticks = iter([10.0, 10.1, 20.0, 20.3])  # arrival, answer computed (0.1 s; then 0.3 s)

@@ -381,6 +381,11 @@ def test_objects_in_sync_are_shared_with_the_desired_state(big_org):
     assert all(subscriptions[k] is canonical["subscription"][k] for k in subscriptions)
     assert customers[changed] is not canonical["customer"][changed]
     assert customers[changed]["name"] == f"Org {changed}"  # what Lago has
+    # equal for Python (True == 1) is not equal for the planner: such an object is not shared
+    from lagosync.live import _shared
+    live_obj, desired_obj = {"a": True}, {"a": 1}
+    assert _shared(live_obj, "customer", "x", {"customer": {"x": desired_obj}}) is live_obj
+    assert _shared(live_obj, "customer", "x", {"customer": {"x": {"a": True}}}) is not live_obj
     without, _ = read(big_org, workspace(**desired))
     assert without.state == live.state  # the same values either way
     assert not any(without.state["customer"][k] is canonical["customer"].get(k) for k in customers)
