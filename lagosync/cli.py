@@ -576,7 +576,7 @@ def emulator_group() -> None:
 @click.option("--api-key", default="lago-local-key", show_default=True, help="The API key clients must send.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault injection.")
 @click.option("--latency", default=0.0, type=float,
-              help="Seconds from a request's arrival to its answer (the emulator's own work included).")
+              help="Seconds from a request's arrival to its answer (a write lands once they have passed).")
 @click.option("--p429", default=0.0, type=float, help="Probability of a 429 with Retry-After.")
 @click.option("--p500", default=0.0, type=float, help="Probability of a 500.")
 @click.option("--p503", default=0.0, type=float, help="Probability of a 503.")
