@@ -282,8 +282,9 @@ async def _read_live(client, workspace, *, prune: bool, share: State) -> LiveSta
         else:
             # subscriptions are made canonical after the read: their plan's declared code depends on
             # the versions found unused (skip_unused_versions), which needs every row
-            subscription_pages = _Sparse(desired.get("subscription") or {})
-            customer_pages = _CustomerPages(declared_customers, subscription_pages, share)
+            strings: dict[str, str] = {}
+            subscription_pages = _Sparse(desired.get("subscription") or {}, strings)
+            customer_pages = _CustomerPages(declared_customers, strings, share)
             customers, subscriptions = await asyncio.gather(
                 client.list_all("/customers", "customers", keep=customer_pages, first=customers_first)
                 if customer_total else _empty(),
@@ -359,11 +360,12 @@ class _Sparse:
         "plan_amount_currency", "previous_plan_code",
     })
 
-    def __init__(self, declared: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(self, declared: Mapping[str, Mapping[str, Any]] | None = None,
+                 strings: dict[str, str] | None = None) -> None:
         """``declared``: the workspace's objects of this list by external_id; a kept object's text
         equal to its declared one's is held once (an org's name, email, plan code: the same text read
-        from the YAML and from Lago)."""
-        self._strings: dict[str, str] = {}
+        from the YAML and from Lago). ``strings``: the shared short strings (one set for both lists)."""
+        self._strings: dict[str, str] = strings if strings is not None else {}
         self.declared = declared or {}
 
     def __call__(self, obj: dict) -> dict:
@@ -401,9 +403,8 @@ class _CustomerPages(_Sparse):
     """Listed customers kept sparse and also made canonical as each page arrives, so that work runs
     while the next pages are on their way rather than after the last one (``_customers_into`` uses it)."""
 
-    def __init__(self, declared: Mapping[str, Mapping[str, Any]], strings: _Sparse, share: State) -> None:
-        super().__init__(declared)
-        self._strings = strings._strings  # one set of shared strings for both lists
+    def __init__(self, declared: Mapping[str, Mapping[str, Any]], strings: dict[str, str], share: State) -> None:
+        super().__init__(declared, strings)
         self.share = share
         # id() of a kept customer -> (that customer, its canonical form): holding the customer keeps
         # the id its own, even for a duplicate the list drops
@@ -413,10 +414,9 @@ class _CustomerPages(_Sparse):
         kept = super().__call__(obj)
         ext = kept.get("external_id")
         if isinstance(ext, str) and ext:  # else _require_keys words it
-            canonical = from_api("customer", kept, declared=_customer_template(self.declared, ext))
+            canonical = from_api("customer", kept, declared=_template(self.declared, ext))
             self.canonical[id(kept)] = (kept, _shared(canonical, "customer", ext, self.share))
         return kept
-
 
 
 def _applied_coupons_into(applied, desired, state: State, facts: LiveFacts) -> None:
@@ -564,11 +564,12 @@ def _fixed_charges_into(bodies: list[tuple[str, dict | None]], state: State, raw
         raw["plan"][logical] = {**raw["plan"][logical], "fixed_charges": items}
 
 
-def _customer_template(declared: Mapping[str, Mapping[str, Any]], ext: str) -> Mapping[str, Any] | None:
-    """The declared org that selects the fields of live customer ``ext`` (from_api's ``declared``)."""
+def _template(declared: Mapping[str, Mapping[str, Any]], ext: str) -> Mapping[str, Any] | None:
+    """The declared object that selects the fields of live customer or subscription ``ext``
+    (from_api's ``declared``); none for one to delete or terminate: it is shown whole."""
     template = declared.get(ext)
     if template is not None and template.get("ensure") == "absent":
-        return None  # to be deleted: show the whole org, not only declared fields
+        return None
     return template
 
 
@@ -581,7 +582,7 @@ def _customers_into(customers, declared, state: State, raw, facts: LiveFacts,
             continue
         kept, done = canonical.get(id(obj), (None, None))
         state["customer"][ext] = done if kept is obj and done is not None else _shared(from_api(
-            "customer", obj, declared=_customer_template(declared, ext)), "customer", ext, share)
+            "customer", obj, declared=_template(declared, ext)), "customer", ext, share)
         raw["customer"][ext] = obj
         for entry in obj.get("metadata") if isinstance(obj.get("metadata"), list) else []:
             if not isinstance(entry, Mapping):
@@ -594,10 +595,7 @@ def _subscription_canonical(row: dict, ext: str, declared: Mapping[str, Mapping[
                             share: State) -> dict:
     """The canonical form of a live subscription row (its plan as the declared code), shared with the
     desired one when equal."""
-    template = declared.get(ext)
-    if template is not None and template.get("ensure") == "absent":
-        template = None  # to be terminated: show the whole subscription
-    canonical = from_api("subscription", row, declared=template)
+    canonical = from_api("subscription", row, declared=_template(declared, ext))
     canonical["plan_code"] = index.declared_code(row.get("plan_code"))
     return _shared(canonical, "subscription", ext, share)
 

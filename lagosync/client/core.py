@@ -796,10 +796,13 @@ class LagoClient:
         """Page 1 of a list at the full page size: (items, meta, ``meta.total_count``). A count probe
         whose items ``list_all(..., first=...)`` then reuses instead of asking for them again."""
         items, meta = await self._get_page(path, root, _param_list(params), 1)
+        return items, meta, self._total_count(meta, path)
+
+    def _total_count(self, meta: dict, path: str) -> int:
         total = meta.get("total_count")
         if not isinstance(total, int):
             raise self._bad("GET", self._url(path), "meta has no total_count")
-        return items, meta, total
+        return total
 
     async def list_all(self, path: str, root: str, params: Any = None, *,
                        keep: Callable[[dict], dict] | None = None,
@@ -872,10 +875,7 @@ class LagoClient:
         base = _param_list(params)
         body = await self.request("GET", path, params=base + [("page", "1"), ("per_page", "1")])
         _, meta = self._list_page(body, path, root, 1, 1)
-        total = meta.get("total_count")
-        if not isinstance(total, int):
-            raise self._bad("GET", self._url(path), "meta has no total_count")
-        return total
+        return self._total_count(meta, path)
 
     # ------------------------------------------------------------ generic helpers
     async def _get_or_none(self, path: str, root: str, params: Any = None) -> dict | None:

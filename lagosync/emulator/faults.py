@@ -30,8 +30,29 @@ class EmulatorCrash(BaseException):  # noqa: N818 - it models a process death, n
 
 
 # methods that change nothing: answered as of their arrival, their latency includes the emulator's
-# own work (transport and server, lago-behaviour#emulator-latency)
+# own work (lago-behaviour#emulator-latency)
 READS = frozenset({"GET", "HEAD"})
+
+
+@dataclass
+class Hold:
+    """One request's latency (lago-behaviour#emulator-latency), the one rule of the transport and the
+    server: a write waits all of it before it is handled (``before``); a read is handled at once and
+    waits what is left of it once answered (``after``)."""
+
+    delay: float
+    read: bool
+    arrived: float
+    clock: Callable[[], float]
+
+    def before(self) -> float:
+        return 0.0 if self.read else self.delay
+
+    def after(self) -> float:
+        """What is left of a read's latency now (the clock is read once per call)."""
+        if not self.read or not self.delay:
+            return 0.0
+        return max(0.0, self.delay - (self.clock() - self.arrived))
 
 
 @dataclass
@@ -63,6 +84,11 @@ class Faults:
         if isinstance(self.latency, tuple):
             return self.rng.uniform(*self.latency)
         return float(self.latency or 0.0)
+
+    def hold(self, method: str) -> Hold:
+        """The latency of a request arriving now (after ``decide``: the same random sequence)."""
+        delay = self.delay()
+        return Hold(delay, method in READS, self.clock() if delay else 0.0, self.clock)
 
     def decide(self, method: str, path: str) -> str:
         """The fate of one request (before it is handled)."""

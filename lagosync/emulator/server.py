@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..errors import UserError
 from .core import Emulator
 from .dblock import hold_for_serving
-from .faults import COMMIT_DROP, DROP, OK, READS, Faults
+from .faults import COMMIT_DROP, DROP, OK, Faults
 
 
 def _handler_class(emulator: Emulator, faults: Faults | None):
@@ -42,14 +42,13 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
             if faults is not None:
                 decision = faults.decide(self.command, parts.path)
                 extra = faults.response_headers()  # as of the request's arrival
-                delay, arrived = faults.delay(), faults.clock()
-                read = self.command in READS  # answered as of arrival, held for the rest (transport.py)
-                if delay and not read:
-                    faults.sleep(delay)
-                    delay = 0.0
+                hold = faults.hold(self.command)  # a write waits before, a read after it is answered
+                if hold.before():
+                    faults.sleep(hold.before())
                 if decision == DROP or (decision != COMMIT_DROP and decision != OK):
-                    if delay:
-                        faults.sleep(delay)
+                    left = hold.after()
+                    if left:
+                        faults.sleep(left)
                     if decision == DROP:
                         return self._drop()
                     status, headers, payload = faults.error_response(decision)
@@ -62,10 +61,8 @@ def _handler_class(emulator: Emulator, faults: Faults | None):
                 return self._send(500, {"content-type": "text/html"}, b"<html><body>Internal Server Error</body></html>")
             if faults is not None:
                 faults.after_response(self.command, resp.status)
-                # a read's latency: from its arrival to its answer, this work included (a write's was
-                # waited before it was handled)
-                left = delay - (faults.clock() - arrived)
-                if left > 0:
+                left = hold.after()
+                if left:
                     faults.sleep(left)
             if decision == COMMIT_DROP:
                 return self._drop()

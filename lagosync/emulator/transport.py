@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from .core import Emulator
-from .faults import COMMIT_DROP, DROP, OK, READS, EmulatorCrash, Faults
+from .faults import COMMIT_DROP, DROP, OK, EmulatorCrash, Faults
 
 
 class EmulatorTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
@@ -45,43 +45,32 @@ class EmulatorTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         headers = {**resp.headers, **extra} if extra else resp.headers
         return httpx.Response(resp.status, headers=headers, content=resp.body, request=request)
 
-    # Latency (lago-behaviour#emulator-latency): a write is handled once its latency has passed (it
-    # lands as late as a slow server may apply it: after a client timeout, even after the retry); a
-    # read is answered as of its arrival and held for what is left of the latency, so the emulator's
-    # own work is part of the latency asked, not added to it.
+    # Latency: ``Faults.hold`` (a write waits before it is handled, a read after it is answered).
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
         decision, extra = self._pre(request)
-        faults = self.faults
-        delay = faults.delay() if faults is not None else 0.0
-        if not delay:
+        if self.faults is None:
             return self._call(request, decision, extra)
-        assert faults is not None
-        if request.method not in READS:
-            faults.sleep(delay)
-            return self._call(request, decision, extra)
-        arrived = faults.clock()
+        hold = self.faults.hold(request.method)
+        if hold.before():
+            self.faults.sleep(hold.before())
         response = self._call(request, decision, extra)
-        left = delay - (faults.clock() - arrived)
-        if left > 0:
-            faults.sleep(left)
+        left = hold.after()
+        if left:
+            self.faults.sleep(left)
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         decision, extra = self._pre(request)
-        faults = self.faults
-        delay = faults.delay() if faults is not None else 0.0
-        if not delay:
+        if self.faults is None:
             return self._call(request, decision, extra)
-        assert faults is not None
-        if request.method not in READS:
-            await asyncio.sleep(delay)
-            return self._call(request, decision, extra)
-        arrived = faults.clock()
+        hold = self.faults.hold(request.method)
+        if hold.before():
+            await asyncio.sleep(hold.before())
         response = self._call(request, decision, extra)
-        left = delay - (faults.clock() - arrived)
-        if left > 0:
+        left = hold.after()
+        if left:
             await asyncio.sleep(left)
         return response
