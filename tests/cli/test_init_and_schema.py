@@ -99,15 +99,21 @@ def test_schema_command_writes_into_the_workspace_found_upward(tmp_path, monkeyp
     assert sorted(p.name for p in other.iterdir()) == sorted(p.name for p in (ws / "schemas").iterdir())
 
 
-def test_import_writes_modelines_and_the_missing_schemas(tmp_path):
+def _second_workspace(tmp_path):
+    """An applied `init` workspace, and a second one on the same local Lago holding only lagosync.yaml
+    (no schemas yet)."""
     source = tmp_path / "source"
     assert run("init", str(source)).exit_code == 0
     assert run("apply", "-w", str(source), "--auto-approve").exit_code == 0
-    # a second workspace on the same local Lago: only lagosync.yaml, no schemas yet
     target = tmp_path / "target"
     target.mkdir()
     (target / "lagosync.yaml").write_text("default_environment: local\n")
     (target / ".lagosync").symlink_to(source / ".lagosync")
+    return target
+
+
+def test_import_writes_modelines_and_the_missing_schemas(tmp_path):
+    target = _second_workspace(tmp_path)
     res = run("import", "-w", str(target))
     assert res.exit_code == 0, res.output
     assert "wrote schemas/plans.schema.json" in res.stdout
@@ -117,13 +123,7 @@ def test_import_writes_modelines_and_the_missing_schemas(tmp_path):
 
 
 def test_import_select_of_an_object_lago_does_not_have_exits_1(tmp_path):
-    source = tmp_path / "source"
-    assert run("init", str(source)).exit_code == 0
-    assert run("apply", "-w", str(source), "--auto-approve").exit_code == 0
-    target = tmp_path / "target"
-    target.mkdir()
-    (target / "lagosync.yaml").write_text("default_environment: local\n")
-    (target / ".lagosync").symlink_to(source / ".lagosync")
+    target = _second_workspace(tmp_path)
     res = run("import", "-w", str(target), "--select", "plan:startr", "--select", "metric:api_calls",
               "--select", "customer:org_nobody")
     assert res.exit_code == 1
