@@ -48,7 +48,7 @@ from .model import (
     yearly_amount_cents,
 )
 from .planner.moves import is_user_customer
-from .runtime import frozen_heap
+from .runtime import SharedKeys, frozen_heap
 
 PER_PAGE = 100  # lago-behaviour#pagination (default page size, the one LagoClient.list_all uses)
 SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # lago-behaviour#subscription-statuses
@@ -321,6 +321,8 @@ async def _read_live(client, workspace, *, prune: bool, share: State) -> LiveSta
     _fixed_charges_into(fixed_bodies, state, raw)
     _customers_into(customers, declared_customers, state, raw, facts,
                     customer_pages.canonical if customer_pages is not None else {}, share)
+    if customer_pages is not None:
+        customer_pages.canonical.clear()  # used: the state holds what is kept of them
     _subscriptions_into(subscriptions, index, state, raw, facts, count_facts=not narrow,
                         declared=desired.get("subscription") or {}, share=share)
     if narrow:
@@ -367,14 +369,21 @@ class _Sparse:
         from the YAML and from Lago). ``strings``: the shared short strings (one set for both lists)."""
         self._strings: dict[str, str] = strings if strings is not None else {}
         self.declared = declared or {}
+        # the kept objects' shapes: the listed objects, and the entries of each nested field (metadata...)
+        self._shapes: dict[str, SharedKeys] = {}
 
     def __call__(self, obj: dict) -> dict:
         return self.sparse(obj, self.declared.get(obj.get("external_id")))  # type: ignore[arg-type]
 
-    def sparse(self, obj: dict, declared: Mapping[str, Any] | None = None) -> dict:
-        """``obj`` kept sparse; a text equal to the ``declared`` object's (the workspace's) is its str."""
+    def sparse(self, obj: dict, declared: Mapping[str, Any] | None = None, shape: str = "") -> dict:
+        """``obj`` kept sparse; a text equal to the ``declared`` object's (the workspace's) is its str.
+        ``shape``: the field the object is found in ("" for a listed object); the objects of one shape
+        share their key table (``runtime.SharedKeys``)."""
         strings, short, not_read, sparse = self._strings, self.SHORT, self.NOT_READ, self.sparse
-        out = {}
+        keys = self._shapes.get(shape)
+        if keys is None:
+            keys = self._shapes[shape] = SharedKeys(f"_Kept_{shape or 'object'}")
+        out = keys.new()
         for key, value in obj.items():
             if value is None or key in not_read:
                 continue
@@ -386,15 +395,15 @@ class _Sparse:
                 elif len(value) <= short:
                     value = strings.setdefault(value, value)
             elif kind is dict:
-                value = sparse(value)
+                value = sparse(value, None, key)
             elif kind is list:
                 entries = declared.get(key) if declared is not None else None
                 if type(entries) is list:  # an org's metadata: its entries by key
                     by_key = {e.get("key"): e for e in entries if type(e) is dict}
-                    value = [sparse(item, by_key.get(item.get("key"))) if type(item) is dict else item
+                    value = [sparse(item, by_key.get(item.get("key")), key) if type(item) is dict else item
                              for item in value]
                 else:
-                    value = [sparse(item) if type(item) is dict else item for item in value]
+                    value = [sparse(item, None, key) if type(item) is dict else item for item in value]
             out[key] = value
         return out
 
@@ -603,7 +612,8 @@ def _subscription_canonical(row: dict, ext: str, declared: Mapping[str, Mapping[
 def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, facts: LiveFacts,
                         *, count_facts: bool, declared: Mapping[str, Mapping[str, Any]],
                         share: State) -> None:
-    rows: dict[str, dict[str, dict]] = {}  # external_id -> status -> row
+    active: dict[str, dict] = {}  # external_id -> its active row
+    pending: dict[str, dict] = {}  # external_id -> its pending row
     for sub in subscriptions:
         status = sub.get("status") or "active"
         code = sub.get("plan_code")
@@ -612,16 +622,18 @@ def _subscriptions_into(subscriptions, index: _PlanIndex, state: State, raw, fac
             facts.plan_has_had_subscriptions.add(logical)  # any status locks the plan (lago-behaviour#plan-locked-fields)
             if status == "active":
                 facts.plan_active_subscriptions[logical] = facts.plan_active_subscriptions.get(logical, 0) + 1
-        if status in ("active", "pending"):
-            rows.setdefault(sub["external_id"], {})[status] = sub
-    for ext, by_status in sorted(rows.items()):
+        if status == "active":
+            active[sub["external_id"]] = sub
+        elif status == "pending":
+            pending[sub["external_id"]] = sub
+    for ext in sorted(active.keys() | pending.keys()):
         # lago-behaviour#subscription-shared-external-id: a downgraded subscription and its pending successor share the external_id;
         # the active row is the state, the pending one is the scheduled downgrade
-        row = by_status.get("active") or by_status["pending"]
+        row = active.get(ext) or pending[ext]
         state["subscription"][ext] = _subscription_canonical(row, ext, declared, index, share)
         raw["subscription"][ext] = row
-        if "active" in by_status:
-            next_code = row.get("next_plan_code") or (by_status.get("pending") or {}).get("plan_code")
+        if ext in active:
+            next_code = row.get("next_plan_code") or (pending.get(ext) or {}).get("plan_code")
             declared_next = index.declared_code(next_code) if next_code else None
             if declared_next:
                 facts.pending_downgrades[ext] = declared_next

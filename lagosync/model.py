@@ -28,6 +28,7 @@ from typing import Any
 
 from .errors import UserError
 from .kinds import KINDS, KINDS_BY_NAME, charge_code, fixed_charge_code
+from .runtime import SharedKeys
 
 State = dict[str, dict[str, dict[str, Any]]]
 """kind -> key -> canonical dict."""
@@ -182,10 +183,15 @@ def _tax_codes(obj: Mapping[str, Any], *, api: bool) -> list[str]:
 _FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def fingerprint_digest(canonical: Any) -> bytes:
+    """Stable sha256 of a canonical object: JSON with sorted keys, no whitespace (one encoder for every
+    call: a plan fingerprints every live object)."""
+    return hashlib.sha256(_FINGERPRINT_JSON.encode(canonical).encode("utf-8")).digest()
+
+
 def fingerprint(canonical: Any) -> str:
-    """Stable sha256 (hex) of a canonical object: JSON with sorted keys, no whitespace (one encoder
-    for every call: a plan fingerprints every live object)."""
-    return hashlib.sha256(_FINGERPRINT_JSON.encode(canonical).encode("utf-8")).hexdigest()
+    """``fingerprint_digest`` in hex, as plans write it."""
+    return fingerprint_digest(canonical).hex()
 
 
 def yearly_amount_cents(plan: Mapping[str, Any]) -> int:
@@ -532,6 +538,10 @@ def _scalar_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+# one per org on each side of a large plan: their dicts share their key tables (runtime.SharedKeys)
+_METADATA_ENTRY, _CUSTOMER, _SUBSCRIPTION = (SharedKeys(f"_{n}") for n in ("MetadataEntry", "Customer", "Subscription"))
+
+
 def _customer_metadata(metadata: Any) -> dict[str, dict[str, Any]]:
     """lago-behaviour#customer-metadata: a list of ``{key, value, display_in_invoice}`` (display default false).
 
@@ -553,10 +563,9 @@ def _customer_metadata(metadata: Any) -> dict[str, dict[str, Any]]:
         key = str(key)
         if is_marker_key(key):
             continue
-        out[key] = {
-            "value": None if value is None else _scalar_text(value),
-            "display_in_invoice": bool(display),
-        }
+        entry = out[key] = _METADATA_ENTRY.new()
+        entry["value"] = None if value is None else _scalar_text(value)
+        entry["display_in_invoice"] = bool(display)
     return dict(sorted(out.items()))
 
 
@@ -583,7 +592,7 @@ def _customer(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any] | N
     they are None on both sides (the application may set them; lagosync leaves them alone).
     """
     template = obj if declared is None and not api else declared
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = _CUSTOMER.new()
     for field in _CUSTOMER_BASE:
         if field == "external_id" or template is None or field in template:
             out[field] = _customer_value(field, obj.get(field), None, api, obj)
@@ -607,16 +616,16 @@ def _subscription(obj: Mapping[str, Any], api: bool, declared: Mapping[str, Any]
     subscription nothing declares) Lago's value is kept; not written in YAML, it is None on both sides."""
     ext = obj.get("external_id")
     template = obj if declared is None else declared
-    return {
-        "external_id": ext,
-        "external_customer_id": obj.get("external_customer_id"),
-        "plan_code": obj.get("plan_code"),
-        "name": _text(obj.get("name")),
-        "billing_time": obj.get("billing_time") or "calendar",  # lago-behaviour#subscription-defaults
-        # lago-behaviour#subscription-update: PUT changes ending_at (null clears it)
-        "ending_at": _timestamp(obj.get("ending_at"), f"subscription {ext!r}: ending_at")
-        if "ending_at" in template else None,
-    }
+    out: dict[str, Any] = _SUBSCRIPTION.new()
+    out["external_id"] = ext
+    out["external_customer_id"] = obj.get("external_customer_id")
+    out["plan_code"] = obj.get("plan_code")
+    out["name"] = _text(obj.get("name"))
+    out["billing_time"] = obj.get("billing_time") or "calendar"  # lago-behaviour#subscription-defaults
+    # lago-behaviour#subscription-update: PUT changes ending_at (null clears it)
+    out["ending_at"] = (_timestamp(obj.get("ending_at"), f"subscription {ext!r}: ending_at")
+                        if "ending_at" in template else None)
+    return out
 
 
 # overrides of POST /applied_coupons (lago-behaviour#applied-coupon-overrides-default): unset values default to the coupon's

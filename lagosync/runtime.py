@@ -34,3 +34,22 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+class SharedKeys:
+    """Dicts of one shape (the objects of one list, the entries of one nested list) that share their
+    key table, as the attribute dicts of one class's instances do (CPython's key-sharing dictionaries,
+    PEP 412): a dict of 13 keys then holds about 190 bytes instead of 460, which matters for what a
+    read of 100,000 orgs keeps. They are plain ``dict``\\ s in every other respect; one changed later
+    (a key deleted, many new keys) only stops sharing, and another Python merely shares less.
+
+    ``new()`` gives an empty dict of the shape, to be filled by item assignment in a stable order
+    (``dict.update`` on it would give up the sharing for the whole shape)."""
+
+    __slots__ = ("_cls",)
+
+    def __init__(self, name: str) -> None:
+        self._cls = type(name, (), {})  # one class per shape: its instances' dicts share the keys
+
+    def new(self) -> dict:
+        return self._cls().__dict__

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -714,6 +714,45 @@ class PolicyResult:
         return f"policy '{self.name}' ({self.kind}): violated: " + "; ".join(self.violations)
 
 
+class Fingerprints(Mapping[str, str]):
+    """``kind:key`` -> ``model.fingerprint`` (sha256 hex) of each live object a plan read, as plan
+    documents write them. Held by kind and key, as digests: the keys are the live state's own strings,
+    so 200,000 objects add their digests and little else. A fingerprint read from a plan document
+    that is not hex is kept as written (it then matches nothing)."""
+
+    __slots__ = ("_by_kind",)
+
+    def __init__(self, by_kind: dict[str, dict[str, bytes | str]] | None = None) -> None:
+        self._by_kind = by_kind if by_kind is not None else {}
+
+    @classmethod
+    def read(cls, written: Mapping[str, Any]) -> Fingerprints:
+        """From a plan document's ``fingerprints``."""
+        by_kind: dict[str, dict[str, bytes | str]] = {}
+        for oid, value in written.items():
+            kind, _, key = str(oid).partition(":")
+            try:
+                digest: bytes | str = bytes.fromhex(value) if isinstance(value, str) else str(value)
+            except ValueError:
+                digest = value
+            by_kind.setdefault(kind, {})[key] = digest
+        return cls(by_kind)
+
+    def __getitem__(self, oid: str) -> str:
+        kind, _, key = oid.partition(":")
+        value = self._by_kind.get(kind, {})[key]
+        return value.hex() if isinstance(value, bytes) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return (f"{kind}:{key}" for kind, keys in self._by_kind.items() for key in keys)
+
+    def __len__(self) -> int:
+        return sum(len(keys) for keys in self._by_kind.values())
+
+    def __repr__(self) -> str:
+        return f"Fingerprints({len(self)} objects)"
+
+
 @dataclass(frozen=True)
 class Plan:
     """The result of ``make_plan``: ordered operations plus what is needed to detect staleness."""
@@ -724,7 +763,7 @@ class Plan:
     created_at: str
     operations: tuple[Operation, ...] = ()
     unmanaged: tuple[tuple[str, str], ...] = ()
-    fingerprints: dict[str, str] = field(default_factory=dict)
+    fingerprints: Mapping[str, str] = field(default_factory=Fingerprints)
     unchanged: int = 0  # number of declared objects that already match (no-op, not listed)
     format_version: int = FORMAT_VERSION
     organization: str | None = None  # the organization the plan was made for (its API key's), when Lago says
@@ -834,7 +873,7 @@ class Plan:
             created_at=d["created_at"],
             operations=tuple(Operation.from_dict(o) for o in d.get("operations", ())),
             unmanaged=tuple((u["kind"], u["key"]) for u in d.get("unmanaged", ())),
-            fingerprints=dict(d.get("fingerprints") or {}),
+            fingerprints=Fingerprints.read(d.get("fingerprints") or {}),
             unchanged=int(summary.get("no-op", 0)),
         )
 

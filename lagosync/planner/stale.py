@@ -8,7 +8,7 @@ from typing import Any
 from .. import model
 from ..facts import LiveState
 from ..kinds import KINDS, applied_coupon_key
-from .ops import Plan
+from .ops import Fingerprints, Plan
 
 # Lago's own fields of an applied coupon that its canonical form (declared overrides only) leaves
 # out but a plan depends on: which row it is and what is left of it (lago-behaviour#applied-coupon-list).
@@ -28,22 +28,26 @@ def _applied_rows(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str
     return rows
 
 
-def live_fingerprints(live: LiveState) -> dict[str, str]:
+def live_fingerprints(live: LiveState) -> Fingerprints:
     """``kind:key`` -> ``model.fingerprint`` of what a plan read of each live object: its canonical
     form, and for an applied coupon also ``APPLIED_COUPON_STATE`` from Lago's answer. The one
     definition of a live object's fingerprint: ``make_plan`` records it, ``stale_objects`` and apply's
     saved-plan check compare against it."""
     applied = _applied_rows(live.raw.get("applied_coupon") or {})
-    out: dict[str, str] = {}
+    by_kind: dict[str, dict[str, bytes | str]] = {}
     for kind in KINDS:
-        for key, obj in sorted((live.state.get(kind) or {}).items()):
+        objs = live.state.get(kind) or {}
+        if not objs:
+            continue
+        digests = by_kind[kind] = {}
+        for key, obj in sorted(objs.items()):
             if kind == "applied_coupon":
                 row = applied.get(key) or {}
-                out[f"{kind}:{key}"] = model.fingerprint(
+                digests[key] = model.fingerprint_digest(
                     {"canonical": obj, "lago": {f: row.get(f) for f in APPLIED_COUPON_STATE}})
             else:
-                out[f"{kind}:{key}"] = model.fingerprint(obj)
-    return out
+                digests[key] = model.fingerprint_digest(obj)
+    return Fingerprints(by_kind)
 
 
 def stale_objects(plan: Plan, live: LiveState) -> list[str]:

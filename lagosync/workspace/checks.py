@@ -20,6 +20,7 @@ from ..kinds import CATALOG_KINDS, KINDS, charge_code, fixed_charge_code, looks_
 from ..kinds import kind as kind_info
 from ..kinds import label as kind_label
 from ..model import ALL_FILTER_VALUES
+from ..runtime import SharedKeys
 from .model import Sources
 from .yamlpos import Document, PathT
 
@@ -61,15 +62,28 @@ class Entry:
         return f"{self.doc.file}:{line}"
 
 
-def _plain_copy(value: Any) -> Any:
-    """A deep copy of parsed YAML values (dicts, lists and immutable scalars), several times faster
-    than copy.deepcopy, which also tracks shared and cyclic objects that parsed values never hold."""
-    kind = type(value)
-    if kind is dict:
-        return {k: _plain_copy(v) for k, v in value.items()}
-    if kind is list:
-        return [_plain_copy(v) for v in value]
-    return value
+class _PlainCopy:
+    """Deep copies of parsed YAML values (dicts, lists and immutable scalars), several times faster
+    than copy.deepcopy, which also tracks shared and cyclic objects that parsed values never hold. The
+    dicts found at one place (a kind's objects, the entries of one field) share their key tables
+    (``runtime.SharedKeys``): a workspace of 100,000 orgs holds one copy of each org."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[str, SharedKeys] = {}
+
+    def __call__(self, value: Any, shape: str) -> Any:
+        kind = type(value)
+        if kind is dict:
+            keys = self._shapes.get(shape)
+            if keys is None:
+                keys = self._shapes[shape] = SharedKeys("_Declared_" + shape.replace(".", "_"))
+            out = keys.new()
+            for k, v in value.items():
+                out[k] = self(v, f"{shape}.{k}") if type(v) in (dict, list) else v
+            return out
+        if kind is list:
+            return [self(v, shape) for v in value]
+        return value
 
 
 def _is_int(v: Any) -> bool:
@@ -693,9 +707,10 @@ class Checker:
         """The declared objects (copies: the documents' values stay as read) and where each is declared
         (positions found only for the objects a message names)."""
         desired: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
-        sources: dict[tuple[str, str], tuple[Document, PathT]] = {}
+        sources: dict[str, dict[str, tuple]] = {k: {} for k in KINDS}
+        copy = _PlainCopy()
         for kind in KINDS:
             for key, entry in self.index[kind].items():
-                desired[kind][key] = _plain_copy(entry.obj)
-                sources[(kind, key)] = (entry.doc, entry.path)
+                desired[kind][key] = copy(entry.obj, kind)
+                sources[kind][key] = (entry.doc, *entry.path)
         return desired, Sources(sources)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..kinds import KINDS, PRICE_CHANGES
 from .yamlpos import format_path
@@ -32,19 +31,23 @@ class Sources(Mapping[tuple[str, str], Location]):
     """Where each declared object is, by (kind, key): found in its file when first asked (a clean
     plan of a large workspace asks for none)."""
 
-    def __init__(self, declared: dict[tuple[str, str], tuple[Any, tuple]]):
-        self._declared = declared  # (kind, key) -> (yamlpos.Document, path inside it)
+    def __init__(self, declared: dict[str, dict[str, tuple]]):
+        # kind -> key -> (yamlpos.Document, *path inside it): one tuple per object (a workspace of
+        # 100,000 orgs holds 200,000 of them)
+        self._declared = declared
 
     def __getitem__(self, item: tuple[str, str]) -> Location:
-        doc, path = self._declared[item]
+        kind, key = item
+        where = self._declared.get(kind, {})[key]
+        doc, path = where[0], where[1:]
         line, column = doc.where(path)
         return Location(doc.file, line, column, format_path(path))
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._declared)
+        return ((kind, key) for kind, keys in self._declared.items() for key in keys)
 
     def __len__(self) -> int:
-        return len(self._declared)
+        return sum(len(keys) for keys in self._declared.values())
 
 
 @dataclass

@@ -80,6 +80,24 @@ def test_fingerprints_cover_every_live_object_read(builders):
     assert plan.fingerprints == expected
 
 
+def test_fingerprints_are_held_by_kind_as_digests_and_written_as_hex(builders):
+    from lagosync.planner.ops import Fingerprints
+
+    live = builders.live(builders.full_state())
+    prints = make_plan(builders.full_state(), live, created_at=T0).fingerprints
+    assert isinstance(prints, Fingerprints)
+    customer = live.state["customer"]["acme"]
+    assert prints["customer:acme"] == model.fingerprint(customer) == model.fingerprint_digest(customer).hex()
+    assert "customer:nobody" not in prints and prints.get("nosuchkind:acme") is None
+    written = json.loads(json.dumps(make_plan(builders.full_state(), live, created_at=T0).to_dict()))
+    assert written["fingerprints"] == dict(prints) and len(written["fingerprints"]) == len(prints) == 9
+    # read back from a plan document: the same prints; one that is not hex is kept as written
+    assert Fingerprints.read(written["fingerprints"]) == prints
+    odd = Fingerprints.read({"customer:acme": "not hex", "plan:pro": prints["plan:pro"]})
+    assert odd["customer:acme"] == "not hex" and odd["plan:pro"] == prints["plan:pro"]
+    assert sorted(odd) == ["customer:acme", "plan:pro"]
+
+
 def test_stale_objects_detects_changed_deleted_and_created(builders):
     desired = builders.full_state()
     desired["tax"]["vat"] = builders.canon("tax", "vat", rate="21")
