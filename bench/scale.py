@@ -20,8 +20,9 @@ measured in the same run on the same files and machine:
   ``--rps`` requests per second (Lago Cloud's limit, announced in X-RateLimit-* headers); floor:
   requests / limit; "429s" counts the refused requests.
 
-``--memory N`` (e.g. 100000) adds the peak of what load + read + make_plan allocate (tracemalloc,
-the emulator's own store excluded: it is filled before tracing starts) and the process's peak RSS.
+``--memory N`` (e.g. 100000) adds the peak of what load + read + make_plan + render allocate
+(tracemalloc), reading Lago from the emulator served by another process as a real Lago is (the
+emulator's store and the lists it keeps to answer are its own), and the process's peak RSS.
 
     .venv/bin/python bench/scale.py [--quick] [--sizes 1000,10000] [--memory 100000] [--latency 0.05]
 """
@@ -289,25 +290,29 @@ async def measure_memory(n: int, tmp: Path) -> list[list]:
     root = scale_workspace(tmp / f"mem-{n}", n)
     lago = Lago(tmp / f"lago-mem-{n}")
     await seed(root, lago)
-    gc.collect()
-    tracemalloc.start()
-    workspace = load_workspace(root)
-    desired = desired_state(workspace)
-    _, after_load = tracemalloc.get_traced_memory()
-    client = lago.client()
-    async with client:
-        _live, plan = await read_and_plan(workspace, client, "local", desired=desired)  # what plan runs
-    assert not plan.operations
-    render(plan, "text")
-    current, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    lago.emulator.close()  # served by another process from here
+    served = Served(tmp / f"lago-mem-{n}" / "bench.db", 0.0)
+    try:
+        gc.collect()
+        tracemalloc.start()
+        workspace = load_workspace(root)
+        desired = desired_state(workspace)
+        _, after_load = tracemalloc.get_traced_memory()
+        async with LagoClient(served.url, LOCAL_API_KEY, environment="bench") as client:
+            _live, plan = await read_and_plan(workspace, client, "local", desired=desired)  # what plan runs
+        assert not plan.operations
+        render(plan, "text")
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    finally:
+        served.close()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     mib = 1024 * 1024
     return [
         [f"{n:,}", "load_workspace + desired state: peak (tracemalloc)", after_load / mib, after_load / n / 1024],
         [f"{n:,}", "plan in sync: peak (tracemalloc)", peak / mib, peak / n / 1024],
         [f"{n:,}", "plan in sync: held at the end (plan, live, workspace)", current / mib, current / n / 1024],
-        [f"{n:,}", "peak RSS of the process (emulator and seeding included)", rss_mib, rss_mib * 1024 / n],
+        [f"{n:,}", "peak RSS of this process (seeding the emulator included)", rss_mib, rss_mib * 1024 / n],
     ]
 
 

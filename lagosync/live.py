@@ -224,13 +224,22 @@ def _shared(obj: dict, kind: str, key: str, share: State) -> dict:
 
 
 def _same_types(a: Any, b: Any) -> bool:
-    """Two values already ``==``: of the same type all the way down (so ``same`` holds too)."""
-    if type(a) is not type(b):
+    """Two values already ``==``: of the same type all the way down (so ``same`` holds too). It runs
+    for every object in sync, so it loops over the members and descends only into containers."""
+    kind = type(a)
+    if kind is not type(b):
         return False
-    if type(a) is dict:
-        return all(_same_types(value, b[key]) for key, value in a.items())
-    if type(a) is list:
-        return all(_same_types(x, y) for x, y in zip(a, b, strict=True))
+    if kind is dict:
+        for key, x in a.items():
+            y = b[key]
+            member = type(x)
+            if member is not type(y) or ((member is dict or member is list) and not _same_types(x, y)):
+                return False
+    elif kind is list:
+        for x, y in zip(a, b, strict=True):
+            member = type(x)
+            if member is not type(y) or ((member is dict or member is list) and not _same_types(x, y)):
+                return False
     return True
 
 
