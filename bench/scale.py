@@ -14,7 +14,9 @@ measured in the same run on the same files and machine:
   then on the other core, and the client's CPU is what remains next to the latency).
 - make_plan: CPU of the pure planner; floor: comparing every desired object with its live one (``==``).
 - render: CPU of the text rendering of the (empty) plan.
-- plan (whole): load + read (over HTTP) + make_plan + render; floor: the page floor
+- plan (whole): first its stages one after the other (load + read over HTTP + make_plan + render),
+  then as ``lagosync plan -e staging`` runs them (``workflow.plan_workspace``, price impact and
+  policies included), the served emulator standing in for the staging Lago; floor: the page floor
   (requests x latency / concurrency), and the validate floor added to it.
 - apply: the workspace of ``--apply-orgs`` orgs from an empty Lago that limits every client to
   ``--rps`` requests per second (Lago Cloud's limit, announced in X-RateLimit-* headers); floor:
@@ -53,7 +55,7 @@ from lagosync.emulator.faults import RATE_LIMITED
 from lagosync.live import read_live
 from lagosync.planner import make_plan
 from lagosync.render import render
-from lagosync.workflow import desired_state, read_and_plan
+from lagosync.workflow import desired_state, plan_workspace, read_and_plan
 from lagosync.workspace import load_workspace, validation_report
 
 N_PLANS = 50
@@ -206,6 +208,22 @@ async def read_over_http(served: Served, workspace, concurrency: int, desired):
             client.request_count, live)
 
 
+async def plan_as_the_cli(served: Served, root: Path, concurrency: int) -> tuple[float, int]:
+    """(wall, requests) of what ``lagosync plan -e staging`` does, the served emulator standing in for
+    the staging Lago: load the workspace, read, plan, render."""
+    clients: list[LagoClient] = []
+
+    def factory(_workspace, env_name: str) -> LagoClient:
+        clients.append(LagoClient(served.url, LOCAL_API_KEY, environment=env_name, concurrency=concurrency))
+        return clients[-1]
+    wall = time.perf_counter()
+    plan = await plan_workspace(root, "staging", client_factory=factory)
+    render(plan, "text")
+    wall = time.perf_counter() - wall
+    assert not plan.operations, f"{len(plan.operations)} operations on a workspace in sync"
+    return wall, sum(c.request_count for c in clients)
+
+
 async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> list[list]:
     root = scale_workspace(tmp / f"ws-{n}", n)
     floor_yaml = yaml_floor(root)
@@ -236,6 +254,7 @@ async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> l
         await read_over_http(served, workspace, concurrency, desired)  # connections and server caches warm
         http_wall, http_cpu, server_cpu, http_requests, live = await read_over_http(served, workspace, concurrency,
                                                                                     desired)
+        pipeline_wall, pipeline_requests = await plan_as_the_cli(served, root, concurrency)
     finally:
         served.close()
     floor_http = http_requests * latency / concurrency
@@ -264,9 +283,12 @@ async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> l
         [label, "  its CPU: client (this process)", http_cpu, "", f"server {server_cpu:.2f} s (other process)", ""],
         [label, "make_plan (CPU)", plan_cpu, floor_plan, f"== on {same:,} objects", plan_cpu / max(floor_plan, 1e-6)],
         [label, "render text (CPU)", render_cpu, "", "", ""],
-        [label, "plan in sync (whole)", whole, floor_http, "page floor (read over HTTP)", whole / floor_http],
-        [label, "  the same, against", whole, floor_http + floor_yaml, "page floor + validate floor",
-         whole / (floor_http + floor_yaml)],
+        [label, "plan in sync: its stages one after the other", whole, floor_http, "page floor (read over HTTP)",
+         whole / floor_http],
+        [label, "plan in sync, as `lagosync plan` runs (wall)", pipeline_wall, floor_http,
+         f"page floor; {pipeline_requests} requests", pipeline_wall / floor_http],
+        [label, "  the same, against", pipeline_wall, floor_http + floor_yaml, "page floor + validate floor",
+         pipeline_wall / (floor_http + floor_yaml)],
     ]
 
 
@@ -304,6 +326,15 @@ async def measure_memory(n: int, tmp: Path) -> list[list]:
         render(plan, "text")
         current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        del workspace, desired, _live, plan
+        gc.collect()
+        tracemalloc.start()  # the same plan as `lagosync plan -e staging` makes it
+        plan = await plan_workspace(root, "staging", client_factory=lambda _ws, env: LagoClient(
+            served.url, LOCAL_API_KEY, environment=env))
+        assert not plan.operations
+        render(plan, "text")
+        _, cli_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
     finally:
         served.close()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -312,6 +343,7 @@ async def measure_memory(n: int, tmp: Path) -> list[list]:
         [f"{n:,}", "load_workspace + desired state: peak (tracemalloc)", after_load / mib, after_load / n / 1024],
         [f"{n:,}", "plan in sync: peak (tracemalloc)", peak / mib, peak / n / 1024],
         [f"{n:,}", "plan in sync: held at the end (plan, live, workspace)", current / mib, current / n / 1024],
+        [f"{n:,}", "plan in sync, as `lagosync plan` runs: peak (tracemalloc)", cli_peak / mib, cli_peak / n / 1024],
         [f"{n:,}", "peak RSS of this process (seeding the emulator included)", rss_mib, rss_mib * 1024 / n],
     ]
 

@@ -95,8 +95,12 @@ def test_scale_bench():
     header, *rows = run_quick("scale")
     assert header == ["orgs", "stage", "measured s", "floor s", "floor is", "ratio"]
     stages = {(r[0], r[1].strip()) for r in rows}
-    for stage in ("load+validate (CPU)", "make_plan (CPU)", "render text (CPU)", "plan in sync (whole)"):
+    for stage in ("load+validate (CPU)", "make_plan (CPU)", "render text (CPU)",
+                  "plan in sync: its stages one after the other", "plan in sync, as `lagosync plan` runs (wall)"):
         assert ("20", stage) in stages, rows
+    # the plan as the CLI makes it, against the served emulator standing in for a Lago over the network
+    cli = next(r for r in rows if r[1] == "plan in sync, as `lagosync plan` runs (wall)")
+    assert _num(cli[2]) > 0 and _num(cli[5]) > 0 and "requests" in cli[4], cli
     assert any(r[1].startswith("read live") and "(wall)" in r[1] for r in rows)
     # the read is also measured against `lagosync emulator serve` in another process, as a real Lago
     served = next(r for r in rows if r[1].startswith("read live, emulator served over HTTP"))
@@ -111,7 +115,8 @@ def test_scale_bench():
     plan_row = next(r for r in rows if r[1] == "make_plan (CPU)")
     assert plan_row[4] == "== on 101 objects"
     # and the memory table (tracemalloc) for the --quick size
-    assert [r[0] for r in memory] == ["50"] * 4 and all(_num(r[2]) > 0 for r in memory), memory
+    assert [r[0] for r in memory] == ["50"] * 5 and all(_num(r[2]) > 0 for r in memory), memory
+    assert any(r[1].startswith("plan in sync, as `lagosync plan` runs") for r in memory), memory
 
 
 def test_usage_bench():
