@@ -48,7 +48,7 @@ from .model import (
     yearly_amount_cents,
 )
 from .planner.moves import is_user_customer
-from .runtime import SharedKeys, frozen_heap
+from .runtime import SharedKeys, paused_gc
 
 PER_PAGE = 100  # lago-behaviour#pagination (default page size, the one LagoClient.list_all uses)
 SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # lago-behaviour#subscription-statuses
@@ -212,7 +212,7 @@ async def read_live(client, workspace, *, prune: bool = False, share: State | No
     one is that same object (in sync, the usual case, one copy of each is held, not two; nothing
     mutates canonical objects once built).
     """
-    with frozen_heap():
+    with paused_gc():
         return await _read_live(client, workspace, prune=prune, share=share or {})
 
 
