@@ -48,7 +48,7 @@ from .model import (
     yearly_amount_cents,
 )
 from .planner.moves import is_user_customer
-from .runtime import SharedKeys, paused_gc
+from .runtime import Shapes, paused_gc
 
 PER_PAGE = 100  # lago-behaviour#pagination (default page size, the one LagoClient.list_all uses)
 SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # lago-behaviour#subscription-statuses
@@ -379,7 +379,7 @@ class _Sparse:
         self._strings: dict[str, str] = strings if strings is not None else {}
         self.declared = declared or {}
         # the kept objects' shapes: the listed objects, and the entries of each nested field (metadata...)
-        self._shapes: dict[str, SharedKeys] = {}
+        self._shapes = Shapes("_Kept")
 
     def __call__(self, obj: dict) -> dict:
         return self.sparse(obj, self.declared.get(obj.get("external_id")))  # type: ignore[arg-type]
@@ -389,10 +389,7 @@ class _Sparse:
         ``shape``: the field the object is found in ("" for a listed object); the objects of one shape
         share their key table (``runtime.SharedKeys``)."""
         strings, short, not_read, sparse = self._strings, self.SHORT, self.NOT_READ, self.sparse
-        keys = self._shapes.get(shape)
-        if keys is None:
-            keys = self._shapes[shape] = SharedKeys(f"_Kept_{shape or 'object'}")
-        out = keys.new()
+        out = self._shapes.new(shape)
         for key, value in obj.items():
             if value is None or key in not_read:
                 continue

@@ -41,3 +41,24 @@ class SharedKeys:
 
     def new(self) -> dict:
         return self._cls().__dict__
+
+
+class Shapes:
+    """The ``SharedKeys`` of the shapes one builder meets, found by a name of the builder's choosing
+    (a path of field names, which may be any text: the class made for it is named by a number). Past
+    ``limit`` shapes (field names that are data, such as metadata keys) new ones are plain dicts."""
+
+    __slots__ = ("_by_name", "_prefix", "_limit")
+
+    def __init__(self, prefix: str, limit: int = 256) -> None:
+        self._by_name: dict[str, SharedKeys | None] = {}
+        self._prefix = prefix
+        self._limit = limit
+
+    def new(self, name: str) -> dict:
+        """An empty dict of shape ``name``, filled by item assignment."""
+        keys = self._by_name.get(name, False)
+        if keys is False:
+            keys = self._by_name[name] = (SharedKeys(f"{self._prefix}{len(self._by_name)}")
+                                          if len(self._by_name) < self._limit else None)
+        return {} if keys is None else keys.new()  # type: ignore[union-attr]

@@ -6,7 +6,7 @@ import copy
 import json
 import tracemalloc
 
-from lagosync.runtime import SharedKeys
+from lagosync.runtime import Shapes, SharedKeys
 
 FIELDS = ("lago_id", "external_id", "external_customer_id", "name", "status", "billing_time", "started_at",
           "created_at", "plan_code", "current_billing_period_started_at", "current_billing_period_ending_at")
@@ -60,3 +60,19 @@ def test_a_shape_filled_in_another_order_or_partly_keeps_its_values():
         backwards[field] = field
     assert list(backwards) == list(reversed(FIELDS[:4])) and backwards["name"] == "name"
     assert full["name"] == "name-0" and len(full) == len(FIELDS)
+
+
+def test_shapes_name_their_classes_by_number_and_stop_sharing_past_their_limit():
+    shapes = Shapes("_T", limit=2)
+    odd = shapes.new("a\x00b.\ud800")  # any text names a shape
+    odd["k"] = 1
+    assert odd == {"k": 1} and type(odd) is dict
+    assert _allocated(lambda i: _fill(shapes.new("second"))) < _allocated(lambda i: _fill({})) / 2
+    # a third shape is past the limit: plain dicts (field names that are data make many shapes)
+    assert _allocated(lambda i: _fill(shapes.new(f"third{i % 3}"))) > _allocated(lambda i: _fill({})) * 0.9
+
+
+def _fill(d: dict) -> dict:
+    for field in FIELDS:
+        d[field] = 7
+    return d

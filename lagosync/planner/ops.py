@@ -722,19 +722,21 @@ class Fingerprints(Mapping[str, str]):
 
     __slots__ = ("_by_kind",)
 
-    def __init__(self, by_kind: dict[str, dict[str, bytes | str]] | None = None) -> None:
+    def __init__(self, by_kind: dict[str, dict[str, Any]] | None = None) -> None:
         self._by_kind = by_kind if by_kind is not None else {}
 
     @classmethod
     def read(cls, written: Mapping[str, Any]) -> Fingerprints:
         """From a plan document's ``fingerprints``."""
-        by_kind: dict[str, dict[str, bytes | str]] = {}
+        by_kind: dict[str, dict[str, Any]] = {}
         for oid, value in written.items():
             kind, _, key = str(oid).partition(":")
-            try:
-                digest: bytes | str = bytes.fromhex(value) if isinstance(value, str) else str(value)
-            except ValueError:
-                digest = value
+            digest: Any = value  # kept as written unless it is hex
+            if isinstance(value, str):
+                try:
+                    digest = bytes.fromhex(value)
+                except ValueError:
+                    pass
             by_kind.setdefault(kind, {})[key] = digest
         return cls(by_kind)
 

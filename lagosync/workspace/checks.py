@@ -20,7 +20,7 @@ from ..kinds import CATALOG_KINDS, KINDS, charge_code, fixed_charge_code, looks_
 from ..kinds import kind as kind_info
 from ..kinds import label as kind_label
 from ..model import ALL_FILTER_VALUES
-from ..runtime import SharedKeys
+from ..runtime import Shapes
 from .model import Sources
 from .yamlpos import Document, PathT
 
@@ -66,18 +66,15 @@ class _PlainCopy:
     """Deep copies of parsed YAML values (dicts, lists and immutable scalars), several times faster
     than copy.deepcopy, which also tracks shared and cyclic objects that parsed values never hold. The
     dicts found at one place (a kind's objects, the entries of one field) share their key tables
-    (``runtime.SharedKeys``): a workspace of 100,000 orgs holds one copy of each org."""
+    (``runtime.Shapes``): a workspace of 100,000 orgs holds one copy of each org."""
 
     def __init__(self) -> None:
-        self._shapes: dict[str, SharedKeys] = {}
+        self._shapes = Shapes("_Declared")
 
     def __call__(self, value: Any, shape: str) -> Any:
         kind = type(value)
         if kind is dict:
-            keys = self._shapes.get(shape)
-            if keys is None:
-                keys = self._shapes[shape] = SharedKeys("_Declared_" + shape.replace(".", "_"))
-            out = keys.new()
+            out = self._shapes.new(shape)
             for k, v in value.items():
                 out[k] = self(v, f"{shape}.{k}") if type(v) in (dict, list) else v
             return out

@@ -37,7 +37,10 @@ class Sources(Mapping[tuple[str, str], Location]):
         self._declared = declared
 
     def __getitem__(self, item: tuple[str, str]) -> Location:
-        kind, key = item
+        try:
+            kind, key = item
+        except (TypeError, ValueError):
+            raise KeyError(item) from None
         where = self._declared.get(kind, {})[key]
         doc, path = where[0], where[1:]
         line, column = doc.where(path)

@@ -93,9 +93,9 @@ def test_fingerprints_are_held_by_kind_as_digests_and_written_as_hex(builders):
     assert written["fingerprints"] == dict(prints) and len(written["fingerprints"]) == len(prints) == 9
     # read back from a plan document: the same prints; one that is not hex is kept as written
     assert Fingerprints.read(written["fingerprints"]) == prints
-    odd = Fingerprints.read({"customer:acme": "not hex", "plan:pro": prints["plan:pro"]})
-    assert odd["customer:acme"] == "not hex" and odd["plan:pro"] == prints["plan:pro"]
-    assert sorted(odd) == ["customer:acme", "plan:pro"]
+    odd = Fingerprints.read({"customer:acme": "not hex", "plan:pro": prints["plan:pro"], "tax:vat": None})
+    assert odd["customer:acme"] == "not hex" and odd["plan:pro"] == prints["plan:pro"] and odd["tax:vat"] is None
+    assert sorted(odd) == ["customer:acme", "plan:pro", "tax:vat"]
 
 
 def test_stale_objects_detects_changed_deleted_and_created(builders):

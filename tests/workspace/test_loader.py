@@ -149,6 +149,17 @@ def test_load_raises_workspace_error_with_every_diagnostic(make_ws):
     assert str(info.value).endswith(f"{len(diags)} errors in the workspace")
 
 
+@pytest.mark.parametrize("key", ['"a\\0b"', '"a\\ud800b"', '"org.x y"'])
+def test_any_text_as_a_nested_key_is_a_diagnostic_never_a_crash(make_ws, base_plans, key):
+    # the declared objects' copies share key tables by the path of field names; a path that is
+    # any text (a NUL, a lone surrogate) must not reach a class name
+    plans = base_plans.replace('          amount: "0.001"\n', f'          amount: "0.001"\n          {key}:\n            x: 1\n')
+    assert plans != base_plans
+    diags = validate_workspace(make_ws(plans={"p.yaml": plans}))
+    assert diags and all(isinstance(d, Diagnostic) for d in diags)
+    assert any("unknown field" in d.message or "not allowed" in d.message for d in diags), diags
+
+
 def test_orgs_yaml_is_optional_and_plans_may_nest(make_ws):
     root = make_ws(plans={"p.yaml": "taxes:\n  - {code: t, name: T, rate: \"5\"}\n"})
     (root / "plans" / "team").mkdir()
