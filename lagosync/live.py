@@ -387,7 +387,7 @@ class _Sparse:
     def sparse(self, obj: dict, declared: Mapping[str, Any] | None = None, shape: str = "") -> dict:
         """``obj`` kept sparse; a text equal to the ``declared`` object's (the workspace's) is its str.
         ``shape``: the field the object is found in ("" for a listed object); the objects of one shape
-        share their key table (``runtime.SharedKeys``)."""
+        share their key table (``runtime.Shapes``)."""
         strings, short, not_read, sparse = self._strings, self.SHORT, self.NOT_READ, self.sparse
         out = self._shapes.new(shape)
         for key, value in obj.items():

@@ -57,8 +57,9 @@ class Shapes:
 
     def new(self, name: str) -> dict:
         """An empty dict of shape ``name``, filled by item assignment."""
-        keys = self._by_name.get(name, False)
-        if keys is False:
-            keys = self._by_name[name] = (SharedKeys(f"{self._prefix}{len(self._by_name)}")
-                                          if len(self._by_name) < self._limit else None)
-        return {} if keys is None else keys.new()  # type: ignore[union-attr]
+        try:
+            keys = self._by_name[name]
+        except KeyError:
+            count = len(self._by_name)
+            keys = self._by_name[name] = SharedKeys(f"{self._prefix}{count}") if count < self._limit else None
+        return {} if keys is None else keys.new()
