@@ -14,16 +14,22 @@ is listed, one request per page. Customers and subscriptions are read the cheape
 endpoints ("wide"), or, when the workspace declares few orgs compared with the number of
 pages, one GET per declared org plus one count probe per plan ("narrow"). The two size probes are
 page 1 of each list, which the wide read reuses. The request count grows with pages, never with
-the number of objects in a page. The plans' fixed charges are read while the customers and
-subscriptions are.
+the number of objects in a page. The plans' fixed charges and the applied coupons are read while
+the customers and subscriptions are.
+
+What needs no workspace (the organization, the catalogue, the two size probes and, when a quick
+count of the declared orgs says the read will list every page, up to READ_AHEAD_PAGES more pages of
+each list) is ``first_reads``, which ``workflow.opened`` starts while the workspace loads. Pages read
+ahead for a workspace that then reads narrow are dropped: at most that many requests for nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -49,6 +55,8 @@ from .model import (
 )
 from .planner.moves import is_user_customer
 from .runtime import Shapes, paused_gc
+
+log = logging.getLogger("lagosync.live")
 
 PER_PAGE = 100  # lago-behaviour#pagination (default page size, the one LagoClient.list_all uses)
 SUB_STATUSES = ("active", "pending", "terminated", "canceled", "incomplete")  # lago-behaviour#subscription-statuses
@@ -203,7 +211,8 @@ async def _empty() -> list:
 # --------------------------------------------------------------------------- read_live
 
 
-async def read_live(client, workspace, *, prune: bool = False, share: State | None = None) -> LiveState:
+async def read_live(client, workspace, *, prune: bool = False, share: State | None = None,
+                    first: Awaitable[FirstReads] | None = None) -> LiveState:
     """Read what ``workspace`` manages from Lago (see the module docstring for the budget).
 
     ``prune=True`` always lists every customer and subscription, so managed orgs removed
@@ -211,9 +220,10 @@ async def read_live(client, workspace, *, prune: bool = False, share: State | No
     ``share``: the canonical desired state; a live customer or subscription equal to its desired
     one is that same object (in sync, the usual case, one copy of each is held, not two; nothing
     mutates canonical objects once built).
+    ``first``: ``first_reads(client, ...)`` started before the workspace was loaded (else it runs now).
     """
     with paused_gc():
-        return await _read_live(client, workspace, prune=prune, share=share or {})
+        return await _read_live(client, workspace, prune=prune, share=share or {}, first=first)
 
 
 def _shared(obj: dict, kind: str, key: str, share: State) -> dict:
@@ -243,29 +253,98 @@ def _same_types(a: Any, b: Any) -> bool:
     return True
 
 
-async def _read_live(client, workspace, *, prune: bool, share: State) -> LiveState:
-    desired: Mapping[str, Mapping[str, Mapping[str, Any]]] = workspace.desired or {}
-    declared_customers: Mapping[str, Mapping[str, Any]] = desired.get("customer") or {}
-    declared_coupons = sorted((desired.get("coupon") or {}).keys())
-    migrate_from = migrate_from_map(declared_customers)
+@dataclass
+class FirstReads:
+    """What a read of Lago asks before it needs the workspace (``first_reads``): the key's
+    organization, the catalogue lists, page 1 of the customer and subscription lists (their size
+    probes) and, read ahead, further pages of both: number -> the task reading it (still coming in
+    when the rest is ready), kept sparse as they arrive, without the workspace's strings (``_Sparse``)."""
 
-    # 0. the key's organization, checked against lagosync.yaml's pin before anything else is read
+    organization: dict | None
+    catalogue: tuple[list[dict], list[dict], list[dict], list[dict], list[dict]]  # taxes, metrics, add-ons, plans, coupons
+    customers_first: tuple[list[dict], dict, int]
+    subscriptions_first: tuple[list[dict], dict, int]
+    customer_pages: dict[int, asyncio.Task] = field(default_factory=dict)
+    subscription_pages: dict[int, asyncio.Task] = field(default_factory=dict)
+
+    def used(self) -> None:
+        """The pages read ahead go to the read (``list_all(read=...)`` awaits them)."""
+        if self.customer_pages or self.subscription_pages:
+            log.info("read ahead while the workspace loaded: %d pages of customers, %d of subscriptions",
+                     len(self.customer_pages), len(self.subscription_pages))
+
+    async def drop(self) -> None:
+        """The pages read ahead that are still coming in are not wanted (the read is narrow, or
+        ended early): cancelled, and what they raised is left to the read that needs them."""
+        tasks = [*self.customer_pages.values(), *self.subscription_pages.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# at most this many pages of each of the two lists are read ahead (first_reads): what a workspace
+# that loads apart (workflow.LOAD_APART_UP_TO_BYTES, about 48,000 orgs) lists; the rest is read after
+READ_AHEAD_PAGES = 500
+
+
+def _wide(prune: bool, orgs: int, plans: int, customer_total: int, sub_total: int) -> bool:
+    """Whether customers and subscriptions are listed (wide) rather than fetched one declared org at a
+    time (narrow), for ``orgs`` declared orgs (and the users they replace) and ``plans`` plan codes."""
+    wide_cost = (_pages(customer_total) if customer_total else 0) + (_pages(sub_total) if sub_total else 0)
+    narrow_cost = 2 * orgs + 2 * plans
+    return prune or not narrow_cost + NARROW_MARGIN < wide_cost
+
+
+async def first_reads(client, *, read_ahead_for: int | None = None, prune: bool = False) -> FirstReads:
+    """The reads that need no workspace, so they can run while it loads: the organization first
+    (checked against lagosync.yaml's pin before anything else is read), then the catalogue and the two
+    size probes at once. ``read_ahead_for``: at least as many orgs as the workspace declares (with
+    the users they replace); when that many make the read list every page (``_wide``), the further
+    pages of each list (up to READ_AHEAD_PAGES) are then read too, in ``FirstReads.ahead``. The read
+    uses them if the loaded workspace lists them as well; else they were read for nothing (at most
+    about twice the requests of reading the declared orgs one by one, which is what narrow costs)."""
     organization = await check_organization(client)
-
-    # 1. catalogue lists and the two size probes, all at once
-    (taxes, metrics, add_ons, plans, coupons, applied, customers_first, subs_first) = await asyncio.gather(
+    (taxes, metrics, add_ons, plans, coupons, customers_first, subs_first) = await asyncio.gather(
         client.list_all("/taxes", "taxes"),
         client.list_all("/billable_metrics", "billable_metrics"),
         client.list_all("/add_ons", "add_ons"),
         client.list_all("/plans", "plans"),
         client.list_all("/coupons", "coupons"),
-        # lago-behaviour#coupon-locked-fields: a coupon is locked once applied (any status), so only declared coupons matter
-        client.list_all("/applied_coupons", "applied_coupons", [("coupon_code[]", c) for c in declared_coupons])
-        if declared_coupons else _empty(),
         # size probes: page 1 of each, reused when every page is listed
         client.first_page("/customers", "customers"),
         client.first_page("/subscriptions", "subscriptions", _statuses(SUB_STATUSES)),
     )
+    reads = FirstReads(organization, (taxes, metrics, add_ons, plans, coupons), customers_first, subs_first)
+    if read_ahead_for is not None and _wide(prune, read_ahead_for, 0, customers_first[2], subs_first[2]):
+        kept = _Sparse()  # without the workspace's strings, which only save memory
+        reads.customer_pages = client.read_pages("/customers", "customers", None, _ahead(customers_first),
+                                                 keep=kept)
+        reads.subscription_pages = client.read_pages("/subscriptions", "subscriptions", _statuses(SUB_STATUSES),
+                                                     _ahead(subs_first), keep=kept)
+    return reads
+
+
+def _ahead(first: tuple[list[dict], dict, int]) -> range:
+    """The pages after page 1 that ``first_reads`` reads ahead (meta.total_pages as page 1 says)."""
+    total = first[1].get("total_pages")
+    if not isinstance(total, int) or isinstance(total, bool):
+        return range(0)
+    return range(2, min(total, READ_AHEAD_PAGES + 1) + 1)
+
+
+async def _read_live(client, workspace, *, prune: bool, share: State,
+                     first: Awaitable[FirstReads] | None) -> LiveState:
+    desired: Mapping[str, Mapping[str, Mapping[str, Any]]] = workspace.desired or {}
+    declared_customers: Mapping[str, Mapping[str, Any]] = desired.get("customer") or {}
+    declared_coupons = sorted((desired.get("coupon") or {}).keys())
+    migrate_from = migrate_from_map(declared_customers)
+
+    # 0. and 1.: the organization, the catalogue and the size probes (read ahead while the workspace
+    # loaded, or now)
+    reads = await (first if first is not None else first_reads(client))
+    organization = reads.organization
+    taxes, metrics, add_ons, plans, coupons = reads.catalogue
+    customers_first, subs_first = reads.customers_first, reads.subscriptions_first
     customer_total, sub_total = customers_first[2], subs_first[2]
     for kind, items in (("tax", taxes), ("billable_metric", metrics), ("add_on", add_ons), ("plan", plans),
                         ("coupon", coupons)):
@@ -276,35 +355,45 @@ async def _read_live(client, workspace, *, prune: bool, share: State) -> LiveSta
 
     # 2. customers and subscriptions: the cheaper of listing and fetching
     fact_plans = sorted(set(declared_plan_codes(desired)) | _marked_plans(index))
-    wide_cost = (_pages(customer_total) if customer_total else 0) + (_pages(sub_total) if sub_total else 0)
-    narrow_cost = 2 * len(set(declared_customers) | set(migrate_from)) + 2 * len(fact_plans)
-    narrow = not prune and narrow_cost + NARROW_MARGIN < wide_cost
+    narrow = not _wide(prune, len(set(declared_customers) | set(migrate_from)), len(fact_plans),
+                       customer_total, sub_total)
     probes: dict[str, tuple[int, int]] = {}
     customer_pages: _CustomerPages | None = None
-    # the plans' fixed charges are read meanwhile: they need only the plan list
+    # read meanwhile: the plans' fixed charges (they need only the plan list) and the applied coupons
     fixed_charges = asyncio.ensure_future(_fixed_charge_bodies(client, desired, index))
+    # lago-behaviour#coupon-locked-fields: a coupon is locked once applied (any status), so only declared coupons matter
+    applied_coupons = asyncio.ensure_future(
+        client.list_all("/applied_coupons", "applied_coupons", [("coupon_code[]", c) for c in declared_coupons])
+        if declared_coupons else _empty())
     try:
         if narrow:
+            await reads.drop()
             # the users an org replaces are read with the orgs (issue 6)
             to_read = {**{u: {} for u in migrate_from}, **declared_customers}
             customers, subscriptions, probes = await _read_narrow(client, to_read, index, fact_plans)
         else:
+            reads.used()
             # subscriptions are made canonical after the read: their plan's declared code depends on
             # the versions found unused (skip_unused_versions), which needs every row
             strings: dict[str, str] = {}
             subscription_pages = _Sparse(desired.get("subscription") or {}, strings)
             customer_pages = _CustomerPages(declared_customers, strings, share)
             customers, subscriptions = await asyncio.gather(
-                client.list_all("/customers", "customers", keep=customer_pages, first=customers_first)
-                if customer_total else _empty(),
+                client.list_all("/customers", "customers", keep=customer_pages, first=customers_first,
+                                read=reads.customer_pages, adopt=customer_pages.adopt) if customer_total else _empty(),
                 client.list_all("/subscriptions", "subscriptions", _statuses(SUB_STATUSES),
-                                keep=subscription_pages, first=subs_first) if sub_total else _empty(),
+                                keep=subscription_pages, first=subs_first, read=reads.subscription_pages)
+                if sub_total else _empty(),
             )
         fixed_bodies = await fixed_charges
+        applied = await applied_coupons
     finally:
-        if not fixed_charges.done():
-            fixed_charges.cancel()
-            await asyncio.gather(fixed_charges, return_exceptions=True)
+        await reads.drop()
+        for pending in (fixed_charges, applied_coupons):
+            if not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+    del reads  # what was read ahead is kept (or not) by now
     _require_keys("customer", customers)
     _require_keys("subscription", subscriptions)
 
@@ -426,7 +515,11 @@ class _CustomerPages(_Sparse):
         self.canonical: dict[int, tuple[dict, dict]] = {}
 
     def __call__(self, obj: dict) -> dict:
-        kept = super().__call__(obj)
+        return self.adopt(super().__call__(obj))
+
+    def adopt(self, kept: dict) -> dict:
+        """``kept`` (a customer kept sparse already, as ``first_reads`` keeps those it reads ahead)
+        made canonical too."""
         ext = kept.get("external_id")
         if isinstance(ext, str) and ext:  # else _require_keys words it
             canonical = from_api("customer", kept, declared=_template(self.declared, ext))

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import Iterator
+import os
+import pickle
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
@@ -63,3 +70,118 @@ class Shapes:
             count = len(self._by_name)
             keys = self._by_name[name] = SharedKeys(f"{self._prefix}{count}") if count < self._limit else None
         return {} if keys is None else keys.new()
+
+
+class Child:
+    """``fn()`` computed in a forked child process, on another core while this process goes on, its
+    result handed back pickled (``Child.start``, then ``await result()``). Only an accelerator: the
+    caller computes ``fn()`` itself whenever this cannot (``start`` gives None: not Linux, or other
+    threads running, which a fork would copy in whatever state they are) or did not (``result``
+    gives ``(False, None)``: ``fn`` raised, the child died or its answer did not unpickle). So
+    ``fn``'s problems are always reported by the caller's own run of it, never by the child, which
+    prints nothing (its standard streams are /dev/null) and runs none of this process's cleanups."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self._pid: int | None = pid
+        self._fd: int | None = fd
+        self.peak_rss = 0  # bytes: the child's peak resident memory, once it is reaped
+
+    @classmethod
+    def start(cls, fn: Callable[[], Any]) -> Child | None:
+        if not sys.platform.startswith("linux") or threading.active_count() > 1:
+            return None  # macOS and Windows do not fork safely (or at all); threads do not survive one
+        read_fd, write_fd = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return None
+        if pid == 0:  # pragma: no cover  (the child: coverage of a forked process is not collected)
+            status = 1
+            try:
+                os.close(read_fd)
+                _quiet()
+                data = pickle.dumps(fn(), protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(data)
+                status = 0
+            except BaseException:  # noqa: BLE001 - the parent computes it again and reports it
+                pass
+            os._exit(status)
+        os.close(write_fd)
+        return cls(pid, read_fd)
+
+    async def result(self) -> tuple[bool, Any]:
+        """``(True, fn())`` once the child is done, else ``(False, None)``; the child is reaped."""
+        fd = self._fd
+        if fd is None:
+            return False, None
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+        chunks: list[bytes] = []
+
+        def readable() -> None:
+            try:
+                while True:
+                    chunk = os.read(fd, 1 << 20)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+            except BlockingIOError:
+                return  # more to come
+            except OSError:
+                chunks.clear()
+            if not ended.done():
+                ended.set_result(None)
+
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, readable)
+        try:
+            await ended
+        finally:
+            loop.remove_reader(fd)
+        self._close()
+        status = self._reap(kill=False)
+        if status != 0 or not chunks:
+            return False, None
+        try:
+            with paused_gc():
+                return True, pickle.loads(b"".join(chunks))
+        except Exception:  # noqa: BLE001 - computed again by the caller
+            return False, None
+
+    def stop(self) -> None:
+        """Ends the child if it still runs (its result is not wanted) and reaps it."""
+        self._close()
+        self._reap(kill=True)
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _reap(self, *, kill: bool) -> int | None:
+        """The child's exit status (0: it answered), once it has ended; None if already reaped."""
+        if self._pid is None:
+            return None
+        pid, self._pid = self._pid, None
+        if kill:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:  # pragma: no cover - already gone (and reaped by someone else)
+                return None
+        _, status, usage = os.wait4(pid, 0)
+        self.peak_rss = usage.ru_maxrss * 1024  # KiB on Linux
+        return os.waitstatus_to_exitcode(status)
+
+
+def _quiet() -> None:  # pragma: no cover  (runs in the forked child)
+    """The child prints nothing and leaves signals to their defaults (Ctrl-C ends it, it never
+    wakes the parent's event loop through the inherited wake-up descriptor)."""
+    signal.set_wakeup_fd(-1)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)

@@ -10,17 +10,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import kinds, model
 from .client.connect import OrganizationMismatch, connect, resolve_environment
 from .errors import LagosyncError, UserError
-from .live import read_live
+from .live import FirstReads, first_reads, read_live
 from .planner import Plan, make_plan, stale_objects
 from .planner.ops import FORMAT_VERSION, PriceImpact, UsageImpact
 from .planner.policies import evaluate as evaluate_policies
@@ -29,11 +32,15 @@ from .planner.versions import Directives
 from .pricing.impact import price_impact
 from .pricing.usage_impact import Reading, affected_subscriptions, plans_to_read, usage_impact
 from .render import FORMATS, render
-from .workspace import load_workspace
+from .runtime import Child
+from .workspace import Workspace, declared_orgs_at_most, load_settings, load_workspace
+from .workspace.loader import ORGS_FILE, SETTINGS_FILE
 from .workspace.pricing_tests import TESTS_DIR, load_pricing_tests
 
 if TYPE_CHECKING:
     from .live import LiveState
+
+log = logging.getLogger("lagosync.workflow")
 
 # exit codes of `lagosync plan --detailed-exitcode` (docs/plans.md)
 EXIT_NO_CHANGES = 0
@@ -64,7 +71,7 @@ def use_color(no_color: bool) -> bool:
 
 async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False,
                         read_wide: bool | None = None, desired: dict | None = None,
-                        usage: bool = True) -> tuple[LiveState, Plan]:
+                        usage: bool = True, first: Awaitable[FirstReads] | None = None) -> tuple[LiveState, Plan]:
     """Read Lago through ``client`` and plan ``workspace`` against it: ``(LiveState, Plan)``.
 
     The one planning path shared by ``plan``, ``apply`` (before and after its writes) and ``drift``.
@@ -72,10 +79,12 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
     ``desired`` (default: ``desired_state(workspace)``) lets a caller that already built it reuse it.
     ``usage``: read the affected subscriptions' current usage for the price impact (off for drift and
     for apply's check after writing, which only need to know whether anything is left to do).
+    ``first``: the reads ``opened`` started while the workspace loaded.
     """
     if desired is None:
         desired = desired_state(workspace)
-    live = await read_live(client, workspace, prune=prune if read_wide is None else read_wide, share=desired)
+    live = await read_live(client, workspace, prune=prune if read_wide is None else read_wide, share=desired,
+                           first=first)
     plan = make_plan(desired, live, prune=prune, environment=env_name,
                      lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest,
                      directives=directives_of(workspace, client))
@@ -167,6 +176,106 @@ def directives_of(workspace: Any, client: Any) -> Directives:
     return Directives.from_workspace(workspace.desired, default, today)
 
 
+@dataclass
+class Opened:
+    """A loaded workspace and an open client for one of its environments (``opened``)."""
+
+    workspace: Any
+    env_name: str
+    client: Any
+    first: asyncio.Future | None  # live.first_reads, started while the workspace loaded (or None)
+    desired: dict | None = None  # desired_state(workspace), when it was built with the workspace
+
+
+# the orgs.yaml sizes for which `plan` loads the workspace in a child process while it reads Lago
+# (docs/plans.md "Reading Lago"): below, loading takes less than a round of requests (about 1,500
+# orgs); above (about 48,000 orgs), the two processes together could hold more than one plan of
+# 100,000 orgs does (docs/benchmarks.md)
+LOAD_APART_FROM_BYTES = 1 << 20
+LOAD_APART_UP_TO_BYTES = 32 << 20
+
+
+def _early_environment(root: str | Path, env: str | None) -> tuple[Workspace, str] | None:
+    """The workspace's settings alone and the environment ``env`` names, when Lago is worth reading
+    before the rest of the workspace is loaded: a Lago reached over the network (the embedded
+    emulator answers at once), a lagosync.yaml that loads by itself and an orgs.yaml whose size is
+    within the LOAD_APART bounds. None otherwise."""
+    try:
+        size = (Path(root) / ORGS_FILE).stat().st_size
+    except OSError:
+        return None
+    if not LOAD_APART_FROM_BYTES <= size <= LOAD_APART_UP_TO_BYTES:
+        return None
+    try:
+        settings = load_settings(root)
+        provisional = Workspace(root=Path(root), settings=settings, desired={}, sources={}, digest="")
+        environment = resolve_environment(provisional, env)
+    except LagosyncError:
+        return None  # the full load words it, with the workspace's other problems
+    return None if environment.emulator else (provisional, environment.name)
+
+
+def _loaded(root: str | Path) -> tuple[Workspace, dict[str, dict[str, dict]]]:
+    """The workspace at ``root`` and its desired state (what the child process of ``opened`` builds)."""
+    workspace = load_workspace(root)
+    return workspace, desired_state(workspace)
+
+
+@asynccontextmanager
+async def opened(root: str | Path, env: str | None = None, *, prune: bool = False,
+                 client_factory: Callable[[Any, str], Any] | None = None) -> AsyncIterator[Opened]:
+    """The workspace at ``root`` loaded and a client for ``env`` open.
+
+    For a large workspace and a Lago over the network (``_early_environment``) the two waits
+    overlap: the workspace loads in a child process, on another core (``runtime.Child``), while
+    ``live.first_reads`` asks what needs no workspace (the organization, the catalogue and, when the
+    read will list every customer and subscription, their pages); ``Opened.first`` hands those to
+    ``read_and_plan``. Problems come in the same order as when one waits for the other: the
+    workspace's (from a load in this process whenever the child's did not succeed), then the
+    environment's, then Lago's (the early reads are dropped when the workspace does not load)."""
+    factory = client_factory or connect
+    early = _early_environment(root, env)
+    child = Child.start(partial(_loaded, root)) if early is not None else None
+    try:
+        client = None
+        if child is not None and early is not None:
+            try:
+                client = factory(*early)
+            except LagosyncError:
+                child.stop()  # e.g. its API key is not set: the workspace's own problems come first
+        if client is None or child is None or early is None:
+            workspace = load_workspace(root)
+            env_name = resolve_environment(workspace, env).name
+            async with factory(workspace, env_name) as client:
+                yield Opened(workspace, env_name, client, None)
+            return
+        log.info("loading the workspace in a child process while Lago is read")
+        provisional, env_name = early
+        async with client:
+            first = asyncio.ensure_future(first_reads(client, read_ahead_for=declared_orgs_at_most(root),
+                                                      prune=prune))
+            try:
+                done, value = await child.result()
+                if done:
+                    log.info("the child process loaded the workspace (its peak memory: %.0f MiB)",
+                             child.peak_rss / 2**20)
+                else:
+                    log.info("the child process did not load the workspace: loading it in this one")
+                workspace, desired = value if done else (load_workspace(root), None)
+                if workspace.settings != provisional.settings:
+                    raise UserError(f"{SETTINGS_FILE} changed while lagosync read it: run the command again")
+                yield Opened(workspace, env_name, client, first, desired)
+            finally:
+                if not first.done():
+                    first.cancel()
+                await asyncio.gather(first, return_exceptions=True)  # its outcome is read_and_plan's to report
+                if not first.cancelled() and first.exception() is None:
+                    await first.result().drop()  # pages still read ahead when the read ended early
+    finally:
+        if child is not None:
+            child.stop()
+
+
 async def plan_workspace(
     root: str | Path,
     env: str | None = None,
@@ -175,10 +284,9 @@ async def plan_workspace(
     client_factory: Callable[[Any, str], Any] | None = None,
 ) -> Plan:
     """Load the workspace at ``root``, read ``env`` from Lago and return the plan (no writes)."""
-    workspace = load_workspace(root)
-    env_name = resolve_environment(workspace, env).name
-    async with (client_factory or connect)(workspace, env_name) as client:
-        return (await read_and_plan(workspace, client, env_name, prune=prune))[1]
+    async with opened(root, env, prune=prune, client_factory=client_factory) as o:
+        return (await read_and_plan(o.workspace, o.client, o.env_name, prune=prune, desired=o.desired,
+                                    first=o.first))[1]
 
 
 def save_plan(plan: Plan, path: str | Path, targeting: Targeting | None = None,

@@ -76,3 +76,60 @@ def _fill(d: dict) -> dict:
     for field in FIELDS:
         d[field] = 7
     return d
+
+
+# runtime.Child runs in a fresh interpreter: this test process may have threads (servers of other
+# tests), which make Child.start refuse to fork, as it should
+_CHILD_SCRIPT = r'''
+import asyncio, json, os, sys, threading, time
+from lagosync.runtime import Child
+
+def loud():
+    print("printed by the child")
+    print("written to stderr by the child", file=sys.stderr)
+    return {"text": "é" * 10, "big": "x" * 3_000_000}
+
+async def main():
+    out = {}
+    done, value = await Child.start(loud).result()
+    out["value"] = [done, value["text"], len(value["big"])]
+    out["raised"] = await Child.start(lambda: 1 / 0).result()
+    out["unpicklable"] = await Child.start(lambda: (lambda: 1)).result()
+    out["died"] = await Child.start(lambda: os._exit(3)).result()
+    child = Child.start(lambda: time.sleep(60))
+    started = time.monotonic()
+    child.stop()
+    child.stop()
+    out["stopped_in"] = time.monotonic() - started
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        out["children_left"] = True
+    except ChildProcessError:
+        out["children_left"] = False
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    out["with_another_thread"] = Child.start(lambda: 1) is None
+    release.set()
+    thread.join()
+    print(json.dumps(out))
+
+asyncio.run(main())
+'''
+
+
+def test_child_hands_back_its_result_or_says_it_has_none():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", _CHILD_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""  # the child printed nothing
+    out = json.loads(res.stdout)  # nothing else on stdout either
+    assert out["value"] == [True, "é" * 10, 3_000_000]  # larger than a pipe's buffer
+    assert out["raised"] == [False, None]
+    assert out["unpicklable"] == [False, None]
+    assert out["died"] == [False, None]
+    assert out["stopped_in"] < 5  # killed, not waited for
+    assert out["children_left"] is False  # every child reaped
+    assert out["with_another_thread"] is True  # no fork with another thread running

@@ -34,7 +34,7 @@ import json as jsonlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -804,13 +804,25 @@ class LagoClient:
             raise self._bad("GET", self._url(path), "meta has no total_count")
         return total
 
+    def read_pages(self, path: str, root: str, params: Any, numbers: Iterable[int], *,
+                   keep: Callable[[dict], dict] | None = None) -> dict[int, asyncio.Task]:
+        """Pages ``numbers`` of a list at the full page size, each read from now on in a task of its
+        own: number -> the task of (items, meta), each page checked as ``list_all`` checks it;
+        ``list_all(..., read=...)`` then awaits them. Whoever does not must cancel them."""
+        base = _param_list(params)
+        return {n: asyncio.ensure_future(self._get_page(path, root, base, n, keep)) for n in numbers}
+
     async def list_all(self, path: str, root: str, params: Any = None, *,
                        keep: Callable[[dict], dict] | None = None,
-                       first: tuple[list[dict], dict, int] | None = None) -> list[dict]:
+                       first: tuple[list[dict], dict, int] | None = None,
+                       read: Mapping[int, Awaitable[tuple[list[dict], dict]]] | None = None,
+                       adopt: Callable[[dict], dict] | None = None) -> list[dict]:
         """All items of a paginated list (lago-behaviour#pagination): page 1 first, then the remaining pages
         (``meta.total_pages``) concurrently; items in page order, de-duplicated by ``lago_id``.
         ``keep``: what to keep of each item, applied as each page arrives (a large list is never
         held whole in its full form). ``first``: page 1 as ``first_page`` read it with the same params.
+        ``read``: pages ``read_pages`` reads (or read) with the same params, awaited here, their items
+        kept as their reader chose: ``adopt`` (not ``keep``) is applied to each as its page arrives.
 
         Bounded whatever the server says: ``total_pages`` must agree with ``total_count`` at
         ``per_page`` and be at most MAX_PAGES; every page but the last must be full; without
@@ -832,8 +844,14 @@ class LagoClient:
             if total > MAX_PAGES:
                 raise self._bad("GET", url, f"meta says {total:,} pages; lagosync reads at most {MAX_PAGES:,} "
                                             f"pages of {PER_PAGE} from one list")
-            rest = await asyncio.gather(*(self._get_page(path, root, base, n, keep) for n in range(2, total + 1)))
-            pages.extend(items for items, _ in rest)
+            known = read or {}
+
+            async def items_of(number: int) -> list[dict]:
+                if number in known:
+                    items = (await known[number])[0]
+                    return items if adopt is None else [adopt(item) for item in items]
+                return (await self._get_page(path, root, base, number, keep))[0]
+            pages.extend(await asyncio.gather(*(items_of(n) for n in range(2, total + 1))))
         elif total is None and meta.get("next_page") is not None:
             page, following = 1, meta.get("next_page")
             seen = {1}

@@ -3,7 +3,14 @@
 See docs/ARCHITECTURE.md, "Workspace".
 """
 
-from .loader import find_root, load_settings, load_workspace, validate_workspace, validation_report
+from .loader import (
+    declared_orgs_at_most,
+    find_root,
+    load_settings,
+    load_workspace,
+    validate_workspace,
+    validation_report,
+)
 from .model import KINDS, Environment, Location, Settings, Workspace
 from .state import ensure_state_dir, state_dir
 
@@ -13,6 +20,7 @@ __all__ = [
     "Location",
     "Settings",
     "Workspace",
+    "declared_orgs_at_most",
     "ensure_state_dir",
     "find_root",
     "load_settings",

@@ -209,6 +209,20 @@ def load_settings(root: Path | str) -> Settings:
     return settings
 
 
+def declared_orgs_at_most(root: Path | str) -> int:
+    """A quick estimate of the orgs ``orgs.yaml`` declares together with the users they replace, read
+    before the file is parsed (``live.first_reads`` guesses from it whether the read will list every
+    page): every org names an ``external_id`` (subscriptions and comments may add to that count), and
+    the users of ``migrate_from`` lists are no more than the file's lines and commas. An upper bound
+    for a file without YAML aliases; 0 without a readable orgs.yaml."""
+    try:
+        data = (Path(root) / ORGS_FILE).read_bytes()
+    except OSError:
+        return 0
+    users = data.count(b"\n") + data.count(b",") + 1 if b"migrate_from" in data else 0
+    return data.count(b"external_id") + users
+
+
 @paused_gc()
 def _load(root: Path | str) -> tuple[Workspace | None, list[Diagnostic]]:
     root = Path(root)

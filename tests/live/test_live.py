@@ -389,3 +389,52 @@ def test_objects_in_sync_are_shared_with_the_desired_state(big_org):
     without, _ = read(big_org, workspace(**desired))
     assert without.state == live.state  # the same values either way
     assert not any(without.state["customer"][k] is canonical["customer"].get(k) for k in customers)
+
+
+# --------------------------------------------------------------------------- read ahead (issue 16)
+
+def _read_ahead(emulator, ws, read_ahead_for: int):
+    """read_live with ``first_reads`` started first, as workflow.opened starts it before the workspace
+    has loaded: (LiveState, requests, the tasks of the pages read ahead)."""
+    import asyncio
+
+    from live_helpers import make_client
+
+    from lagosync.live import first_reads, read_live
+
+    async def run():
+        async with make_client(emulator) as client:
+            first = asyncio.ensure_future(first_reads(client, read_ahead_for=read_ahead_for))
+            reads = await first
+            tasks = [*reads.customer_pages.values(), *reads.subscription_pages.values()]
+            live = await read_live(client, ws, first=first)
+            return live, client.request_count, tasks
+    return asyncio.run(run())
+
+
+def test_the_pages_read_ahead_make_the_same_live_state_with_no_extra_request(big_org):
+    ws = workspace(**big_workspace(N_ORGS))
+    plain, plain_count = read(big_org, ws)
+    ahead, count, tasks = _read_ahead(big_org, ws, read_ahead_for=N_ORGS)
+    assert len(tasks) == 2 * (math.ceil(N_ORGS / 100) - 1)  # every page but the size probes
+    assert all(t.done() and not t.cancelled() for t in tasks)
+    assert count == plain_count
+    assert ahead.state == plain.state and ahead.facts == plain.facts
+    assert ahead.raw == plain.raw
+
+
+def test_pages_read_ahead_for_a_read_that_turns_out_narrow_are_dropped(big_org):
+    ws = workspace(**big_workspace(2))  # 2 declared orgs: fetched one by one
+    plain, plain_count = read(big_org, ws)
+    ahead, count, tasks = _read_ahead(big_org, ws, read_ahead_for=N_ORGS)  # the estimate said "list them"
+    assert tasks and all(t.done() for t in tasks)  # none left running
+    assert count <= plain_count + len(tasks)  # at most the pages read ahead, for nothing
+    assert ahead.state == plain.state and ahead.facts == plain.facts
+
+
+def test_no_page_is_read_ahead_for_few_declared_orgs(big_org):
+    ws = workspace(**big_workspace(2))
+    plain, plain_count = read(big_org, ws)
+    ahead, count, tasks = _read_ahead(big_org, ws, read_ahead_for=2)
+    assert tasks == [] and count == plain_count
+    assert ahead.state == plain.state

@@ -195,3 +195,15 @@ def test_dates_stay_strings(make_ws):
             expiration_at: 2030-12-31T23:59:59Z
         """})
     assert load_workspace(root).desired["coupon"]["c"]["expiration_at"] == "2030-12-31T23:59:59Z"
+
+
+def test_declared_orgs_at_most_counts_before_parsing(tmp_path):
+    from lagosync.workspace import declared_orgs_at_most
+
+    assert declared_orgs_at_most(tmp_path) == 0  # no orgs.yaml
+    (tmp_path / "orgs.yaml").write_text(
+        "orgs:\n- external_id: org_a\n  name: A\n- {external_id: org_b, name: B}\n")
+    assert declared_orgs_at_most(tmp_path) == 2
+    (tmp_path / "orgs.yaml").write_text(
+        "orgs:\n- external_id: org_a\n  migrate_from: [usr_1, usr_2, usr_3]\n")
+    assert declared_orgs_at_most(tmp_path) >= 1 + 3  # the org and the users it replaces
