@@ -33,9 +33,11 @@ emulator's store and the lists it keeps to answer are its own), and the process'
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import copy
 import gc
+import json
 import logging
 import os
 import re
@@ -251,21 +253,35 @@ async def plan_said(root: Path, factory) -> tuple[object, _Said]:
     return plan, said
 
 
-async def plan_as_the_cli(served: Served, root: Path, concurrency: int) -> tuple[float, int, bool]:
-    """(wall, requests, loaded apart) of what ``lagosync plan -e staging`` does: load the workspace
-    (in a child process while Lago is read, for an orgs.yaml within workflow.LOAD_APART_*), read,
-    plan, render."""
+async def _as_the_cli_here(url: str, root: Path, concurrency: int, trace: bool) -> dict:
+    """What ``lagosync plan -e staging`` does, in this process: load the workspace (in a child
+    process while Lago is read, for an orgs.yaml within workflow.LOAD_APART_*), read, plan, render."""
     clients: list[LagoClient] = []
 
     def factory(_workspace, env_name: str) -> LagoClient:
-        clients.append(LagoClient(served.url, LOCAL_API_KEY, environment=env_name, concurrency=concurrency))
+        clients.append(LagoClient(url, LOCAL_API_KEY, environment=env_name, concurrency=concurrency))
         return clients[-1]
+    if trace:
+        tracemalloc.start()
     wall = time.perf_counter()
     plan, said = await plan_said(root, factory)
     render(plan, "text")
     wall = time.perf_counter() - wall
+    peak = tracemalloc.get_traced_memory()[1] if trace else 0
     assert not plan.operations, f"{len(plan.operations)} operations on a workspace in sync"
-    return wall, sum(c.request_count for c in clients), said.apart
+    return {"wall": wall, "requests": sum(c.request_count for c in clients), "apart": said.apart,
+            "child_mib": said.child_peak_mib, "peak": peak}
+
+
+def as_the_cli(served: Served, root: Path, concurrency: int, *, trace: bool = False) -> dict:
+    """``_as_the_cli_here`` in a fresh Python process, as ``lagosync plan`` runs in one of its own: its
+    imports done, and its heap small when it forks (this process holds the other stages' objects,
+    which a fork would make it copy as it writes). ``trace``: its tracemalloc peak too (slower)."""
+    job = json.dumps({"url": served.url, "root": str(root), "concurrency": concurrency, "trace": trace})
+    res = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--as-the-cli", job], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> list[list]:
@@ -298,9 +314,9 @@ async def measure_size(n: int, tmp: Path, latency: float, concurrency: int) -> l
         await read_over_http(served, workspace, concurrency, desired)  # connections and server caches warm
         http_wall, http_cpu, server_cpu, http_requests, live = await read_over_http(served, workspace, concurrency,
                                                                                     desired)
-        runs = [await plan_as_the_cli(served, root, concurrency) for _ in range(3)]
-        pipeline_wall = statistics.median(wall for wall, _, _ in runs)
-        pipeline_requests, apart = runs[0][1], runs[0][2]
+        runs = [as_the_cli(served, root, concurrency) for _ in range(3)]
+        pipeline_wall = statistics.median(run["wall"] for run in runs)
+        pipeline_requests, apart = runs[0]["requests"], runs[0]["apart"]
     finally:
         served.close()
     floor_http = http_requests * latency / concurrency
@@ -375,13 +391,8 @@ async def measure_memory(n: int, tmp: Path) -> list[list]:
         tracemalloc.stop()
         del workspace, desired, _live, plan
         gc.collect()
-        tracemalloc.start()  # the same plan as `lagosync plan -e staging` makes it
-        plan, said = await plan_said(root, lambda _ws, env: LagoClient(served.url, LOCAL_API_KEY, environment=env))
-        assert not plan.operations
-        render(plan, "text")
-        _, cli_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        child_mib = said.child_peak_mib if said.apart else 0.0
+        cli = as_the_cli(served, root, 8, trace=True)  # the same plan as `lagosync plan -e staging` makes it
+        cli_peak, child_mib = cli["peak"], cli["child_mib"] if cli["apart"] else 0.0
     finally:
         served.close()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -390,8 +401,8 @@ async def measure_memory(n: int, tmp: Path) -> list[list]:
         [f"{n:,}", "load_workspace + desired state: peak (tracemalloc)", after_load / mib, after_load / n / 1024],
         [f"{n:,}", "plan in sync: peak (tracemalloc)", peak / mib, peak / n / 1024],
         [f"{n:,}", "plan in sync: held at the end (plan, live, workspace)", current / mib, current / n / 1024],
-        [f"{n:,}", "plan in sync, as `lagosync plan` runs: peak (tracemalloc)"
-         + (", plus its child's peak RSS (loading the workspace meanwhile)" if child_mib else ""),
+        [f"{n:,}", "plan in sync, as `lagosync plan` runs: peak (tracemalloc, its own process)"
+         + (", plus the peak RSS of its child (loading the workspace meanwhile)" if child_mib else ""),
          cli_peak / mib + child_mib, (cli_peak / mib + child_mib) * 1024 / n],
         [f"{n:,}", "peak RSS of this process (seeding the emulator included)", rss_mib, rss_mib * 1024 / n],
     ]
@@ -420,7 +431,13 @@ def main() -> None:
     p.add_argument("--apply-orgs", type=int, default=1000, help="orgs of the rate-limited apply (0: skip)")
     p.add_argument("--rps", type=float, default=50.0, help="the emulator's requests-per-second limit for apply")
     p.add_argument("--memory", type=int, default=0, help="org count of the memory measurement (0: skip)")
+    p.add_argument("--as-the-cli", help=argparse.SUPPRESS)  # as_the_cli's fresh process
     args = p.parse_args()
+    if args.as_the_cli:
+        job = json.loads(args.as_the_cli)
+        print(json.dumps(asyncio.run(_as_the_cli_here(job["url"], Path(job["root"]), job["concurrency"],
+                                                      job["trace"]))))
+        return
     if args.quick:
         sizes, latency, apply_orgs, memory = [20], 0.005, 5, 50
     else:

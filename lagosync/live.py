@@ -300,9 +300,10 @@ async def first_reads(client, *, read_ahead_for: int | None = None, prune: bool 
     (checked against lagosync.yaml's pin before anything else is read), then the catalogue and the two
     size probes at once. ``read_ahead_for``: at least as many orgs as the workspace declares (with
     the users they replace); when that many make the read list every page (``_wide``), the further
-    pages of each list (up to READ_AHEAD_PAGES) are then read too, in ``FirstReads.ahead``. The read
-    uses them if the loaded workspace lists them as well; else they were read for nothing (at most
-    about twice the requests of reading the declared orgs one by one, which is what narrow costs)."""
+    pages of each list (up to READ_AHEAD_PAGES) are then read too, each in a task of its own
+    (``FirstReads.customer_pages``, ``subscription_pages``), still coming in when this returns. The read
+    uses them if the loaded workspace lists them as well; else they were read for nothing: no more
+    pages than fetching ``read_ahead_for`` orgs one by one would have cost (``_wide``)."""
     organization = await check_organization(client)
     (taxes, metrics, add_ons, plans, coupons, customers_first, subs_first) = await asyncio.gather(
         client.list_all("/taxes", "taxes"),

@@ -84,7 +84,9 @@ class Child:
     def __init__(self, pid: int, fd: int) -> None:
         self._pid: int | None = pid
         self._fd: int | None = fd
-        self.peak_rss = 0  # bytes: the child's peak resident memory, once it is reaped
+        # bytes: the child's peak resident memory once it is reaped (the pages it still shared with
+        # this process included: an upper bound on what it added)
+        self.peak_rss = 0
 
     @classmethod
     def start(cls, fn: Callable[[], Any]) -> Child | None:

@@ -257,7 +257,7 @@ async def opened(root: str | Path, env: str | None = None, *, prune: bool = Fals
             try:
                 done, value = await child.result()
                 if done:
-                    log.info("the child process loaded the workspace (its peak memory: %.0f MiB)",
+                    log.info("the child process loaded the workspace (its peak resident memory: %.0f MiB)",
                              child.peak_rss / 2**20)
                 else:
                     log.info("the child process did not load the workspace: loading it in this one")

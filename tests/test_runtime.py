@@ -91,8 +91,10 @@ def loud():
 
 async def main():
     out = {}
-    done, value = await Child.start(loud).result()
+    child = Child.start(loud)
+    done, value = await child.result()
     out["value"] = [done, value["text"], len(value["big"])]
+    out["peak_rss"] = child.peak_rss
     out["raised"] = await Child.start(lambda: 1 / 0).result()
     out["unpicklable"] = await Child.start(lambda: (lambda: 1)).result()
     out["died"] = await Child.start(lambda: os._exit(3)).result()
@@ -127,6 +129,7 @@ def test_child_hands_back_its_result_or_says_it_has_none():
     assert res.stderr == ""  # the child printed nothing
     out = json.loads(res.stdout)  # nothing else on stdout either
     assert out["value"] == [True, "é" * 10, 3_000_000]  # larger than a pipe's buffer
+    assert out["peak_rss"] > 3_000_000  # the child's peak resident memory held the 3 MB it answered
     assert out["raised"] == [False, None]
     assert out["unpicklable"] == [False, None]
     assert out["died"] == [False, None]

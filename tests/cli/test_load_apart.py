@@ -119,6 +119,7 @@ def test_plan_loads_the_workspace_apart_and_makes_the_same_plan(changed, tmp_pat
     assert apart.returncode == 0, apart.stderr
     assert "loading the workspace in a child process while Lago is read" in apart.stderr
     assert "read ahead while the workspace loaded: 2 pages of customers, 2 of subscriptions" in apart.stderr
+    assert "the child process loaded the workspace (its peak resident memory: " in apart.stderr
     assert "did not load" not in apart.stderr
 
     # the same plan loaded in one process (this one, told that no orgs.yaml is large enough)
