@@ -234,7 +234,7 @@ class _Said(logging.Handler):
     @property
     def child_peak_mib(self) -> float:
         """The child process's peak memory, as lagosync.workflow reports it (0 without a child)."""
-        found = [re.search(r"peak memory: (\d+) MiB", line) for line in self.lines]
+        found = [re.search(r"peak resident memory: (\d+) MiB", line) for line in self.lines]
         return sum(float(m.group(1)) for m in found if m)
 
 

@@ -274,9 +274,11 @@ class FirstReads:
                      len(self.customer_pages), len(self.subscription_pages))
 
     async def drop(self) -> None:
-        """The pages read ahead that are still coming in are not wanted (the read is narrow, or
-        ended early): cancelled, and what they raised is left to the read that needs them."""
+        """The pages read ahead are let go: those still coming in are cancelled (the read is narrow,
+        or ended early), what they raised is left to the read that needs them, and none is held
+        any longer (the read keeps what it took of them)."""
         tasks = [*self.customer_pages.values(), *self.subscription_pages.values()]
+        self.customer_pages, self.subscription_pages = {}, {}
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -326,9 +328,10 @@ async def first_reads(client, *, read_ahead_for: int | None = None, prune: bool 
 
 
 def _ahead(first: tuple[list[dict], dict, int]) -> range:
-    """The pages after page 1 that ``first_reads`` reads ahead (meta.total_pages as page 1 says)."""
-    total = first[1].get("total_pages")
-    if not isinstance(total, int) or isinstance(total, bool):
+    """The pages after page 1 that ``first_reads`` reads ahead: those meta.total_pages announces, when
+    it agrees with meta.total_count (else none: ``list_all`` words what is wrong with the list)."""
+    total, count = first[1].get("total_pages"), first[2]
+    if not isinstance(total, int) or isinstance(total, bool) or total != -(-count // PER_PAGE):
         return range(0)
     return range(2, min(total, READ_AHEAD_PAGES + 1) + 1)
 
@@ -391,10 +394,9 @@ async def _read_live(client, workspace, *, prune: bool, share: State,
     finally:
         await reads.drop()
         for pending in (fixed_charges, applied_coupons):
-            if not pending.done():
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
-    del reads  # what was read ahead is kept (or not) by now
+            pending.cancel()
+        # collected even when done: a read that failed while another one raised first is not reported twice
+        await asyncio.gather(fixed_charges, applied_coupons, return_exceptions=True)
     _require_keys("customer", customers)
     _require_keys("subscription", subscriptions)
 

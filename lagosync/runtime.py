@@ -9,6 +9,7 @@ import pickle
 import signal
 import sys
 import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -120,38 +121,39 @@ class Child:
         if fd is None:
             return False, None
         loop = asyncio.get_running_loop()
-        ended = loop.create_future()
-        chunks: list[bytes] = []
+        ended = loop.create_future()  # True: the child closed the pipe (it answered, or died)
+        data = bytearray()
 
         def readable() -> None:
             try:
-                while True:
-                    chunk = os.read(fd, 1 << 20)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
+                while chunk := os.read(fd, 1 << 20):
+                    data.extend(chunk)
             except BlockingIOError:
                 return  # more to come
             except OSError:
-                chunks.clear()
+                if not ended.done():
+                    ended.set_result(False)
+                return
             if not ended.done():
-                ended.set_result(None)
+                ended.set_result(True)
 
         os.set_blocking(fd, False)
         loop.add_reader(fd, readable)
         try:
-            await ended
+            closed = await ended
         finally:
             loop.remove_reader(fd)
         self._close()
-        status = self._reap(kill=False)
-        if status != 0 or not chunks:
+        status = self._reap(kill=not closed)  # a pipe that failed: the child is not waited for
+        if status != 0 or not data:
             return False, None
         try:
             with paused_gc():
-                return True, pickle.loads(b"".join(chunks))
+                return True, pickle.loads(data)
         except Exception:  # noqa: BLE001 - computed again by the caller
             return False, None
+        finally:
+            del data[:]
 
     def stop(self) -> None:
         """Ends the child if it still runs (its result is not wanted) and reaps it."""
@@ -168,22 +170,24 @@ class Child:
         if self._pid is None:
             return None
         pid, self._pid = self._pid, None
-        if kill:
-            try:
+        try:
+            if kill:
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:  # pragma: no cover - already gone (and reaped by someone else)
-                return None
-        _, status, usage = os.wait4(pid, 0)
+            _, status, usage = os.wait4(pid, 0)
+        except (ProcessLookupError, ChildProcessError):  # reaped by someone else (SIGCHLD ignored)
+            return None
         self.peak_rss = usage.ru_maxrss * 1024  # KiB on Linux
         return os.waitstatus_to_exitcode(status)
 
 
 def _quiet() -> None:  # pragma: no cover  (runs in the forked child)
-    """The child prints nothing and leaves signals to their defaults (Ctrl-C ends it, it never
-    wakes the parent's event loop through the inherited wake-up descriptor)."""
+    """The child prints nothing, leaves signals to their defaults (Ctrl-C ends it, it never wakes
+    the parent's event loop through the inherited wake-up descriptor) and traces no allocation."""
     signal.set_wakeup_fd(-1)
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_DFL)
+    if tracemalloc.is_tracing():  # a parent that measures its memory does not slow its child down
+        tracemalloc.stop()
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)

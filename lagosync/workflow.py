@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -236,13 +236,14 @@ async def opened(root: str | Path, env: str | None = None, *, prune: bool = Fals
     factory = client_factory or connect
     early = _early_environment(root, env)
     child = Child.start(partial(_loaded, root)) if early is not None else None
-    try:
+    async with AsyncExitStack() as stack:
+        stack.callback(lambda: child.stop() if child is not None else None)
         client = None
         if child is not None and early is not None:
-            try:
-                client = factory(*early)
-            except LagosyncError:
-                child.stop()  # e.g. its API key is not set: the workspace's own problems come first
+            try:  # opened now, before the workspace has loaded
+                client = await stack.enter_async_context(factory(*early))
+            except Exception:  # noqa: BLE001 - e.g. its API key is not set: the workspace's problems come first
+                child.stop()
         if client is None or child is None or early is None:
             workspace = load_workspace(root)
             env_name = resolve_environment(workspace, env).name
@@ -251,29 +252,24 @@ async def opened(root: str | Path, env: str | None = None, *, prune: bool = Fals
             return
         log.info("loading the workspace in a child process while Lago is read")
         provisional, env_name = early
-        async with client:
-            first = asyncio.ensure_future(first_reads(client, read_ahead_for=declared_orgs_at_most(root),
-                                                      prune=prune))
-            try:
-                done, value = await child.result()
-                if done:
-                    log.info("the child process loaded the workspace (its peak resident memory: %.0f MiB)",
-                             child.peak_rss / 2**20)
-                else:
-                    log.info("the child process did not load the workspace: loading it in this one")
-                workspace, desired = value if done else (load_workspace(root), None)
-                if workspace.settings != provisional.settings:
-                    raise UserError(f"{SETTINGS_FILE} changed while lagosync read it: run the command again")
-                yield Opened(workspace, env_name, client, first, desired)
-            finally:
-                if not first.done():
-                    first.cancel()
-                await asyncio.gather(first, return_exceptions=True)  # its outcome is read_and_plan's to report
-                if not first.cancelled() and first.exception() is None:
-                    await first.result().drop()  # pages still read ahead when the read ended early
-    finally:
-        if child is not None:
-            child.stop()
+        first = asyncio.ensure_future(first_reads(client, read_ahead_for=declared_orgs_at_most(root), prune=prune))
+        try:
+            done, value = await child.result()
+            if done:
+                log.info("the child process loaded the workspace (its peak resident memory: %.0f MiB)",
+                         child.peak_rss / 2**20)
+            else:
+                log.info("the child process did not load the workspace: loading it in this one")
+            workspace, desired = value if done else (load_workspace(root), None)
+            if workspace.settings != provisional.settings:
+                raise UserError(f"{SETTINGS_FILE} changed while lagosync read it: run the command again")
+            yield Opened(workspace, env_name, client, first, desired)
+        finally:
+            if not first.done():
+                first.cancel()
+            await asyncio.gather(first, return_exceptions=True)  # its outcome is read_and_plan's to report
+            if not first.cancelled() and first.exception() is None:
+                await first.result().drop()  # pages still read ahead when the read ended early
 
 
 async def plan_workspace(

@@ -99,6 +99,15 @@ async def main():
     out["unpicklable"] = await Child.start(lambda: (lambda: 1)).result()
     out["died"] = await Child.start(lambda: os._exit(3)).result()
     child = Child.start(lambda: time.sleep(60))
+    waiting = asyncio.ensure_future(child.result())
+    await asyncio.sleep(0.05)
+    waiting.cancel()  # the caller gave up waiting (Ctrl-C, an error elsewhere)
+    try:
+        await waiting
+    except asyncio.CancelledError:
+        out["cancelled"] = True
+    child.stop()
+    child = Child.start(lambda: time.sleep(60))
     started = time.monotonic()
     child.stop()
     child.stop()
@@ -133,6 +142,7 @@ def test_child_hands_back_its_result_or_says_it_has_none():
     assert out["raised"] == [False, None]
     assert out["unpicklable"] == [False, None]
     assert out["died"] == [False, None]
+    assert out["cancelled"] is True
     assert out["stopped_in"] < 5  # killed, not waited for
     assert out["children_left"] is False  # every child reaped
     assert out["with_another_thread"] is True  # no fork with another thread running

@@ -212,15 +212,21 @@ def load_settings(root: Path | str) -> Settings:
 def declared_orgs_at_most(root: Path | str) -> int:
     """A quick estimate of the orgs ``orgs.yaml`` declares together with the users they replace, read
     before the file is parsed (``live.first_reads`` guesses from it whether the read will list every
-    page): every org names an ``external_id`` (subscriptions and comments may add to that count), and
-    the users of ``migrate_from`` lists are no more than the file's lines and commas. An upper bound
-    for a file without YAML aliases; 0 without a readable orgs.yaml."""
+    page): every org names an ``external_id`` (subscriptions and comments may add to that count),
+    and the users of a ``migrate_from`` list are no more than the lines and commas from it to the
+    next ``external_id``. An upper bound for a file without YAML aliases; 0 without a readable orgs.yaml."""
     try:
         data = (Path(root) / ORGS_FILE).read_bytes()
     except OSError:
         return 0
-    users = data.count(b"\n") + data.count(b",") + 1 if b"migrate_from" in data else 0
-    return data.count(b"external_id") + users
+    count = data.count(b"external_id")
+    at = data.find(b"migrate_from")
+    while at >= 0:
+        end = data.find(b"external_id", at)
+        end = len(data) if end < 0 else end
+        count += data.count(b"\n", at, end) + data.count(b",", at, end) + 1
+        at = data.find(b"migrate_from", end)
+    return count
 
 
 @paused_gc()

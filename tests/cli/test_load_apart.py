@@ -104,9 +104,12 @@ def changed(lago):
     _write_orgs(lago, _orgs(N), pad=False)
 
 
-def _cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+def _cli(root: Path, *args: str, key: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != KEY_VAR}
+    if key:
+        env[KEY_VAR] = LOCAL_API_KEY
     return subprocess.run([sys.executable, "-m", "lagosync", "-v", *args], cwd=root, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, KEY_VAR: LOCAL_API_KEY, "NO_COLOR": "1"})
+                          text=True, timeout=120, env={**env, "NO_COLOR": "1"})
 
 
 def _operations(path: Path) -> tuple[list, dict]:
@@ -154,3 +157,13 @@ def test_a_small_workspace_loads_in_one_process(lago):
     assert small.returncode == 0, small.stderr
     assert "child process" not in small.stderr and "read ahead" not in small.stderr
     assert "No changes" in small.stdout
+
+
+def test_the_workspace_error_comes_before_a_missing_api_key(changed):
+    orgs = _orgs(N)
+    orgs[5]["subscriptions"][0]["plan_code"] = "no_such_plan"
+    _write_orgs(changed, orgs, pad=True)
+    apart = _cli(changed, "plan", "-e", "remote", key=False)
+    assert apart.returncode == 1
+    assert "no_such_plan" in apart.stderr and KEY_VAR not in apart.stderr  # as a load in one process says
+    assert "child process" not in apart.stderr  # no client without its key: no read ahead either

@@ -408,6 +408,7 @@ def _read_ahead(emulator, ws, read_ahead_for: int):
             reads = await first
             tasks = [*reads.customer_pages.values(), *reads.subscription_pages.values()]
             live = await read_live(client, ws, first=first)
+            assert reads.customer_pages == {} and reads.subscription_pages == {}  # let go once read
             return live, client.request_count, tasks
     return asyncio.run(run())
 

@@ -207,3 +207,12 @@ def test_declared_orgs_at_most_counts_before_parsing(tmp_path):
     (tmp_path / "orgs.yaml").write_text(
         "orgs:\n- external_id: org_a\n  migrate_from: [usr_1, usr_2, usr_3]\n")
     assert declared_orgs_at_most(tmp_path) >= 1 + 3  # the org and the users it replaces
+
+
+def test_declared_orgs_at_most_counts_only_the_lists_of_replaced_users(tmp_path):
+    from lagosync.workspace import declared_orgs_at_most
+
+    orgs = "".join(f"- external_id: org_{i}\n  name: Org {i}, Inc.\n" for i in range(100))
+    (tmp_path / "orgs.yaml").write_text(
+        "orgs:\n- external_id: org_x\n  migrate_from: [usr_1, usr_2]\n" + orgs)
+    assert 101 + 2 <= declared_orgs_at_most(tmp_path) <= 101 + 5  # not every line and comma of the file
