@@ -284,8 +284,8 @@ class FirstReads:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-# at most this many pages of each of the two lists are read ahead (first_reads): what a workspace
-# that loads apart (workflow.LOAD_APART_UP_TO_BYTES, about 48,000 orgs) lists; the rest is read after
+# at most this many pages of each of the two lists are read ahead (first_reads): more than a
+# workspace that loads apart lists (workflow.LOAD_APART_UP_TO_BYTES); the rest is read after
 READ_AHEAD_PAGES = 500
 
 

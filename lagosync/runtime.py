@@ -105,9 +105,9 @@ class Child:
             try:
                 os.close(read_fd)
                 _quiet()
-                data = pickle.dumps(fn(), protocol=pickle.HIGHEST_PROTOCOL)
-                with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(data)
+                value = fn()
+                with os.fdopen(write_fd, "wb") as pipe:  # pickled as it is written: never held whole
+                    pickle.dump(value, pipe, protocol=pickle.HIGHEST_PROTOCOL)
                 status = 0
             except BaseException:  # noqa: BLE001 - the parent computes it again and reports it
                 pass

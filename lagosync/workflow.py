@@ -188,11 +188,11 @@ class Opened:
 
 
 # the orgs.yaml sizes for which `plan` loads the workspace in a child process while it reads Lago
-# (docs/plans.md "Reading Lago"): below, loading takes less than a round of requests (about 1,500
-# orgs); above (about 48,000 orgs), the two processes together could hold more than one plan of
-# 100,000 orgs does (docs/benchmarks.md)
+# (docs/plans.md "Reading Lago"; docs/benchmarks.md measures both): below, loading takes about a
+# round of requests (some 3,500 orgs of the benchmark's); above (some 29,000), the two processes
+# together would hold more than one plan of 100,000 orgs does in one process
 LOAD_APART_FROM_BYTES = 1 << 20
-LOAD_APART_UP_TO_BYTES = 32 << 20
+LOAD_APART_UP_TO_BYTES = 8 << 20
 
 
 def _early_environment(root: str | Path, env: str | None) -> tuple[Workspace, str] | None:
