@@ -331,7 +331,7 @@ def _ahead(first: tuple[list[dict], dict, int]) -> range:
     """The pages after page 1 that ``first_reads`` reads ahead: those meta.total_pages announces, when
     it agrees with meta.total_count (else none: ``list_all`` words what is wrong with the list)."""
     total, count = first[1].get("total_pages"), first[2]
-    if not isinstance(total, int) or isinstance(total, bool) or total != -(-count // PER_PAGE):
+    if not isinstance(total, int) or isinstance(total, bool) or total != _pages(count):
         return range(0)
     return range(2, min(total, READ_AHEAD_PAGES + 1) + 1)
 

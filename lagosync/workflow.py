@@ -244,12 +244,13 @@ async def opened(root: str | Path, env: str | None = None, *, prune: bool = Fals
                 client = await stack.enter_async_context(factory(*early))
             except Exception:  # noqa: BLE001 - e.g. its API key is not set: the workspace's problems come first
                 child.stop()
-        if client is None or child is None or early is None:
+        if client is None:
             workspace = load_workspace(root)
             env_name = resolve_environment(workspace, env).name
             async with factory(workspace, env_name) as client:
                 yield Opened(workspace, env_name, client, None)
             return
+        assert child is not None and early is not None  # a client is opened early only beside a child
         log.info("loading the workspace in a child process while Lago is read")
         provisional, env_name = early
         first = asyncio.ensure_future(first_reads(client, read_ahead_for=declared_orgs_at_most(root), prune=prune))
