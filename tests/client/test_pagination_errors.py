@@ -101,6 +101,38 @@ def test_items_seen_twice_across_pages_are_kept_once():
     assert [t["lago_id"] for t in run(c.list_taxes())][98:] == ["a98", "b", "c"]
 
 
+def test_pages_read_ahead_are_adopted_one_per_turn_while_the_others_are_asked():
+    """The pages ``read_pages`` already has are adopted one at a time: a page still to ask is sent
+    between two adoptions, not after all of them (its latency runs while the others are adopted)."""
+    lago = PagedLago(500)  # 5 pages
+    events: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        events.append(f"asked {request.url.params['page']}")
+        return await lago.handler(request)
+
+    def adopt(item: dict) -> dict:
+        if item["external_id"].endswith("0"):
+            events.append(f"adopted {int(item['external_id'][4:]) // 100 + 1}")
+        return {**item, "adopted": True}
+
+    async def scenario() -> list[dict]:
+        async with LagoClient("https://lago.example.com", KEY, transport=httpx.MockTransport(handler)) as c:
+            first = await c.first_page("/customers", "customers")
+            read = c.read_pages("/customers", "customers", None, [2, 3, 4])
+            await asyncio.gather(*read.values())
+            events.clear()
+            return await c.list_all("/customers", "customers", first=first, read=read, adopt=adopt)
+
+    items = run(scenario())
+    assert [i["external_id"] for i in items] == [f"cus_{i}" for i in range(500)]
+    assert all(i.get("adopted") for i in items[100:400]) and not any("adopted" in i for i in items[400:])
+    adopted = [e for e in events if e.startswith("adopted")]
+    assert adopted == [f"adopted {p}" for p in (2, 3, 4) for _ in range(10)]
+    # page 5 is asked after page 2's adoption, before page 3's
+    assert events.index("asked 5") < events.index("adopted 3")
+
+
 def test_list_subscriptions_sends_status_array_and_filters():
     seen = []
 
