@@ -13,6 +13,21 @@ from .errors import bad_request
 LAGO_VERSION = "1.51.0"
 
 
+def encode(value) -> bytes:
+    """JSON as the emulator answers it (compact)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An answer a handler gives already encoded (``Emulator.paginate`` of a page it kept)."""
+
+    data: bytes
+
+    def value(self):
+        return json.loads(self.data)
+
+
 @dataclass
 class EmulatorResponse:
     status: int

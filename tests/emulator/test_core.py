@@ -132,3 +132,53 @@ def test_failed_request_changes_nothing(api):
     status, _ = api.put("/plans/pro", plan={"name": "Renamed", "amount_cents": -5})
     assert status == 422
     assert api.ok("GET", "/plans/pro") == before
+
+
+def _raw_get(emulator, path, **params):
+    response = emulator.handle("GET", path, list(params.items()), {"Authorization": f"Bearer {emulator.api_key}"})
+    assert response.status == 200, response.body
+    return response.body
+
+
+def _customers_and_subscriptions(api, n=150):
+    api.plan("pro")
+    for i in range(n):
+        api.subscribe(ext=f"sub_{i:03d}", plan="pro", customer=f"cus_{i:03d}")
+
+
+def test_list_pages_kept_until_a_write_answer_as_when_serialised_again(api, emulator, monkeypatch):
+    """Customer and subscription pages are kept encoded until the next commit (Emulator.paginate):
+    the same bytes as a page serialised anew, and a write is seen by the next read."""
+    _customers_and_subscriptions(api)
+    pages = [("/api/v1/customers", {"page": p}) for p in ("1", "2")] + [
+        ("/api/v1/subscriptions", {"page": p, "status[]": "active"}) for p in ("1", "2")]
+    first = [_raw_get(emulator, path, **params) for path, params in pages]
+    serialised: list[str] = []
+    real = type(emulator.res)._customer_out
+    monkeypatch.setattr(type(emulator.res), "_customer_out",
+                        lambda self, c, single=True: serialised.append(c["external_id"]) or real(self, c, single))
+    assert [_raw_get(emulator, path, **params) for path, params in pages] == first  # kept: not serialised again
+    assert serialised == []
+    monkeypatch.setattr("lagosync.emulator.core.KEPT_PAGES_BYTES", 0)  # nothing kept: serialised anew
+    emulator._pages.clear()
+    assert [_raw_get(emulator, path, **params) for path, params in pages] == first
+    assert len(serialised) == 150 and not emulator._pages
+
+    monkeypatch.setattr("lagosync.emulator.core.KEPT_PAGES_BYTES", 64 * 2**20)
+    _raw_get(emulator, "/api/v1/customers", page="2")
+    api.ok("POST", "/customers", customer={"external_id": "cus_000", "name": "Renamed"})  # on page 2 (newest first)
+    page = json.loads(_raw_get(emulator, "/api/v1/customers", page="2"))
+    assert {c["external_id"]: c["name"] for c in page["customers"]}["cus_000"] == "Renamed"
+
+
+def test_kept_subscription_pages_follow_the_day(api, emulator, clock):
+    """A listed subscription's billing period is the current day's: a page kept yesterday is not
+    answered today, though nothing was written."""
+    _customers_and_subscriptions(api, n=3)
+
+    def periods():
+        body = json.loads(_raw_get(emulator, "/api/v1/subscriptions"))
+        return {s["current_billing_period_started_at"] for s in body["subscriptions"]}
+    assert periods() == {"2026-08-01T00:00:00Z"}
+    clock.advance(days=31)
+    assert periods() == {"2026-09-01T00:00:00Z"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..common import Request, iso
 from ..errors import not_found
@@ -60,7 +60,8 @@ class Host(Protocol):
 
     def enqueue(self, job: Callable[[], None]) -> None: ...
 
-    def paginate(self, req: Request, rows: list, root: str, serialize: Callable[[dict], dict]) -> dict: ...
+    def paginate(self, req: Request, rows: list, root: str, serialize: Callable[[dict], dict], *,
+                 kept: tuple | None = None) -> Any: ...
 
 
 # ==================================================================== code-keyed catalogue CRUD

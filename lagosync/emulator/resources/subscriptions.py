@@ -109,7 +109,9 @@ class SubscriptionsMixin(PlansMixin, CustomersMixin):
         ext_id = req.q("external_id")
         key = (SUB, tuple(statuses), ext_cust, plan_code, ext_id, customer_id)
         rows = self._listed(key, lambda: self._sub_rows_listed(statuses, ext_cust, plan_code, ext_id, customer_id))
-        return self.emu.paginate(req, rows, "subscriptions", lambda s: self._sub_out(s, single=False))
+        # a listed subscription's billing period is that of the current day (_period)
+        return self.emu.paginate(req, rows, "subscriptions", lambda s: self._sub_out(s, single=False),
+                                 kept=(key, self.emu.now().date()))
 
     def _sub_rows_listed(self, statuses: list[str], ext_cust: str | None, plan_code: str | None, ext_id: str | None,
                          customer_id: str | None) -> list[dict]:
