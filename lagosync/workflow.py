@@ -27,6 +27,7 @@ from .live import FirstReads, first_reads, read_live
 from .planner import Plan, make_plan, stale_objects
 from .planner.ops import FORMAT_VERSION, PriceImpact, UsageImpact
 from .planner.policies import evaluate as evaluate_policies
+from .planner.stale import Digests, digests_of
 from .planner.targeting import Targeting, apply_targeting, recorded_warnings
 from .planner.versions import Directives
 from .pricing.impact import price_impact
@@ -71,7 +72,8 @@ def use_color(no_color: bool) -> bool:
 
 async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False,
                         read_wide: bool | None = None, desired: dict | None = None,
-                        usage: bool = True, first: Awaitable[FirstReads] | None = None) -> tuple[LiveState, Plan]:
+                        usage: bool = True, first: Awaitable[FirstReads] | None = None,
+                        digests: Digests | None = None) -> tuple[LiveState, Plan]:
     """Read Lago through ``client`` and plan ``workspace`` against it: ``(LiveState, Plan)``.
 
     The one planning path shared by ``plan``, ``apply`` (before and after its writes) and ``drift``.
@@ -79,7 +81,8 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
     ``desired`` (default: ``desired_state(workspace)``) lets a caller that already built it reuse it.
     ``usage``: read the affected subscriptions' current usage for the price impact (off for drift and
     for apply's check after writing, which only need to know whether anything is left to do).
-    ``first``: the reads ``opened`` started while the workspace loaded.
+    ``first``: the reads ``opened`` started while the workspace loaded. ``digests``: the fingerprint
+    digests of ``desired`` (``stale.digests_of``), when they were computed with it.
     """
     if desired is None:
         desired = desired_state(workspace)
@@ -87,7 +90,7 @@ async def read_and_plan(workspace, client, env_name: str, *, prune: bool = False
                            first=first)
     plan = make_plan(desired, live, prune=prune, environment=env_name,
                      lago_url=getattr(client, "base_url", None), workspace_digest=workspace.digest,
-                     directives=directives_of(workspace, client))
+                     directives=directives_of(workspace, client), desired_digests=digests)
     plan = dataclasses.replace(plan, price_impact=_price_impact(workspace, plan, live))
     if usage:
         plan = dataclasses.replace(plan, usage_impact=await _usage_impact(workspace, client, plan, live, desired))
@@ -185,6 +188,7 @@ class Opened:
     client: Any
     first: asyncio.Future | None  # live.first_reads, started while the workspace loaded (or None)
     desired: dict | None = None  # desired_state(workspace), when it was built with the workspace
+    digests: Digests | None = None  # stale.digests_of(desired), when they were computed with it
 
 
 # the orgs.yaml sizes for which `plan` loads the workspace in a child process while it reads Lago
@@ -215,10 +219,12 @@ def _early_environment(root: str | Path, env: str | None) -> tuple[Workspace, st
     return None if environment.emulator else (provisional, environment.name)
 
 
-def _loaded(root: str | Path) -> tuple[Workspace, dict[str, dict[str, dict]]]:
-    """The workspace at ``root`` and its desired state (what the child process of ``opened`` builds)."""
+def _loaded(root: str | Path) -> tuple[Workspace, dict[str, dict[str, dict]], Digests]:
+    """The workspace at ``root``, its desired state and the fingerprint digests of its objects (what
+    the child process of ``opened`` builds: the plan then encodes only the live objects that differ)."""
     workspace = load_workspace(root)
-    return workspace, desired_state(workspace)
+    desired = desired_state(workspace)
+    return workspace, desired, digests_of(desired)
 
 
 @asynccontextmanager
@@ -261,10 +267,10 @@ async def opened(root: str | Path, env: str | None = None, *, prune: bool = Fals
                          child.peak_rss / 2**20)
             else:
                 log.info("the child process did not load the workspace: loading it in this one")
-            workspace, desired = value if done else (load_workspace(root), None)
+            workspace, desired, digests = value if done else (load_workspace(root), None, None)
             if workspace.settings != provisional.settings:
                 raise UserError(f"{SETTINGS_FILE} changed while lagosync read it: run the command again")
-            yield Opened(workspace, env_name, client, first, desired)
+            yield Opened(workspace, env_name, client, first, desired, digests)
         finally:
             if not first.done():
                 first.cancel()
@@ -283,7 +289,7 @@ async def plan_workspace(
     """Load the workspace at ``root``, read ``env`` from Lago and return the plan (no writes)."""
     async with opened(root, env, prune=prune, client_factory=client_factory) as o:
         return (await read_and_plan(o.workspace, o.client, o.env_name, prune=prune, desired=o.desired,
-                                    first=o.first))[1]
+                                    first=o.first, digests=o.digests))[1]
 
 
 def save_plan(plan: Plan, path: str | Path, targeting: Targeting | None = None,

@@ -14,7 +14,7 @@ from .migrations import plan_migrations
 from .moves import plan_moves
 from .ops import REPRICE_REASONS, Action, Change, Impact, Operation, Plan
 from .premium import block_premium_inputs
-from .stale import live_fingerprints
+from .stale import Digests, live_fingerprints
 from .versions import Directives
 
 
@@ -29,12 +29,15 @@ def make_plan(
     workspace_digest: str = "",
     created_at: str | None = None,
     directives: Directives | None = None,
+    desired_digests: Digests | None = None,
 ) -> Plan:
     """Compare ``desired`` with ``live`` (a LiveState: ``state``, ``raw``, ``facts``) and return the plan.
 
     Pure: no I/O, inputs are not mutated. Objects in Lago that the workspace does not declare are
     listed as unmanaged; with ``prune`` those carrying the lagosync marker (``facts.managed``) are
     deleted instead. A declared object with ``ensure: absent`` is deleted when it exists.
+    ``desired_digests``: ``stale.digests_of(desired)`` when it was computed already (with the workspace,
+    ``live_fingerprints``).
     """
     ctx = Context(desired=desired, live=live.state, facts=live.facts,
                   yearly_amount_cents=model.yearly_amount_cents, raw=live.raw, directives=directives or Directives())
@@ -96,7 +99,7 @@ def make_plan(
              if i.change == "termination" and i.when == "now" and i.subscription}
     ordered = [_with_impact(op, tuple(i for i in found if i.change == "termination" or i.subscription not in ended))
                for op, found in zip(ordered, impacts, strict=True)]
-    fingerprints = live_fingerprints(live)
+    fingerprints = live_fingerprints(live, desired, desired_digests)
     return Plan(
         environment=environment,
         lago_url=lago_url,

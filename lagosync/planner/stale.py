@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import model
-from ..facts import LiveState
+from ..facts import LiveState, State
 from ..kinds import KINDS, applied_coupon_key
 from .ops import Fingerprints, Plan
 
@@ -28,25 +28,42 @@ def _applied_rows(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str
     return rows
 
 
-def live_fingerprints(live: LiveState) -> Fingerprints:
+Digests = Mapping[str, Mapping[str, bytes]]  # kind -> key -> model.fingerprint_digest
+
+
+def digests_of(desired: State) -> dict[str, dict[str, bytes]]:
+    """The fingerprint digest of each desired object whose live fingerprint is its canonical form
+    alone (every kind but the applied coupon): what ``live_fingerprints`` can take for a live
+    object that is that desired object, computed where the workspace loads (``workflow.opened``)."""
+    return {kind: {key: model.fingerprint_digest(obj) for key, obj in objs.items()}
+            for kind, objs in desired.items() if kind != "applied_coupon"}
+
+
+def live_fingerprints(live: LiveState, desired: State | None = None, digests: Digests | None = None) -> Fingerprints:
     """``kind:key`` -> ``model.fingerprint`` of what a plan read of each live object: its canonical
     form, and for an applied coupon also ``APPLIED_COUPON_STATE`` from Lago's answer. The one
     definition of a live object's fingerprint: ``make_plan`` records it, ``stale_objects`` and apply's
-    saved-plan check compare against it."""
+    saved-plan check compare against it. ``digests``: ``digests_of(desired)``; a live object that is
+    its ``desired`` object (the same object: read_live's ``share``, in sync) takes its digest
+    instead of being encoded again."""
     applied = _applied_rows(live.raw.get("applied_coupon") or {})
     by_kind: dict[str, dict[str, bytes | str]] = {}
     for kind in KINDS:
         objs = live.state.get(kind) or {}
         if not objs:
             continue
-        digests = by_kind[kind] = {}
+        out = by_kind[kind] = {}
+        same = (desired or {}).get(kind) or {} if kind != "applied_coupon" else {}
+        known = (digests or {}).get(kind) or {}
         for key, obj in sorted(objs.items()):
             if kind == "applied_coupon":
                 row = applied.get(key) or {}
-                digests[key] = model.fingerprint_digest(
+                out[key] = model.fingerprint_digest(
                     {"canonical": obj, "lago": {f: row.get(f) for f in APPLIED_COUPON_STATE}})
+            elif key in known and same.get(key) is obj:
+                out[key] = known[key]
             else:
-                digests[key] = model.fingerprint_digest(obj)
+                out[key] = model.fingerprint_digest(obj)
     return Fingerprints(by_kind)
 
 

@@ -80,6 +80,26 @@ def test_fingerprints_cover_every_live_object_read(builders):
     assert plan.fingerprints == expected
 
 
+def test_desired_digests_are_taken_only_for_a_live_object_that_is_the_desired_one(builders):
+    """``desired_digests`` (computed where the workspace loaded) stand for the live objects that are
+    the desired ones (read_live's share); an equal copy, or another object, is fingerprinted itself."""
+    from lagosync.planner.stale import digests_of
+
+    desired = builders.full_state()
+    live = builders.live(builders.full_state())
+    live.state["customer"]["acme"] = desired["customer"]["acme"]  # shared: in sync
+    digests = digests_of(desired)
+    assert "applied_coupon" not in digests  # its fingerprint holds Lago's own fields too
+    assert digests["customer"]["acme"] == model.fingerprint_digest(desired["customer"]["acme"])
+    plan = make_plan(desired, live, created_at=T0, desired_digests=digests)
+    assert plan.fingerprints == make_plan(desired, live, created_at=T0).fingerprints
+    # taken, not recomputed: a (wrong) digest shows where it is used
+    odd = {kind: {key: b"\0" * 32 for key in objs} for kind, objs in digests.items()}
+    prints = make_plan(desired, live, created_at=T0, desired_digests=odd).fingerprints
+    assert prints["customer:acme"] == "00" * 32
+    assert [key for key, value in prints.items() if value == "00" * 32] == ["customer:acme"]
+
+
 def test_fingerprints_are_held_by_kind_as_digests_and_written_as_hex(builders):
     from lagosync.planner.ops import Fingerprints
 
