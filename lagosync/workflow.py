@@ -33,7 +33,7 @@ from .planner.versions import Directives
 from .pricing.impact import price_impact
 from .pricing.usage_impact import Reading, affected_subscriptions, plans_to_read, usage_impact
 from .render import FORMATS, render
-from .runtime import Child
+from .runtime import Child, paused_gc
 from .workspace import Workspace, declared_orgs_at_most, load_settings, load_workspace
 from .workspace.loader import ORGS_FILE, SETTINGS_FILE
 from .workspace.pricing_tests import TESTS_DIR, load_pricing_tests
@@ -261,13 +261,14 @@ async def opened(root: str | Path, env: str | None = None, *, prune: bool = Fals
         provisional, env_name = early
         first = asyncio.ensure_future(first_reads(client, read_ahead_for=declared_orgs_at_most(root), prune=prune))
         try:
-            done, value = await child.result()
-            if done:
-                log.info("the child process loaded the workspace (its peak resident memory: %.0f MiB)",
-                         child.peak_rss / 2**20)
-            else:
-                log.info("the child process did not load the workspace: loading it in this one")
-            workspace, desired, digests = value if done else (load_workspace(root), None, None)
+            with paused_gc():  # the pages read ahead meanwhile, then the answer: many objects that live on
+                done, value = await child.result()
+                if done:
+                    log.info("the child process loaded the workspace (its peak resident memory: %.0f MiB)",
+                             child.peak_rss / 2**20)
+                else:
+                    log.info("the child process did not load the workspace: loading it in this one")
+                workspace, desired, digests = value if done else (load_workspace(root), None, None)
             if workspace.settings != provisional.settings:
                 raise UserError(f"{SETTINGS_FILE} changed while lagosync read it: run the command again")
             yield Opened(workspace, env_name, client, first, desired, digests)
