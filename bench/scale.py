@@ -9,7 +9,9 @@ measured in the same run on the same files and machine:
   collector paused, on the same files.
 - read live: wall time of reading Lago (workspace in sync) from an emulator that adds a fixed latency
   to every request (default 50 ms, Faults latency); floor: requests x latency / concurrency. Measured
-  twice: with the emulator in this process (its own CPU, shown, competes with the client's), and
+  twice: with the emulator in this process (its own CPU, shown, competes with the client's; it keeps
+  the list pages it answered until the next write, so a read after the seeding apply's costs it
+  little), and
   served over HTTP by ``lagosync emulator serve`` in another process, as a real Lago is (its CPU is
   then on the other core, and the client's CPU is what remains next to the latency).
 - make_plan: CPU of the pure planner; floor: comparing every desired object with its live one (``==``).
