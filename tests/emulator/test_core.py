@@ -148,27 +148,42 @@ def _customers_and_subscriptions(api, n=150):
 
 def test_list_pages_kept_until_a_write_answer_as_when_serialised_again(api, emulator, monkeypatch):
     """Customer and subscription pages are kept encoded until the next commit (Emulator.paginate):
-    the same bytes as a page serialised anew, and a write is seen by the next read."""
+    the same bytes as a page serialised and encoded anew, and a write is seen by the next read."""
     _customers_and_subscriptions(api)
     pages = [("/api/v1/customers", {"page": p}) for p in ("1", "2")] + [
-        ("/api/v1/subscriptions", {"page": p, "status[]": "active"}) for p in ("1", "2")]
+        ("/api/v1/subscriptions", {"page": p, "status[]": "active"}) for p in ("1", "2")] + [
+        ("/api/v1/customers", {"page": "3", "per_page": "7"}), ("/api/v1/customers", {"page": "9"})]
     first = [_raw_get(emulator, path, **params) for path, params in pages]
     serialised: list[str] = []
-    real = type(emulator.res)._customer_out
-    monkeypatch.setattr(type(emulator.res), "_customer_out",
-                        lambda self, c, single=True: serialised.append(c["external_id"]) or real(self, c, single))
+    resources = type(emulator.res)
+    customer_out, sub_out = resources._customer_out, resources._sub_out
+    monkeypatch.setattr(resources, "_customer_out", lambda self, c, single=True: serialised.append(
+        c["external_id"]) or customer_out(self, c, single))
+    monkeypatch.setattr(resources, "_sub_out", lambda self, s, single=True: serialised.append(
+        s["external_id"]) or sub_out(self, s, single))
     assert [_raw_get(emulator, path, **params) for path, params in pages] == first  # kept: not serialised again
     assert serialised == []
-    monkeypatch.setattr("lagosync.emulator.core.KEPT_PAGES_BYTES", 0)  # nothing kept: serialised anew
-    emulator._pages.clear()
+    paginate = Emulator.paginate  # the answer as without keeping: a dict, encoded by handle()
+    monkeypatch.setattr(Emulator, "paginate", lambda self, req, rows, root, serialize, kept=None: paginate(
+        self, req, rows, root, serialize))
     assert [_raw_get(emulator, path, **params) for path, params in pages] == first
-    assert len(serialised) == 150 and not emulator._pages
+    assert len(serialised) == 307  # 100 + 50 customers, 100 + 50 subscriptions, 7
+    monkeypatch.setattr(Emulator, "paginate", paginate)
 
-    monkeypatch.setattr("lagosync.emulator.core.KEPT_PAGES_BYTES", 64 * 2**20)
     _raw_get(emulator, "/api/v1/customers", page="2")
     api.ok("POST", "/customers", customer={"external_id": "cus_000", "name": "Renamed"})  # on page 2 (newest first)
     page = json.loads(_raw_get(emulator, "/api/v1/customers", page="2"))
     assert {c["external_id"]: c["name"] for c in page["customers"]}["cus_000"] == "Renamed"
+
+
+def test_kept_list_pages_are_bounded(api, emulator, monkeypatch):
+    """At most KEPT_PAGES_BYTES of encoded pages are kept; past it a page is serialised each time."""
+    _customers_and_subscriptions(api, n=3)
+    monkeypatch.setattr("lagosync.emulator.core.KEPT_PAGES_BYTES", 0)
+    emulator._pages.clear()
+    body = _raw_get(emulator, "/api/v1/customers")
+    assert not emulator._pages and _raw_get(emulator, "/api/v1/customers") == body
+    assert len(json.loads(body)["customers"]) == 3
 
 
 def test_kept_subscription_pages_follow_the_day(api, emulator, clock):
