@@ -94,6 +94,7 @@ class Child:
         if not sys.platform.startswith("linux") or threading.active_count() > 1:
             return None  # macOS and Windows do not fork safely (or at all); threads do not survive one
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
@@ -104,6 +105,7 @@ class Child:
             status = 1
             try:
                 os.close(read_fd)
+                _end_with(parent)
                 _quiet()
                 value = fn()
                 with os.fdopen(write_fd, "wb") as pipe:  # pickled as it is written: never held whole
@@ -178,6 +180,23 @@ class Child:
             return None
         self.peak_rss = usage.ru_maxrss * 1024  # KiB on Linux
         return os.waitstatus_to_exitcode(status)
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal the calling process gets when its parent ends
+
+
+def _end_with(parent: int) -> None:  # pragma: no cover  (runs in the forked child)
+    """The child is killed when ``parent`` ends, however it ends (SIGKILL included): its answer
+    would go to no one. Linux's parent-death signal, asked through libc; a parent that ended
+    before it was asked ends the child now."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no libc to ask: the child ends at its first write instead
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _quiet() -> None:  # pragma: no cover  (runs in the forked child)

@@ -146,3 +146,46 @@ def test_child_hands_back_its_result_or_says_it_has_none():
     assert out["stopped_in"] < 5  # killed, not waited for
     assert out["children_left"] is False  # every child reaped
     assert out["with_another_thread"] is True  # no fork with another thread running
+
+
+_ORPHAN_SCRIPT = r'''
+import asyncio, sys, time
+from lagosync.runtime import Child
+
+child = Child.start(lambda: time.sleep(60))
+print(child._pid, flush=True)
+time.sleep(60)
+'''
+
+
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` has ended (gone, or a zombie waiting to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_child_ends_when_its_parent_is_killed():
+    """A parent killed outright (SIGKILL: no cleanup of its own runs) takes its child with it: the
+    child does not go on loading a workspace for no one."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert not _ended(pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while not _ended(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _ended(pid)
+    finally:
+        parent.kill()
+        parent.wait()
