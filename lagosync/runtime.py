@@ -190,7 +190,7 @@ def _end_with(parent: int) -> None:  # pragma: no cover  (runs in the forked chi
     would go to no one. Linux's parent-death signal, asked through libc; a parent that ended
     before it was asked ends the child now."""
     try:
-        import ctypes
+        import ctypes  # only in the child: the start-up of every command does not pay for it
 
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):  # no libc to ask: the child ends at its first write instead
