@@ -53,8 +53,8 @@ def live_fingerprints(live: LiveState, desired: State | None = None, digests: Di
         if not objs:
             continue
         out = by_kind[kind] = {}
-        same = (desired or {}).get(kind) or {} if kind != "applied_coupon" else {}
-        known = (digests or {}).get(kind) or {}
+        same = (desired or {}).get(kind) or {}
+        known = (digests or {}).get(kind) or {}  # none for applied coupons (digests_of)
         for key, obj in sorted(objs.items()):
             if kind == "applied_coupon":
                 row = applied.get(key) or {}

@@ -243,8 +243,9 @@ class CustomersMixin(TaxesMixin):
             if ext:  # lago-behaviour#customer-subscription-id-filters
                 rows = [c for c in rows if c["external_id"] == ext]
             return _desc_created(rows)
-        return self.emu.paginate(req, self._listed((CUSTOMER, ext), build), "customers",
-                                 lambda c: self._customer_out(c, single=False), kept=(CUSTOMER, ext))
+        key = (CUSTOMER, ext)
+        return self.emu.paginate(req, self._listed(key, build), "customers",
+                                 lambda c: self._customer_out(c, single=False), kept=key)
 
     def customer_get(self, req: Request):
         return {"customer": self._customer_out(self._customer_by_ext(req.params["external_customer_id"]))}
